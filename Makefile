@@ -1,0 +1,50 @@
+# The two commands of the README:
+#   make all   set up, then train the lab model, export it, evaluate, benchmark and predict
+#   make test  set up, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= $(or $(EDGE_SENTIMENT_DATA),../shared/data/aclImdb.tar.gz)
+RUN    ?= runs/lab
+BUNDLE ?= bundles/lab
+
+.PHONY: all setup test test-slow train export evaluate bench predict default-bundle test-assets
+
+all: setup train export evaluate bench predict
+
+$(BIN)/edge-sentiment: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[train,bench,dev]'
+	touch $@
+
+setup: $(BIN)/edge-sentiment
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+train: setup
+	$(BIN)/edge-sentiment train --data $(DATA) --out $(RUN) --force
+
+export: setup
+	$(BIN)/edge-sentiment export $(RUN) --out $(BUNDLE) --data $(DATA) --force
+
+evaluate: setup
+	$(BIN)/edge-sentiment evaluate --bundle $(BUNDLE) --data $(DATA)
+
+bench: setup
+	$(BIN)/edge-sentiment bench --bundle $(BUNDLE) --data $(DATA)
+
+predict: setup
+	$(BIN)/edge-sentiment predict --bundle $(BUNDLE) "A wonderful, moving film." "Dull, and far too long."
+
+# Remakes the bundle shipped inside the package (src/edge_sentiment/assets/default).
+default-bundle: setup
+	DATA=$(DATA) $(BIN)/python scripts/make_default_bundle.py
+
+# Remakes the tiny committed test assets (tests/assets), no IMDB data needed.
+test-assets: setup
+	$(BIN)/python scripts/make_test_assets.py

@@ -1,0 +1,25 @@
+"""edge-sentiment: an LSTM sentiment classifier trained with Keras, served with onnxruntime."""
+
+from ._meta import __version__
+from .errors import (
+    BundleError,
+    DataError,
+    EdgeSentimentError,
+    ExportError,
+    InputError,
+    MissingDependencyError,
+    TokenizerError,
+)
+from .runtime.tokenizer import Tokenizer
+
+__all__ = [
+    "__version__",
+    "Tokenizer",
+    "EdgeSentimentError",
+    "BundleError",
+    "DataError",
+    "ExportError",
+    "InputError",
+    "MissingDependencyError",
+    "TokenizerError",
+]

@@ -1,0 +1,254 @@
+"""The edge-sentiment command line: train, export, verify, predict, evaluate, bench.
+
+TensorFlow is imported only inside the commands that need it (train, export, bench --compare keras).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from ._meta import __version__
+from .errors import EdgeSentimentError
+from .train.recipes import RECIPES, Recipe, get_recipe
+
+
+class _Group(click.Group):
+    """Turns the library's own errors into a one-line message and exit status 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeSentimentError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edge-sentiment")
+def main() -> None:
+    """Train an LSTM sentiment model, export it to ONNX, and serve it on small offline CPUs."""
+
+
+def _command_line() -> str:
+    return shlex.join(["edge-sentiment", *sys.argv[1:]])
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+_DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or its folder. Default: $EDGE_SENTIMENT_DATA."
+
+
+@main.command()
+@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--out", "out_dir", type=click.Path(), required=True, help="Run folder to write (model.keras, tokenizer.json, metrics.json).")
+@click.option("--recipe", type=click.Choice(sorted(RECIPES)), default="lab", show_default=True,
+              help="Starting hyper-parameters; the options below override single fields.")
+@click.option("--vocab-size", type=click.IntRange(3), help="Token ids, padding (0) and out-of-vocabulary (1) included. [lab: 5000]")
+@click.option("--max-len", type=click.IntRange(1, 100_000), help="Words per review; longer reviews keep their last words. [lab: 500]")
+@click.option("--embedding-dim", type=click.IntRange(1), help="Embedding width. [lab: 32]")
+@click.option("--lstm-units", type=click.IntRange(1), help="LSTM units. [lab: 100]")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM input dropout. [lab: 0.2]")
+@click.option("--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM recurrent dropout. [lab: 0.2]")
+@click.option("--epochs", type=click.IntRange(1), help="Training epochs. [lab: 3]")
+@click.option("--batch-size", type=click.IntRange(1), help="Batch size. [lab: 64]")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam learning rate. [lab: 0.001]")
+@click.option("--seed", type=int, help="Seed for shuffling, initialisation and dropout. [lab: 7]")
+@click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
+@click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, test_limit: int | None,
+          force: bool, as_json: bool, **overrides: Any) -> None:
+    """Train a recipe on raw IMDB review text (the lab's by default) and write a run folder."""
+    _require("tensorflow", "train", "Training")
+    from .train.trainer import train as run_training
+
+    chosen: Recipe = get_recipe(recipe).with_overrides(**overrides)
+    metrics = run_training(data, out_dir, chosen, force=force, train_limit=train_limit,
+                           test_limit=test_limit, verbose=0 if as_json else None, command=_command_line())
+    if as_json:
+        _echo_json(metrics)
+    else:
+        click.echo(
+            f"wrote {out_dir}: train accuracy {metrics['train_accuracy']:.4f}, "
+            f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}), "
+            f"{metrics['wall_seconds']:.0f} s"
+        )
+
+
+def _require(module: str, extra: str, what: str) -> None:
+    """Fail with the install command when an extra is missing; quiet TensorFlow's C++ logging."""
+    import importlib.util
+    import os
+
+    from .errors import MissingDependencyError
+
+    if importlib.util.find_spec(module) is None:
+        raise click.ClickException(str(MissingDependencyError.for_extra(module, extra, what)))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(), required=True, help="Bundle folder to write (model.onnx, tokenizer.json, manifest.json).")
+@click.option("--tokenizer", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="tokenizer.json, when SOURCE is a bare .keras file rather than a run folder.")
+@click.option("--opset", type=click.IntRange(14, 21), default=17, show_default=True, help="ONNX opset to convert to.")
+@click.option("--parity-samples", type=click.IntRange(0), default=1000, show_default=True,
+              help="Texts compared between Keras and ONNX: real IMDB test reviews when the data is at hand, "
+                   "else generated token sequences (the manifest says which).")
+@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def export(source: str, out_dir: str, tokenizer: str | None, opset: int, parity_samples: int,
+           data: str | None, force: bool, as_json: bool) -> None:
+    """Convert a trained run (or a .keras file) into a verified ONNX bundle.
+
+    Gates (all reported, any failure writes nothing): one fused LSTM op and no loops, the ONNX checker,
+    no external data, Keras vs ONNX parity (max |dp| <= 1e-5, all labels agree) padded and as the
+    runtime runs it, and the Keras model unchanged afterwards.
+    """
+    _require("tf2onnx", "train", "Export")
+    from .export.exporter import export_bundle
+
+    log = None if as_json else (lambda msg: click.echo(f"  {msg} ...", err=True))
+    result = export_bundle(source, out_dir, tokenizer=tokenizer, opset=opset, parity_samples=parity_samples,
+                           data=data, force=force, command=_command_line(), log=log)
+    if as_json:
+        _echo_json(result.manifest)
+        return
+    for line in result.report.lines():
+        click.echo(line)
+    size = sum(f["bytes"] for f in result.manifest["files"].values())
+    click.echo(f"wrote {out_dir} ({size / 1024:.0f} KiB)")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(bundle: str, as_json: bool) -> None:
+    """Re-check a bundle: format version, checksums, names, vocab size, and one prediction per model."""
+    from .runtime.bundle import PRECISION_FILES
+    from .runtime.predictor import Predictor
+
+    models = {}
+    manifest: dict[str, Any] = {}
+    for precision, name in PRECISION_FILES.items():
+        if manifest and name not in manifest["files"]:
+            continue
+        predictor = Predictor.load(bundle, precision=precision, threads=1)  # verifies before the session
+        manifest = predictor.manifest
+        score = float(predictor.predict_proba("A wonderful, moving film.")[0])
+        if not 0.0 <= score <= 1.0:
+            raise click.ClickException(f"the {precision} model gave {score}, not a probability")
+        models[precision] = {"file": name, "sample_score": score}
+    if as_json:
+        _echo_json({"bundle": bundle, "ok": True, "format_version": manifest["format_version"],
+                    "files": manifest["files"], "models": models})
+        return
+    click.echo(f"✓ {bundle}: format {manifest['format_version']}, {len(manifest['files'])} files match their sha256")
+    for precision, r in models.items():
+        click.echo(f"✓ {precision} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}")
+
+
+_BUNDLE_HELP = "Bundle folder. Default: the bundle shipped inside the package."
+_PRECISION_HELP = "Model precision: fp32, or int8 where the bundle has one (export --quantize int8)."
+_THREADS_HELP = "onnxruntime intra-op threads (small hosts often want 1). Default: one per physical core."
+
+
+def _read_lines(source: str, errors: str) -> Iterator[str]:
+    """Texts from a file or '-' (stdin), one per line; invalid UTF-8 names the line unless errors='replace'."""
+    stream = click.open_file(source, "rb")
+    with stream:
+        for number, raw in enumerate(stream, start=1):
+            line = raw.rstrip(b"\r\n")
+            try:
+                yield line.decode("utf-8", errors)
+            except UnicodeDecodeError as exc:
+                where = "standard input" if source == "-" else source
+                raise click.ClickException(
+                    f"line {number} of {where} is not valid UTF-8 (byte 0x{line[exc.start]:02x} at column "
+                    f"{exc.start + 1}); fix the text or pass --errors replace"
+                ) from None
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Read texts from this file, one per line ('-' for standard input).")
+@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
+@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
+@click.option("--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+              help="Invalid UTF-8 in --file or stdin: stop with an error naming the line, or replace the bad bytes.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines output: index, label, score.")
+def predict(texts: tuple[str, ...], file_: str | None, bundle: str | None, precision: str,
+            threads: int | None, errors: str, as_json: bool) -> None:
+    """Score texts: given as arguments, with --file, or on standard input (one per line).
+
+    \b
+    Examples:
+      edge-sentiment predict "A wonderful, moving film."
+      edge-sentiment predict --file reviews.txt --json
+      cat reviews.txt | edge-sentiment predict
+    """
+    from itertools import islice
+
+    from .runtime.predictor import CHUNK, Predictor
+
+    if texts and file_:
+        raise click.UsageError("give texts as arguments or with --file, not both")
+    if not texts and file_ is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise click.UsageError("no texts: pass them as arguments, with --file PATH, or on standard input")
+        file_ = "-"
+    predictor = Predictor.load(bundle, threads=threads, precision=precision)
+    source = iter(texts) if texts else _read_lines(file_, errors)  # type: ignore[arg-type]
+    index = 0
+    while chunk := list(islice(source, CHUNK)):
+        for text, result in zip(chunk, predictor.predict(chunk)):
+            if as_json:
+                _echo_json({"index": index, "label": result.label, "score": round(result.score, 6)})
+            else:
+                shown = " ".join(text.split())
+                shown = shown if len(shown) <= 70 else shown[:67] + "..."
+                click.echo(f"{result.label:<8}  {result.score:.4f}  {shown}")
+            index += 1
+
+
+@main.command()
+@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
+@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
+@click.option("--limit", type=click.IntRange(2), default=None, help="Evaluate a balanced sample of this many test reviews.")
+@click.option("--cuts/--no-cuts", default=True, show_default=True,
+              help="Also score reviews cut to their first and last 10, 20 and 50 words (short-text accuracy).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(bundle: str | None, data: str | None, precision: str, threads: int | None,
+             limit: int | None, cuts: bool, as_json: bool) -> None:
+    """Accuracy and log loss of a bundle on the IMDB test split (and on cut reviews)."""
+    from .data import load_imdb
+    from .evaluate import evaluate_bundle
+
+    predictor_args = {"bundle": bundle, "threads": threads, "precision": precision}
+    reviews = load_imdb(data, splits=("test",))["test"]
+    if limit:
+        reviews = reviews.subset(limit)
+    with click.progressbar(length=len(reviews) * (7 if cuts else 1), label="scoring", file=sys.stderr,
+                           show_pos=True) as bar:
+        report = evaluate_bundle(reviews, cuts=cuts, progress=bar.update, **predictor_args)
+    if as_json:
+        _echo_json(report)
+        return
+    click.echo(f"{report['bundle']} ({precision}) on {report['reviews']} IMDB test reviews:")
+    click.echo(f"  {'text':<16} {'accuracy':>9} {'log loss':>9}")
+    for name, row in report["results"].items():
+        click.echo(f"  {name:<16} {row['accuracy']:>9.4f} {row['log_loss']:>9.4f}")

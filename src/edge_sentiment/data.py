@@ -1,0 +1,163 @@
+"""Reads the Large Movie Review Dataset (Maas et al., 2011) from its .tar.gz or a folder, without extracting."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tarfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DataError
+
+__all__ = ["Reviews", "load_imdb", "resolve_data_path", "DATA_ENV", "DOWNLOAD_URL"]
+
+DATA_ENV = "EDGE_SENTIMENT_DATA"
+DOWNLOAD_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+SPLITS = ("train", "test")
+LABELS = {"neg": 0, "pos": 1}
+MAX_REVIEW_BYTES = 1 << 20  # the largest IMDB review is ~14 KB
+_MEMBER = re.compile(r"^(?:\./)?(?:aclImdb/)?(train|test)/(pos|neg)/(\d{1,9})_(\d{1,2})\.txt$")
+
+
+@dataclass
+class Reviews:
+    """One split: texts with their labels (1 = positive), review ids and star ratings, in a fixed order."""
+
+    split: str
+    texts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    ratings: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def checksum(self) -> str:
+        """sha256 over (label, id, rating, text) in order: the same for the archive and the folder."""
+        h = hashlib.sha256()
+        for text, label, rid, rating in zip(self.texts, self.labels, self.ids, self.ratings):
+            h.update(f"{label}\t{rid}\t{rating}\t{len(text)}\n".encode())
+            h.update(text.encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+    def subset(self, n: int, seed: int = 0) -> "Reviews":
+        """A deterministic, class-balanced sample of n reviews (all when n >= len)."""
+        if n >= len(self):
+            return self
+        import random
+
+        order = list(range(len(self)))
+        random.Random(seed).shuffle(order)
+        pos = [i for i in order if self.labels[i] == 1][: (n + 1) // 2]
+        neg = [i for i in order if self.labels[i] == 0][: n - len(pos)]
+        keep = sorted(pos + neg)
+        return Reviews(
+            self.split,
+            [self.texts[i] for i in keep],
+            [self.labels[i] for i in keep],
+            [self.ids[i] for i in keep],
+            [self.ratings[i] for i in keep],
+        )
+
+
+def resolve_data_path(path: str | os.PathLike[str] | None) -> Path:
+    """The --data path, else $EDGE_SENTIMENT_DATA; with neither, an error that says where to get the data."""
+    if path is None or str(path) == "":
+        env = os.environ.get(DATA_ENV, "")
+        if not env:
+            raise DataError(
+                f"no IMDB data given: pass --data PATH or set {DATA_ENV}. Download the archive "
+                f"({DOWNLOAD_URL}, 84 MB) and pass the .tar.gz as it is; it is read without extracting."
+            )
+        path = env
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"IMDB data not found at {p}: pass the aclImdb .tar.gz or its extracted folder")
+    return p
+
+
+def load_imdb(path: str | os.PathLike[str] | None = None, splits: Sequence[str] = SPLITS) -> dict[str, Reviews]:
+    """Load the requested splits from an aclImdb .tar.gz (streamed, never extracted) or folder."""
+    for s in splits:
+        if s not in SPLITS:
+            raise DataError(f"unknown split {s!r}; the IMDB splits are {', '.join(SPLITS)}")
+    root = resolve_data_path(path)
+    rows: dict[str, list[tuple[int, int, int, str]]] = {s: [] for s in splits}
+    source = _walk_folder(root) if root.is_dir() else _walk_archive(root)
+    for split, label, rid, rating, raw in source:
+        if split in rows:
+            rows[split].append((label, rid, rating, raw.decode("utf-8", "replace")))
+    out = {}
+    for split in splits:
+        found = sorted(rows[split])
+        if not found:
+            raise DataError(
+                f"no {split} reviews in {root}: expected files like aclImdb/{split}/pos/<id>_<rating>.txt"
+            )
+        for name, value in LABELS.items():
+            if not any(r[0] == value for r in found):
+                raise DataError(f"{root} has no {split}/{name} reviews; the split is incomplete")
+        out[split] = Reviews(
+            split,
+            texts=[r[3] for r in found],
+            labels=[r[0] for r in found],
+            ids=[r[1] for r in found],
+            ratings=[r[2] for r in found],
+        )
+    return out
+
+
+def _parse(name: str) -> tuple[str, int, int, int] | None:
+    m = _MEMBER.match(name)
+    if m is None:
+        return None
+    split, polarity, rid, rating = m.groups()
+    return split, LABELS[polarity], int(rid), int(rating)
+
+
+def _walk_archive(path: Path) -> Iterator[tuple[str, int, int, int, bytes]]:
+    try:
+        archive = tarfile.open(path, mode="r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable .tar.gz archive of the IMDB data ({exc})") from None
+    with archive:
+        try:
+            for member in archive:
+                name = member.name
+                if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+                    raise DataError(f"{path} holds an unsafe member name {name!r}; refusing the archive")
+                parsed = _parse(name)
+                if parsed is None:
+                    continue  # README, imdb.vocab, unsup/, *.feat and folders are not reviews
+                if not member.isreg():
+                    raise DataError(f"{path}: member {name!r} is not a regular file (link or device); refused")
+                if member.size > MAX_REVIEW_BYTES:
+                    raise DataError(f"{path}: member {name!r} is {member.size} bytes, too large for a review")
+                handle = archive.extractfile(member)
+                if handle is None:
+                    raise DataError(f"{path}: member {name!r} could not be read")
+                yield (*parsed, handle.read(MAX_REVIEW_BYTES + 1))
+        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+            raise DataError(f"{path} is truncated or corrupt ({exc}); download it again") from None
+
+
+def _walk_folder(root: Path) -> Iterator[tuple[str, int, int, int, bytes]]:
+    base = root / "aclImdb" if (root / "aclImdb").is_dir() else root
+    for split in SPLITS:
+        for polarity in LABELS:
+            folder = base / split / polarity
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                parsed = _parse(f"{split}/{polarity}/{entry.name}")
+                if parsed is None:
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    raise DataError(f"{entry.path} is not a regular file (link or device); refused")
+                if entry.stat(follow_symlinks=False).st_size > MAX_REVIEW_BYTES:
+                    raise DataError(f"{entry.path} is too large for a review")
+                with open(entry.path, "rb") as fh:
+                    yield (*parsed, fh.read())

@@ -1,0 +1,81 @@
+"""Export gates: every check runs and reports its figure; the export fails once, listing each failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Gate", "GateReport", "parity_figures", "op_census_gate", "PARITY_ATOL"]
+
+PARITY_ATOL = 1e-5
+
+
+@dataclass
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'✓' if self.passed else '✗'} {self.name}: {self.detail}"
+
+
+@dataclass
+class GateReport:
+    gates: list[Gate] = field(default_factory=list)
+
+    def add(self, name: str, passed: bool, detail: str) -> Gate:
+        gate = Gate(name, bool(passed), detail)
+        self.gates.append(gate)
+        return gate
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    def lines(self) -> list[str]:
+        return [g.line() for g in self.gates]
+
+    def failures(self) -> list[Gate]:
+        return [g for g in self.gates if not g.passed]
+
+
+def parity_figures(reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """max |Δp|, mean |Δp| and label agreement between two probability vectors."""
+    reference = np.asarray(reference, dtype=np.float64).ravel()
+    candidate = np.asarray(candidate, dtype=np.float64).ravel()
+    diff = np.abs(reference - candidate)
+    agree = int(np.sum((reference >= threshold) == (candidate >= threshold)))
+    return {
+        "samples": int(reference.size),
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "label_agreement": agree / reference.size if reference.size else 1.0,
+        "labels_agreeing": agree,
+        "finite": bool(np.isfinite(candidate).all()),
+    }
+
+
+def check_parity(report: GateReport, name: str, reference: np.ndarray, candidate: np.ndarray,
+                 atol: float = PARITY_ATOL) -> dict[str, Any]:
+    fig = parity_figures(reference, candidate)
+    ok = fig["finite"] and fig["max_abs_diff"] <= atol and fig["labels_agreeing"] == fig["samples"]
+    report.add(
+        name,
+        ok,
+        f"max |Δp| {fig['max_abs_diff']:.2e} (limit {atol:.0e}), labels agree "
+        f"{fig['labels_agreeing']}/{fig['samples']}",
+    )
+    return fig
+
+
+def op_census_gate(report: GateReport, census: dict[str, int]) -> None:
+    lstm = census.get("LSTM", 0)
+    loops = {op: census.get(op, 0) for op in ("Loop", "Scan", "If")}
+    ok = lstm == 1 and not any(loops.values())
+    detail = f"LSTM={lstm}, " + ", ".join(f"{k}={v}" for k, v in loops.items())
+    if not ok:
+        detail += " (want exactly one fused LSTM and no Loop/Scan/If: was the model exported with recurrent dropout?)"
+    report.add("op census", ok, detail)

@@ -1,0 +1,150 @@
+"""Exact padding skip: the LSTM's state after k leading pads, tabulated once and fed as its initial state.
+
+The padding id is always 0, so the state after k pads is a fixed function of k. The graph is edited
+to run the LSTM over the given tokens only and to start it from the state that the missing
+(max_len - length) pads would have produced: a [batch, length] input gives the same probability as
+the same tokens pre-padded to max_len, for every length. Pads past the step where the state stops
+changing are one table row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExportError
+from ..runtime.bundle import EMBEDDING_NAME, INPUT_NAME
+
+__all__ = ["add_padding_skip", "pad_states"]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def pad_states(x_pad: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """h and c after k = 0..steps inputs of x_pad, for an ONNX LSTM (gates i, o, f, c) from zero state."""
+    hidden = r.shape[1]
+    x_part = w.astype(np.float64) @ x_pad.astype(np.float64) + b[: 4 * hidden] + b[4 * hidden:]
+    h = np.zeros(hidden)
+    c = np.zeros(hidden)
+    hs, cs = [h], [c]
+    r64 = r.astype(np.float64)
+    for _ in range(steps):
+        z = x_part + r64 @ h
+        i, o, f, g = np.split(z, 4)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return np.asarray(hs, dtype=np.float32), np.asarray(cs, dtype=np.float32)
+
+
+def _settled_rows(h: np.ndarray, c: np.ndarray) -> int:
+    """Rows to keep: from the returned index on, every state equals the last one in float32."""
+    k = len(h) - 1
+    while k > 0 and np.array_equal(h[k - 1], h[-1]) and np.array_equal(c[k - 1], c[-1]):
+        k -= 1
+    return k + 1
+
+
+def _one(nodes: list[Any], op: str) -> Any:
+    found = [n for n in nodes if n.op_type == op]
+    if len(found) != 1:
+        raise ExportError(f"padding skip needs exactly one {op} op in the graph, found {len(found)}")
+    return found[0]
+
+
+def _prune(graph: Any) -> None:
+    """Drop nodes and initializers that no output depends on."""
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(list(graph.node)):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    inits = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
+def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
+    """Edit a converted model in place to skip leading pads exactly; returns it and a description."""
+    from onnx import helper, numpy_helper, TensorProto
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    lstm = _one(list(graph.node), "LSTM")
+    attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute}
+    if attrs.get("direction", b"forward") not in (b"forward", "forward") or "clip" in attrs or attrs.get("input_forget", 0):
+        raise ExportError(f"padding skip supports a plain forward LSTM; this one has {sorted(attrs)}")
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    if acts not in ([], ["Sigmoid", "Tanh", "Tanh"]):
+        raise ExportError(f"padding skip supports the default LSTM activations, not {acts}")
+    w, r, b = (numpy_helper.to_array(inits[name])[0] for name in lstm.input[1:4])
+    hidden = r.shape[1]
+
+    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
+               and len(inits[n.input[0]].dims) == 2]
+    if len(gathers) != 1:
+        raise ExportError(f"expected one embedding lookup (Gather on a 2-D weight), found {len(gathers)}")
+    embedding = inits[gathers[0].input[0]]
+    old_name = embedding.name
+    embedding.name = EMBEDDING_NAME
+    for node in graph.node:
+        node.input[:] = [EMBEDDING_NAME if i == old_name else i for i in node.input]
+    x_pad = numpy_helper.to_array(embedding)[0]  # the padding id is 0
+
+    h_all, c_all = pad_states(x_pad, w, r, b, max_len)
+    rows = _settled_rows(h_all, c_all)
+    last = rows - 1
+
+    # tokens -> the last max_len columns; everything downstream reads that.
+    for node in graph.node:
+        node.input[:] = ["tokens_last" if i == INPUT_NAME else i for i in node.input]
+
+    def const(name: str, value: Any, dtype: Any = np.int64) -> None:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+
+    const("padskip/max_len", max_len)
+    const("padskip/last_row", last)
+    const("padskip/neg_max_len", [-max_len])
+    const("padskip/int64_max", [np.iinfo(np.int64).max])
+    const("padskip/axis1", [1])
+    const("padskip/axis0", [0])
+    const("padskip/zero", 0)
+    const("padskip/one", 1)
+    const("padskip/hidden", [hidden])
+    const("padskip/h_table", h_all[:rows], np.float32)
+    const("padskip/c_table", c_all[:rows], np.float32)
+    n = helper.make_node
+    new_nodes = [
+        n("Slice", [INPUT_NAME, "padskip/neg_max_len", "padskip/int64_max", "padskip/axis1"], ["tokens_last"]),
+        n("Shape", ["tokens_last"], ["padskip/shape"]),
+        n("Gather", ["padskip/shape", "padskip/zero"], ["padskip/batch"]),
+        n("Gather", ["padskip/shape", "padskip/one"], ["padskip/length"]),
+        n("Sub", ["padskip/max_len", "padskip/length"], ["padskip/missing"]),
+        n("Min", ["padskip/missing", "padskip/last_row"], ["padskip/row"]),
+        n("Unsqueeze", ["padskip/batch", "padskip/axis0"], ["padskip/batch1"]),
+        n("Concat", ["padskip/batch1", "padskip/hidden"], ["padskip/state_shape"], axis=0),
+    ]
+    for part in ("h", "c"):
+        new_nodes += [
+            n("Gather", [f"padskip/{part}_table", "padskip/row"], [f"padskip/{part}_row"]),
+            n("Expand", [f"padskip/{part}_row", "padskip/state_shape"], [f"padskip/{part}_batch"]),
+            n("Unsqueeze", [f"padskip/{part}_batch", "padskip/axis0"], [f"padskip/initial_{part}"]),
+        ]
+    inputs = list(lstm.input) + [""] * (7 - len(lstm.input))
+    inputs[5], inputs[6] = "padskip/initial_h", "padskip/initial_c"
+    lstm.input[:] = inputs
+    nodes = new_nodes + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _prune(graph)
+    del graph.value_info[:]
+    graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
+    return model, {"table_rows": rows, "max_len": max_len, "hidden": hidden,
+                   "note": f"states after {last} or more leading pads are equal in float32"}

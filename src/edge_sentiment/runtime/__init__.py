@@ -1,0 +1,1 @@
+"""The light runtime: numpy, onnxruntime and the standard library only."""

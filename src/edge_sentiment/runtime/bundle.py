@@ -1,0 +1,205 @@
+"""The bundle: model.onnx + tokenizer.json + manifest.json, written atomically and verified on load.
+
+Everything here is checked before an onnxruntime session is created: the manifest's format version,
+every file's size and sha256, no links, no external data, the input/output contract, the op set, and
+the tokenizer's vocabulary size against the model's embedding rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError, EdgeSentimentError
+from .files import atomic_folder, sha256_file
+from .onnxinfo import OnnxInfo, read_onnx_info
+from .tokenizer import Tokenizer
+
+__all__ = [
+    "Bundle",
+    "load_bundle",
+    "write_bundle",
+    "default_bundle_path",
+    "FORMAT_VERSION",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "EMBEDDING_NAME",
+    "LABELS",
+]
+
+FORMAT = "edge-sentiment/bundle"
+FORMAT_VERSION = 1
+INPUT_NAME = "tokens"  # int32 [batch, length], pre-padded with 0
+OUTPUT_NAME = "probability"  # float32 [batch, 1], probability of "positive"
+EMBEDDING_NAME = "embedding"  # the initializer holding the embedding matrix [vocab_size, dim]
+LABELS = ["negative", "positive"]
+PRECISION_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+_MAX_MODEL_BYTES = 512 * 1024 * 1024
+# Ops an exported sentiment LSTM may hold; anything else (Loop, Scan, If, custom domains) is refused.
+ALLOWED_OPS = frozenset(
+    "Add Cast Concat Constant Div Equal Expand Gather Greater Identity Less LSTM MatMul Max Min Mul Not "
+    "Reshape Shape Sigmoid Slice Squeeze Sub Tanh Transpose Unsqueeze Where DynamicQuantizeLinear "
+    "MatMulInteger DequantizeLinear QuantizeLinear com.microsoft.DynamicQuantizeLSTM "
+    "com.microsoft.DynamicQuantizeMatMul com.microsoft.MatMulIntegerToFloat".split()
+)
+
+
+@dataclass
+class Bundle:
+    """A verified bundle: its manifest, tokenizer and the bytes of the chosen model."""
+
+    path: Path
+    manifest: dict[str, Any]
+    tokenizer: Tokenizer
+    precision: str
+    model_bytes: bytes
+    model_info: OnnxInfo
+
+    @property
+    def max_len(self) -> int:
+        return int(self.manifest["model"]["max_len"])
+
+
+def default_bundle_path() -> Path:
+    """The bundle shipped inside the package."""
+    return Path(__file__).resolve().parent.parent / "assets" / "default"
+
+
+def _read_limited(path: Path, limit: int, what: str) -> bytes:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise BundleError(f"bundle file missing: {path}; re-export the bundle") from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{path} is a link or not a regular file; bundles hold only plain files")
+    if st.st_size > limit:
+        raise BundleError(f"{what} {path} is {st.st_size} bytes, more than the {limit} allowed")
+    return path.read_bytes()
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    if not (folder / "manifest.json").exists() and not (folder / "manifest.json").is_symlink():
+        raise BundleError(f"{folder} is not a bundle: it has no manifest.json; make one with 'edge-sentiment export'")
+    raw = _read_limited(folder / "manifest.json", _MAX_MANIFEST_BYTES, "manifest")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{folder}/manifest.json is not valid JSON ({exc}); re-export the bundle") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise BundleError(f"{folder}/manifest.json is not an edge-sentiment bundle manifest")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BundleError(f"{folder}/manifest.json has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"bundle format_version {version} is newer than this edge-sentiment reads ({FORMAT_VERSION}); "
+            "upgrade edge-sentiment"
+        )
+    for key in ("files", "model"):
+        if not isinstance(data.get(key), dict):
+            raise BundleError(f"{folder}/manifest.json has no {key!r} section")
+    return data
+
+
+def _check_file(folder: Path, name: str, entry: Any, limit: int) -> bytes:
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise BundleError(f"manifest entry for {name} has no sha256")
+    data = _read_limited(folder / name, limit, "bundle file")
+    if len(data) != entry.get("bytes"):
+        raise BundleError(
+            f"{name} is {len(data)} bytes but the manifest says {entry.get('bytes')}: "
+            "the bundle is truncated or was changed; re-export it"
+        )
+    import hashlib
+
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise BundleError(f"{name} does not match its sha256 in the manifest: the bundle was changed; re-export it")
+    return data
+
+
+def _check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: Tokenizer, name: str) -> None:
+    problems = []
+    if info.external_data:
+        problems.append(f"stores tensors outside the file ({', '.join(info.external_data[:3])})")
+    bad_ops = sorted(set(info.op_census) - ALLOWED_OPS)
+    if bad_ops:
+        problems.append(f"holds ops a sentiment LSTM bundle never has: {', '.join(bad_ops)}")
+    if [i.name for i in info.inputs] != [INPUT_NAME] or info.inputs[0].dtype != "int32":
+        problems.append(f"must take one int32 input {INPUT_NAME!r}, takes {[(i.name, i.dtype) for i in info.inputs]}")
+    if [o.name for o in info.outputs] != [OUTPUT_NAME] or info.outputs[0].dtype != "float32":
+        problems.append(f"must give one float32 output {OUTPUT_NAME!r}, gives {[(o.name, o.dtype) for o in info.outputs]}")
+    embedding = info.initializers.get(EMBEDDING_NAME)
+    if embedding is None or len(embedding) != 2:
+        problems.append(f"has no 2-D embedding initializer named {EMBEDDING_NAME!r}")
+    elif embedding[0] != tokenizer.vocab_size or embedding[0] != manifest["model"].get("vocab_size"):
+        problems.append(
+            f"has {embedding[0]} embedding rows but the tokenizer has {tokenizer.vocab_size} ids "
+            f"and the manifest says {manifest['model'].get('vocab_size')}"
+        )
+    if problems:
+        raise BundleError(f"{name} is not a model this runtime will run: " + "; ".join(problems))
+
+
+def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp32") -> Bundle:
+    """Verify a bundle folder and return it, ready for a session; BundleError on any failed check."""
+    folder = default_bundle_path() if path is None else Path(path)
+    if precision not in PRECISION_FILES:
+        raise BundleError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_FILES)}")
+    if not folder.is_dir():
+        hint = " (the package was installed without its default bundle)" if path is None else ""
+        raise BundleError(f"no bundle folder at {folder}{hint}; make one with 'edge-sentiment export'")
+    if folder.is_symlink():
+        raise BundleError(f"{folder} is a symbolic link; pass the bundle folder itself")
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            raise BundleError(f"{entry} is a symbolic link; bundles hold only plain files")
+    manifest = _manifest(folder)
+    files = manifest["files"]
+    model_name = PRECISION_FILES[precision]
+    if model_name not in files:
+        have = [p for p, f in PRECISION_FILES.items() if f in files]
+        raise BundleError(
+            f"bundle {folder} has no {precision} model (it has: {', '.join(have)}); "
+            + ("export with --quantize int8" if precision == "int8" else "re-export it")
+        )
+    if "tokenizer.json" not in files:
+        raise BundleError(f"bundle {folder} lists no tokenizer.json in its manifest")
+    tok_bytes = _check_file(folder, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
+    try:
+        tokenizer = Tokenizer.from_dict(json.loads(tok_bytes.decode("utf-8")))
+    except EdgeSentimentError as exc:
+        raise BundleError(f"bundle tokenizer: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"bundle tokenizer.json is not valid JSON ({exc})") from None
+    if tokenizer.max_len != manifest["model"].get("max_len"):
+        raise BundleError(
+            f"tokenizer max_len {tokenizer.max_len} differs from the manifest's {manifest['model'].get('max_len')}"
+        )
+    model_bytes = _check_file(folder, model_name, files[model_name], _MAX_MODEL_BYTES)
+    info = read_onnx_info(model_bytes)
+    _check_model(info, manifest, tokenizer, model_name)
+    return Bundle(folder, manifest, tokenizer, precision, model_bytes, info)
+
+
+def write_bundle(
+    target: str | os.PathLike[str],
+    files: dict[str, bytes],
+    manifest: dict[str, Any],
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write files + manifest.json into target atomically; returns the manifest as written."""
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **manifest, "files": {}}
+    with atomic_folder(target, force=force, what="bundle") as tmp:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+            manifest["files"][name] = {"sha256": sha256_file(tmp / name), "bytes": len(data)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest

@@ -1,0 +1,199 @@
+"""Reads what the runtime must check in an ONNX file (ops, inputs, initializers) without the onnx package.
+
+A minimal reader of the protobuf wire format, limited to the fields of onnx.proto it needs. It lets a
+bundle be verified before onnxruntime sees it, on hosts that install only numpy and onnxruntime.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..errors import BundleError
+
+__all__ = ["OnnxInfo", "TensorInfo", "read_onnx_info"]
+
+_ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+_MAX_DEPTH = 8
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: list[int | str]  # an int, or a name for a dynamic dimension
+
+
+@dataclass
+class OnnxInfo:
+    ir_version: int = 0
+    opsets: dict[str, int] = field(default_factory=dict)
+    inputs: list[TensorInfo] = field(default_factory=list)
+    outputs: list[TensorInfo] = field(default_factory=list)
+    initializers: dict[str, list[int]] = field(default_factory=dict)  # name -> dims
+    op_census: Counter[str] = field(default_factory=Counter)  # op types, subgraphs included
+    external_data: list[str] = field(default_factory=list)  # initializers stored outside the file
+    gathers: list[tuple[str, str]] = field(default_factory=list)  # (data input, indices input) of Gather ops
+
+
+class _Reader:
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.pos = 0
+
+    def varint(self) -> int:
+        result = shift = 0
+        while True:
+            if self.pos >= len(self.data) or shift > 63:
+                raise BundleError("model.onnx is not a valid ONNX file (truncated varint)")
+            b = self.data[self.pos]
+            self.pos += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+
+    def fields(self):  # type: ignore[no-untyped-def]
+        """Yield (field number, wire type, value) with LEN values as memoryviews."""
+        end = len(self.data)
+        while self.pos < end:
+            key = self.varint()
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                yield number, wire, self.varint()
+            elif wire == 2:
+                length = self.varint()
+                if self.pos + length > end:
+                    raise BundleError("model.onnx is not a valid ONNX file (field runs past the end)")
+                yield number, wire, self.data[self.pos:self.pos + length]
+                self.pos += length
+            elif wire == 1:
+                self.pos += 8
+                yield number, wire, None
+            elif wire == 5:
+                self.pos += 4
+                yield number, wire, None
+            else:
+                raise BundleError(f"model.onnx is not a valid ONNX file (wire type {wire})")
+            if self.pos > end:
+                raise BundleError("model.onnx is not a valid ONNX file (truncated)")
+
+
+def _fields(buf: memoryview):  # type: ignore[no-untyped-def]
+    return _Reader(buf).fields()
+
+
+def _text(buf: memoryview) -> str:
+    try:
+        return bytes(buf).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError("model.onnx is not a valid ONNX file (a name is not UTF-8)") from None
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _value_info(buf: memoryview) -> TensorInfo:
+    name, dtype, shape = "", "unknown", []
+    for num, wire, val in _fields(buf):
+        if num == 1 and wire == 2:
+            name = _text(val)
+        elif num == 2 and wire == 2:  # TypeProto
+            for tnum, twire, tval in _fields(val):
+                if tnum == 1 and twire == 2:  # tensor_type
+                    for n, w, v in _fields(tval):
+                        if n == 1 and w == 0:
+                            dtype = _ELEM_TYPES.get(v, f"type{v}")
+                        elif n == 2 and w == 2:  # shape
+                            for dn, dw, dv in _fields(v):
+                                if dn == 1 and dw == 2:
+                                    dim: int | str = "?"
+                                    for an, aw, av in _fields(dv):
+                                        if an == 1 and aw == 0:
+                                            dim = _signed(av)
+                                        elif an == 2 and aw == 2:
+                                            dim = _text(av)
+                                    shape.append(dim)
+    return TensorInfo(name, dtype, shape)
+
+
+def _tensor(buf: memoryview, info: OnnxInfo) -> None:
+    name, dims, external = "", [], False
+    for num, wire, val in _fields(buf):
+        if num == 1:
+            if wire == 0:
+                dims.append(_signed(val))
+            elif wire == 2:  # packed
+                r = _Reader(val)
+                while r.pos < len(val):
+                    dims.append(_signed(r.varint()))
+        elif num == 8 and wire == 2:
+            name = _text(val)
+        elif num == 13 and wire == 2:
+            external = True
+        elif num == 14 and wire == 0 and val == 1:
+            external = True
+    info.initializers[name] = dims
+    if external:
+        info.external_data.append(name)
+
+
+def _graph(buf: memoryview, info: OnnxInfo, depth: int, top: bool) -> None:
+    if depth > _MAX_DEPTH:
+        raise BundleError("model.onnx nests subgraphs too deeply")
+    for num, wire, val in _fields(buf):
+        if wire != 2:
+            continue
+        if num == 1:
+            _node(val, info, depth, top)
+        elif num in (5, 15):  # initializer, sparse_initializer
+            _tensor(val, info) if num == 5 else info.external_data.append("<sparse initializer>")
+        elif top and num == 11:
+            info.inputs.append(_value_info(val))
+        elif top and num == 12:
+            info.outputs.append(_value_info(val))
+
+
+def _node(buf: memoryview, info: OnnxInfo, depth: int, top: bool) -> None:
+    op, domain, inputs = "", "", []
+    for num, wire, val in _fields(buf):
+        if wire != 2:
+            continue
+        if num == 1:
+            inputs.append(_text(val))
+        elif num == 4:
+            op = _text(val)
+        elif num == 7:
+            domain = _text(val)
+        elif num == 5:  # attribute: look for subgraphs (g = 6, graphs = 11)
+            for an, aw, av in _fields(val):
+                if an in (6, 11) and aw == 2:
+                    _graph(av, info, depth + 1, top=False)
+    key = op if domain in ("", "ai.onnx") else f"{domain}.{op}"
+    info.op_census[key] += 1
+    if top and op == "Gather" and len(inputs) >= 2:
+        info.gathers.append((inputs[0], inputs[1]))
+
+
+def read_onnx_info(data: bytes) -> OnnxInfo:
+    """Parse the parts of an ONNX ModelProto the runtime checks; BundleError if it is not one."""
+    info = OnnxInfo()
+    has_graph = False
+    for num, wire, val in _fields(memoryview(data)):
+        if num == 1 and wire == 0:
+            info.ir_version = val
+        elif num == 7 and wire == 2:
+            has_graph = True
+            _graph(val, info, 0, top=True)
+        elif num == 8 and wire == 2:
+            domain, version = "", 0
+            for n, w, v in _fields(val):
+                if n == 1 and w == 2:
+                    domain = _text(v)
+                elif n == 2 and w == 0:
+                    version = v
+            info.opsets[domain or "ai.onnx"] = version
+    if not has_graph or info.ir_version == 0:
+        raise BundleError("model.onnx is not a valid ONNX file (no graph or IR version)")
+    return info

@@ -1,0 +1,137 @@
+"""Predictor: text in, probability out, with one onnxruntime CPU session per verified bundle."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from ..errors import BundleError, InputError
+from .bundle import INPUT_NAME, LABELS, OUTPUT_NAME, Bundle, load_bundle
+
+__all__ = ["Predictor", "Prediction", "batch_by_length"]
+
+CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any input size
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A label ("negative" or "positive") and the probability that the text is positive."""
+
+    label: str
+    score: float
+
+
+def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (row indices, int32 ids) batches of similar length, pre-padded to the batch's longest.
+
+    Sorting by length keeps padding inside a batch small; the padding that remains is computed as
+    real pad steps, so results equal the unbatched ones. An empty text is one pad token.
+    """
+    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        width = max(int(lengths[rows[-1]]), 1)
+        batch = np.zeros((len(rows), width), dtype=np.int32)
+        for out_row, row in enumerate(rows):
+            ids = id_lists[row]
+            if ids:
+                batch[out_row, width - len(ids):] = ids
+        yield rows, batch
+
+
+def _as_texts(texts: str | Iterable[str]) -> Iterable[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)) or not isinstance(texts, Iterable):
+        raise InputError(
+            f"expected a text or a sequence of texts, got {type(texts).__name__}"
+            + ("; decode bytes first, e.g. data.decode('utf-8')" if isinstance(texts, (bytes, bytearray)) else "")
+        )
+    return texts
+
+
+class Predictor:
+    """Scores texts with a verified bundle; safe to share between threads."""
+
+    def __init__(self, bundle: Bundle, *, threads: int | None = None, batch_size: int = 32) -> None:
+        import onnxruntime as ort
+
+        if threads is not None and threads < 1:
+            raise InputError(f"threads must be at least 1, got {threads}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0 = onnxruntime's default (one per physical core)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(bundle.model_bytes, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"onnxruntime could not load {bundle.path}/{bundle.precision}: {exc}") from None
+        self.bundle = bundle
+        self.tokenizer = bundle.tokenizer
+        self.threads = threads
+        self.batch_size = batch_size
+        self.threshold = float(bundle.manifest.get("threshold", 0.5))
+        self._encode = bundle.tokenizer.encode
+        self._run = self._session.run
+
+    @classmethod
+    def load(
+        cls,
+        bundle: str | os.PathLike[str] | None = None,
+        *,
+        threads: int | None = None,
+        precision: str = "fp32",
+        batch_size: int = 32,
+    ) -> "Predictor":
+        """Verify a bundle (the shipped default when None) and open a CPU session on it."""
+        return cls(load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.bundle.manifest
+
+    def score_ids(self, id_lists: Sequence[Sequence[int]]) -> np.ndarray:
+        """Probabilities for token id lists (each at most max_len long, unpadded)."""
+        out = np.empty(len(id_lists), dtype=np.float32)
+        if len(id_lists) == 1:  # the common single-text call: no sorting, no copies
+            ids = id_lists[0]
+            batch = np.asarray([ids if len(ids) else [0]], dtype=np.int32)
+            out[0] = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0][0, 0]
+            return out
+        for rows, batch in batch_by_length(id_lists, self.batch_size):
+            out[rows] = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
+        return out
+
+    def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
+        """Probability that each text is positive, shape (n,)."""
+        it = iter(_as_texts(texts))
+        parts = []
+        index = 0
+        while chunk := list(islice(it, CHUNK)):
+            ids = []
+            for text in chunk:
+                if not isinstance(text, str):
+                    raise InputError(f"text {index} is {type(text).__name__}, not str")
+                ids.append(self._encode(text))
+                index += 1
+            parts.append(self.score_ids(ids))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+    def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
+        """A label and score for each text."""
+        return [
+            Prediction(LABELS[int(p >= self.threshold)], float(p)) for p in self.predict_proba(texts)
+        ]
+
+    def __repr__(self) -> str:
+        return f"Predictor(bundle={str(self.bundle.path)!r}, precision={self.bundle.precision!r}, threads={self.threads})"

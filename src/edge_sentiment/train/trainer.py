@@ -1,0 +1,126 @@
+"""Train a recipe on raw IMDB text and write model.keras, tokenizer.json and metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._meta import tool_versions
+from ..data import Reviews, load_imdb, resolve_data_path
+from ..runtime.files import atomic_folder, check_target, sha256_file
+from ..runtime.tokenizer import Tokenizer
+from .recipes import Recipe
+
+__all__ = ["train", "prepare_training_data"]
+
+
+def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and labels in a seeded shuffled order (so a validation tail holds both classes)."""
+    order = np.random.default_rng(recipe.seed).permutation(len(reviews))
+    texts = [reviews.texts[i] for i in order]
+    labels = np.asarray([reviews.labels[i] for i in order], dtype=np.float32)
+    return tokenizer.encode_batch(texts), labels
+
+
+def train(
+    data: str | os.PathLike[str] | None,
+    out_dir: str | os.PathLike[str],
+    recipe: Recipe,
+    *,
+    force: bool = False,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    verbose: int | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate one recipe; returns the metrics written to metrics.json."""
+    import keras
+    import tensorflow as tf
+
+    from .model import build_model
+
+    started = time.perf_counter()
+    check_target(out_dir, force=force, what="run folder")
+    data_path = resolve_data_path(data)
+    splits = load_imdb(data_path)
+    train_set, test_set = splits["train"], splits["test"]
+    if train_limit:
+        train_set = train_set.subset(train_limit, seed=recipe.seed)
+    if test_limit:
+        test_set = test_set.subset(test_limit, seed=recipe.seed)
+
+    keras.utils.set_random_seed(recipe.seed)
+    tf.config.experimental.enable_op_determinism()
+    tokenizer = Tokenizer.fit(train_set.texts, vocab_size=recipe.vocab_size, max_len=recipe.max_len)
+    x_train, y_train = prepare_training_data(train_set, tokenizer, recipe)
+    x_test = tokenizer.encode_batch(test_set.texts)
+    y_test = np.asarray(test_set.labels, dtype=np.float32)
+
+    model = build_model(recipe, vocab_size=tokenizer.vocab_size)
+    callbacks = []
+    if recipe.early_stopping_patience and recipe.validation_split:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    fit_started = time.perf_counter()
+    history = model.fit(
+        x_train,
+        y_train,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        validation_split=recipe.validation_split or 0.0,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    fit_seconds = time.perf_counter() - fit_started
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=verbose)
+
+    epochs = []
+    for i in range(len(history.history["loss"])):
+        row = {"epoch": i + 1}
+        for key, values in history.history.items():
+            row[key] = float(values[i])
+        epochs.append(row)
+    metrics: dict[str, Any] = {
+        "recipe": recipe.to_dict(),
+        "epochs": epochs,
+        "train_accuracy": epochs[-1]["accuracy"],
+        "train_loss": epochs[-1]["loss"],
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "train_reviews": len(train_set),
+        "test_reviews": len(test_set),
+        "data": {
+            "path": str(data_path),
+            "archive_sha256": sha256_file(data_path) if data_path.is_file() else None,
+            "train_sha256": train_set.checksum(),
+            "test_sha256": test_set.checksum(),
+        },
+        "seed": recipe.seed,
+        "fit_seconds": round(fit_seconds, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "versions": tool_versions(),
+        "command": command,
+    }
+    with atomic_folder(out_dir, force=force, what="run folder") as tmp:
+        model.save(tmp / "model.keras")
+        tokenizer.save(tmp / "tokenizer.json")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """metrics.json of a run folder ({} where absent)."""
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
