@@ -10,10 +10,16 @@ from .errors import (
     MissingDependencyError,
     TokenizerError,
 )
+from .runtime.bundle import Bundle, load_bundle
+from .runtime.predictor import Prediction, Predictor
 from .runtime.tokenizer import Tokenizer
 
 __all__ = [
     "__version__",
+    "Predictor",
+    "Prediction",
+    "Bundle",
+    "load_bundle",
     "Tokenizer",
     "EdgeSentimentError",
     "BundleError",

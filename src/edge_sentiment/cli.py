@@ -105,10 +105,17 @@ def _require(module: str, extra: str, what: str) -> None:
               help="Texts compared between Keras and ONNX: real IMDB test reviews when the data is at hand, "
                    "else generated token sequences (the manifest says which).")
 @click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="Also add an int8 model (dynamic quantisation, DynamicQuantizeLSTM); needs --data for its accuracy gate.")
+@click.option("--int8-max-loss", type=click.FloatRange(0), default=0.3, show_default=True,
+              help="Fail the export if int8 loses more than this many points of test accuracy.")
+@click.option("--accuracy-samples", type=click.IntRange(2), default=None,
+              help="Test reviews for the int8 accuracy gate. Default: the whole test split.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(source: str, out_dir: str, tokenizer: str | None, opset: int, parity_samples: int,
-           data: str | None, force: bool, as_json: bool) -> None:
+           data: str | None, quantize: str | None, int8_max_loss: float, accuracy_samples: int | None,
+           force: bool, as_json: bool) -> None:
     """Convert a trained run (or a .keras file) into a verified ONNX bundle.
 
     Gates (all reported, any failure writes nothing): one fused LSTM op and no loops, the ONNX checker,
@@ -120,7 +127,8 @@ def export(source: str, out_dir: str, tokenizer: str | None, opset: int, parity_
 
     log = None if as_json else (lambda msg: click.echo(f"  {msg} ...", err=True))
     result = export_bundle(source, out_dir, tokenizer=tokenizer, opset=opset, parity_samples=parity_samples,
-                           data=data, force=force, command=_command_line(), log=log)
+                           data=data, force=force, quantize=quantize, int8_max_loss_pp=int8_max_loss,
+                           accuracy_samples=accuracy_samples, command=_command_line(), log=log)
     if as_json:
         _echo_json(result.manifest)
         return
@@ -252,3 +260,65 @@ def evaluate(bundle: str | None, data: str | None, precision: str, threads: int 
     click.echo(f"  {'text':<16} {'accuracy':>9} {'log loss':>9}")
     for name, row in report["results"].items():
         click.echo(f"  {name:<16} {row['accuracy']:>9.4f} {row['log_loss']:>9.4f}")
+
+
+def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
+    if not out or min(out) < 1:
+        raise click.BadParameter("expected whole numbers of 1 or more, e.g. 1,64")
+    return out
+
+
+@main.command()
+@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
+@click.option("--data", type=click.Path(), default=None,
+              help="IMDB data for real test reviews. Default: $EDGE_SENTIMENT_DATA; without either, texts generated from the bundle's vocabulary.")
+@click.option("--texts", "text_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Benchmark on your own texts instead (a file, one text per line).")
+@click.option("--batch-sizes", default="1,64", show_default=True, callback=_int_list, help="Batch sizes for the throughput runs.")
+@click.option("--threads", default="1", show_default=True, callback=_int_list, help="onnxruntime thread counts to measure, e.g. 1,2.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="Precisions to measure, comma-separated: fp32, int8 (where the bundle has one).")
+@click.option("--compare", type=click.Choice(["none", "keras"]), default="none", show_default=True,
+              help="Also run the same weights in Keras in this run and report ratios (needs the [train] extra).")
+@click.option("--keras-model", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The .keras file for --compare keras. Default: the model the bundle was exported from.")
+@click.option("--repeats", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per batch-1 figure, after warm-up.")
+@click.option("--throughput-texts", type=click.IntRange(1), default=5000, show_default=True, help="Texts per throughput run.")
+@click.option("--cold-repeats", type=click.IntRange(0), default=5, show_default=True, help="Fresh processes for the cold-start figure (0 skips it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG: latency against review length, and the batch-1 distribution.")
+def bench(bundle: str | None, data: str | None, text_file: str | None, batch_sizes: list[int], threads: list[int],
+          precisions: str, compare: str, keras_model: str | None, repeats: int, throughput_texts: int,
+          cold_repeats: int, as_json: bool, plot_path: str | None) -> None:
+    """Measure CPU latency, throughput and cold start; with --compare keras, ratios against Keras.
+
+    Figures are medians over repeated runs after warm-up, with percentiles and spread; on a shared,
+    noisy machine trust the ratios between engines of the same run more than absolute times.
+    """
+    from .bench.report import plot, render_text
+    from .bench.runner import BenchConfig, run_bench
+
+    chosen = [p.strip() for p in precisions.split(",") if p.strip()]
+    for p in chosen:
+        if p not in ("fp32", "int8"):
+            raise click.BadParameter(f"unknown precision {p!r}; use fp32 and/or int8", param_hint="--precision")
+    if compare == "keras":
+        _require("tensorflow", "train", "--compare keras")
+    config = BenchConfig(bundle=bundle, data=data, text_file=text_file, threads=threads, batch_sizes=batch_sizes,
+                         precisions=chosen, compare_keras=compare == "keras", keras_model=keras_model,
+                         repeats=repeats, throughput_texts=throughput_texts, cold_repeats=cold_repeats)
+    report = run_bench(config, progress=lambda msg: click.echo(f"  measuring {msg} ...", err=True))
+    report["command"] = _command_line()
+    if plot_path:
+        plot(report, plot_path)
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(render_text(report))
+        if plot_path:
+            click.echo(f"\nplot: {plot_path}")

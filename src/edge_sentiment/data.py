@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import re
 import tarfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +47,10 @@ class Reviews:
 
     def subset(self, n: int, seed: int = 0) -> "Reviews":
         """A deterministic, class-balanced sample of n reviews (all when n >= len)."""
+        if n < 0:
+            raise DataError(f"a subset needs a size of 0 or more, got {n}")
         if n >= len(self):
-            return self
+            return Reviews(self.split, list(self.texts), list(self.labels), list(self.ids), list(self.ratings))
         import random
 
         order = list(range(len(self)))
@@ -140,7 +144,10 @@ def _walk_archive(path: Path) -> Iterator[tuple[str, int, int, int, bytes]]:
                 if handle is None:
                     raise DataError(f"{path}: member {name!r} could not be read")
                 yield (*parsed, handle.read(MAX_REVIEW_BYTES + 1))
-        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+            # tarfile stops at the end-of-archive marker; read to the end so gzip checks its CRC.
+            while archive.fileobj.read(1 << 20):
+                pass
+        except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
             raise DataError(f"{path} is truncated or corrupt ({exc}); download it again") from None
 
 

@@ -82,6 +82,9 @@ def export_bundle(
     data: str | os.PathLike[str] | None = None,
     force: bool = False,
     strip_dropout: bool = True,
+    quantize: str | None = None,
+    int8_max_loss_pp: float = 0.3,
+    accuracy_samples: int | None = None,
     command: str | None = None,
     log: Any = None,
 ) -> ExportResult:
@@ -90,6 +93,16 @@ def export_bundle(
 
     say = log or (lambda _msg: None)
     check_target(out, force=force, what="bundle")
+    if quantize not in (None, "int8"):
+        raise ExportError(f"unknown quantisation {quantize!r}; the choice is int8")
+    test_reviews = None
+    if quantize:  # fail before any work when the accuracy gate cannot run
+        try:
+            test_reviews = load_imdb(data, splits=("test",))["test"]
+        except DataError as exc:
+            raise ExportError(f"--quantize int8 measures test accuracy at export and needs the IMDB data: {exc}") from None
+        if accuracy_samples:
+            test_reviews = test_reviews.subset(accuracy_samples, seed=0)
     model_path, tok_path, metrics = _resolve_source(Path(source), Path(tokenizer) if tokenizer else None)
     tok = Tokenizer.load(tok_path)
     model = load_keras_model(model_path)
@@ -131,11 +144,16 @@ def export_bundle(
         full = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: padded[i:i + 256]})[0].ravel()
                                for i in range(0, len(padded), 256)])
         parity["padded"] = check_parity(report, f"parity, padded to {tok.max_len}", keras_before, full)
-        staged = _staged_predictor(files, tok, out)
+        staged = _staged_predictor(model_bytes, tok, out)
         parity["runtime"] = check_parity(report, "parity, runtime (pads skipped, length-batched)", keras_before, staged.score_ids(ids))
         keras_after = model.predict(padded[:256], batch_size=256, verbose=0).ravel()  # same batching as before
         unchanged = bool(np.array_equal(keras_after, keras_before[:256]))
         report.add("keras model unchanged", unchanged, "same outputs before and after export" if unchanged else "outputs changed after export")
+    int8: dict[str, Any] = {}
+    if quantize and report.passed:
+        say("quantising to int8 and measuring test accuracy")
+        int8 = _int8_gate(report, serving, tok, out, test_reviews, int8_max_loss_pp)
+        files["model.int8.onnx"] = int8.pop("bytes")
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
 
@@ -154,8 +172,9 @@ def export_bundle(
             "op_census": dict(sorted(info.op_census.items())),
             "padding_skip": padskip,
         },
-        "precisions": {"fp32": "model.onnx"},
+        "precisions": {"fp32": "model.onnx", **({"int8": "model.int8.onnx"} if int8 else {})},
         "parity": parity,
+        "int8": int8 or None,
         "gates": report.lines(),
         "training": {k: metrics.get(k) for k in ("recipe", "train_accuracy", "test_accuracy", "test_loss",
                                                  "train_reviews", "test_reviews", "data", "seed", "wall_seconds", "command")
@@ -168,10 +187,37 @@ def export_bundle(
     return ExportResult(Path(out), written, report)
 
 
-def _staged_predictor(files: dict[str, bytes], tok: Tokenizer, out: str | os.PathLike[str]) -> Predictor:
-    """A Predictor over the not-yet-written bundle, to gate exactly what the runtime will run."""
+def _staged_predictor(model_bytes: bytes, tok: Tokenizer, out: str | os.PathLike[str], precision: str = "fp32") -> Predictor:
+    """A Predictor over a model of the not-yet-written bundle, to gate exactly what the runtime will run."""
     from ..runtime.bundle import Bundle
 
-    bundle = Bundle(Path(out), {"model": {"max_len": tok.max_len}}, tok, "fp32", files["model.onnx"],
-                    read_onnx_info(files["model.onnx"]))
+    bundle = Bundle(Path(out), {"model": {"max_len": tok.max_len}}, tok, precision, model_bytes,
+                    read_onnx_info(model_bytes))
     return Predictor(bundle)
+
+
+def _int8_gate(report: GateReport, serving: Any, tok: Tokenizer, out: str | os.PathLike[str],
+               reviews: Any, max_loss_pp: float) -> dict[str, Any]:
+    """Quantise, then fail the export if int8 loses more than max_loss_pp points of test accuracy."""
+    from ..evaluate import score_figures
+    from .gates import parity_figures
+    from .quantize import quantize_int8
+
+    int8_bytes = quantize_int8(serving)
+    census = dict(read_onnx_info(int8_bytes).op_census)
+    fused = census.get("com.microsoft.DynamicQuantizeLSTM", 0)
+    report.add("int8 op census", fused == 1 and not census.get("Loop"), f"DynamicQuantizeLSTM={fused}, Loop={census.get('Loop', 0)}")
+    labels = np.asarray(reviews.labels)
+    p32 = _staged_predictor(serving.SerializeToString(), tok, out).predict_proba(reviews.texts)
+    p8 = _staged_predictor(int8_bytes, tok, out, "int8").predict_proba(reviews.texts)
+    acc32, acc8 = score_figures(p32, labels), score_figures(p8, labels)
+    loss_pp = (acc32["accuracy"] - acc8["accuracy"]) * 100
+    report.add("int8 accuracy", loss_pp <= max_loss_pp,
+               f"{acc8['accuracy']:.4f} vs fp32 {acc32['accuracy']:.4f} on {len(labels)} test reviews: "
+               f"{loss_pp:+.2f} pp lost (limit {max_loss_pp} pp)")
+    vs32 = parity_figures(p32, p8)
+    return {"bytes": int8_bytes, "file": "model.int8.onnx", "reviews": len(labels),
+            "accuracy": acc8["accuracy"], "log_loss": acc8["log_loss"], "fp32_accuracy": acc32["accuracy"],
+            "accuracy_loss_pp": loss_pp, "max_loss_pp": max_loss_pp,
+            "vs_fp32": {k: vs32[k] for k in ("max_abs_diff", "mean_abs_diff", "label_agreement")},
+            "op_census": dict(sorted(census.items()))}

@@ -120,7 +120,9 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     const("padskip/hidden", [hidden])
     const("padskip/h_table", h_all[:rows], np.float32)
     const("padskip/c_table", c_all[:rows], np.float32)
-    n = helper.make_node
+    def n(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
+        return helper.make_node(op, inputs, outputs, name=outputs[0], **attrs)
+
     new_nodes = [
         n("Slice", [INPUT_NAME, "padskip/neg_max_len", "padskip/int64_max", "padskip/axis1"], ["tokens_last"]),
         n("Shape", ["tokens_last"], ["padskip/shape"]),

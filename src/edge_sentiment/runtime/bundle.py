@@ -134,7 +134,7 @@ def _check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: Tokenizer,
         problems.append(f"must take one int32 input {INPUT_NAME!r}, takes {[(i.name, i.dtype) for i in info.inputs]}")
     if [o.name for o in info.outputs] != [OUTPUT_NAME] or info.outputs[0].dtype != "float32":
         problems.append(f"must give one float32 output {OUTPUT_NAME!r}, gives {[(o.name, o.dtype) for o in info.outputs]}")
-    embedding = info.initializers.get(EMBEDDING_NAME)
+    embedding = info.initializers.get(EMBEDDING_NAME, info.initializers.get(f"{EMBEDDING_NAME}_quantized"))
     if embedding is None or len(embedding) != 2:
         problems.append(f"has no 2-D embedding initializer named {EMBEDDING_NAME!r}")
     elif embedding[0] != tokenizer.vocab_size or embedding[0] != manifest["model"].get("vocab_size"):

@@ -35,6 +35,26 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _SPACE = re.compile(r"\s")
 _TAIL_CHARS = 16_384  # texts longer than this are read from the end, in growing chunks
 
+# The same standardisation for ASCII text, on bytes: one table lower-cases letters, keeps digits and
+# apostrophes (` included) and turns everything else into a space; split() then finds the words.
+# Only a token holding an apostrophe needs the regex (leading, trailing or doubled apostrophes).
+_ASCII_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 39) else 39 if c == 96 else 32
+    for c in range(256)
+)
+_ASCII_WORD = re.compile(rb"[a-z0-9]+(?:'[a-z0-9]+)*")
+
+
+def _ascii_words(text: str) -> list[bytes]:
+    """Words of an ASCII text as bytes, exactly as words() would find them."""
+    if "<" in text:
+        text = _HTML_TAG.sub(" ", text.lower())
+    data = text.encode("ascii").translate(_ASCII_TABLE)
+    tokens = data.split()
+    if b"'" in data:
+        tokens = [w for t in tokens for w in (_ASCII_WORD.findall(t) if b"'" in t else (t,))]
+    return tokens
+
 
 def _normalize(text: str) -> str:
     if not text.isascii():
@@ -83,6 +103,7 @@ class Tokenizer:
         self.words: list[str] = vocab
         self.max_len = int(max_len)
         self._ids: dict[str, int] = {w: i + 2 for i, w in enumerate(vocab)}
+        self._ascii_ids: dict[bytes, int] = {w.encode(): i for w, i in self._ids.items() if w.isascii()}
 
     @property
     def vocab_size(self) -> int:
@@ -100,12 +121,16 @@ class Tokenizer:
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return cls([w for w, _ in ranked[: vocab_size - 2]], max_len=max_len)
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of a text's last max_len words (no padding)."""
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """Token ids of a text's last max_len words (the tokenizer's max_len by default; no padding)."""
         if not isinstance(text, str):
             raise InputError(f"expected text (str), got {type(text).__name__}")
+        n = self.max_len if max_len is None else max_len
+        if len(text) <= _TAIL_CHARS and text.isascii():  # the fast path: most texts
+            get_b = self._ascii_ids.get
+            return [get_b(w, OOV_ID) for w in _ascii_words(text)[-n:]] if n else []
         get = self._ids.get
-        return [get(w, OOV_ID) for w in _last_words(text, self.max_len)]
+        return [get(w, OOV_ID) for w in _last_words(text, n)] if n else []
 
     def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> np.ndarray:
         """Ids as int32 (n, max_len), pre-padded with 0 and keeping the last words, like Keras pad_sequences."""
@@ -114,7 +139,7 @@ class Tokenizer:
             raise InputError("encode_batch takes a sequence of texts; wrap a single text in a list")
         out = np.zeros((len(texts), length), dtype=np.int32)
         for row, text in enumerate(texts):
-            ids = self.encode(text)[-length:] if length else []
+            ids = self.encode(text, length) if length else []
             if ids:
                 out[row, length - len(ids):] = ids
         return out
@@ -194,7 +219,9 @@ class Tokenizer:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise TokenizerError(f"tokenizer file not found: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except OSError as exc:
+            raise TokenizerError(f"cannot read tokenizer file {path}: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise TokenizerError(f"{path} is not valid UTF-8 JSON: {exc}") from None
         return cls.from_dict(data)
 

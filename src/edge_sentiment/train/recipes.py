@@ -17,7 +17,7 @@ class Recipe:
     max_len: int = 500
     embedding_dim: int = 32
     lstm_units: int = 100
-    dropout: float = 0.2
+    dropout: float = 0.2  # on the LSTM's inputs, a fresh mask per time step (see model.py)
     recurrent_dropout: float = 0.2
     epochs: int = 3
     batch_size: int = 64

@@ -1,0 +1,76 @@
+"""The engines a benchmark compares: the onnxruntime Predictor and the same weights in Keras."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgeSentimentError
+from ..runtime.predictor import Predictor
+from ..runtime.tokenizer import Tokenizer
+
+__all__ = ["OnnxEngine", "KerasEngine"]
+
+
+class OnnxEngine:
+    """The runtime as users embed it: Predictor with pads skipped and length-aware batching."""
+
+    def __init__(self, bundle: str | None, *, threads: int, precision: str, batch_size: int = 32) -> None:
+        self.predictor = Predictor.load(bundle, threads=threads, precision=precision, batch_size=batch_size)
+        self.tokenizer = self.predictor.tokenizer
+        self.name = f"onnxruntime {precision}, {threads} thread{'s' * (threads > 1)}"
+        self.key = f"onnx-{precision}-t{threads}"
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
+
+    def infer(self, ids: list[int]) -> float:
+        return float(self.predictor.score_ids([ids])[0])
+
+    def e2e(self, text: str) -> float:
+        return float(self.predictor.predict_proba(text)[0])
+
+    def throughput_run(self, texts: Sequence[str], batch_size: int) -> None:
+        self.predictor.batch_size = batch_size
+        self.predictor.predict_proba(texts)
+
+
+class KerasEngine:
+    """The same weights in Keras (a tf.function on inputs padded to max_len, as the lab runs it)."""
+
+    def __init__(self, model_path: str | Path, tokenizer: Tokenizer) -> None:
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        from ..export.convert import load_keras_model
+
+        if not Path(model_path).is_file():
+            raise EdgeSentimentError(f"--keras-model {model_path} does not exist; pass the run's model.keras")
+        self.model = load_keras_model(model_path)
+        self.tokenizer = tokenizer
+        self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self._tf = tf
+        self.name = f"keras {__import__('keras').__version__} (tf.function), TF default threads"
+        self.key = "keras"
+
+    def tokenize(self, text: str) -> np.ndarray:
+        return self.tokenizer.encode_batch([text])
+
+    def infer(self, ids: np.ndarray) -> float:
+        return float(self._fn(self._tf.constant(ids)).numpy()[0, 0])
+
+    def e2e(self, text: str) -> float:
+        return self.infer(self.tokenize(text))
+
+    def throughput_run(self, texts: Sequence[str], batch_size: int) -> None:
+        x = self.tokenizer.encode_batch(texts)
+        for start in range(0, len(x), batch_size):
+            self._fn(self._tf.constant(x[start:start + batch_size])).numpy()
+
+    def close(self) -> Any:
+        return None

@@ -1,0 +1,264 @@
+"""Runs the benchmark: batch-1 latency (split tokenizer/model), latency by length, throughput, cold start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, EdgeSentimentError
+from ..runtime.bundle import load_bundle
+from ..runtime.tokenizer import Tokenizer, words
+from .engines import KerasEngine, OnnxEngine
+from .stats import summarize, time_calls
+from .system import machine_info
+
+__all__ = ["BenchConfig", "run_bench", "LENGTH_BUCKETS"]
+
+LENGTH_BUCKETS = ((1, 25), (26, 50), (51, 100), (101, 200), (201, 300), (301, 500), (501, 2500))
+
+
+@dataclass
+class BenchConfig:
+    bundle: str | None = None
+    data: str | None = None
+    text_file: str | None = None
+    threads: list[int] = field(default_factory=lambda: [1])
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 64])
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    compare_keras: bool = False
+    keras_model: str | None = None
+    repeats: int = 200
+    per_bucket: int = 20
+    throughput_texts: int = 5000
+    cold_repeats: int = 5
+
+
+def _texts(config: BenchConfig, tokenizer: Tokenizer) -> tuple[list[str], str]:
+    if config.text_file:
+        with open(config.text_file, encoding="utf-8", errors="replace") as fh:
+            texts = [line.rstrip("\n") for line in fh if line.strip()]
+        if not texts:
+            raise EdgeSentimentError(f"{config.text_file} holds no texts (one per line)")
+        return texts, f"{len(texts)} texts from {config.text_file}"
+    try:
+        from ..data import load_imdb
+
+        reviews = load_imdb(config.data, splits=("test",))["test"]
+        return reviews.texts, f"{len(reviews)} IMDB test reviews"
+    except DataError:
+        if config.data:
+            raise
+    # No data: texts generated from the bundle's own vocabulary, with IMDB-like lengths.
+    rng = np.random.default_rng(0)
+    lengths = np.clip(rng.lognormal(np.log(172), 0.75, size=2000).astype(int), 1, 2400)
+    vocab = np.asarray(tokenizer.words[: min(len(tokenizer.words), 3000)])
+    texts = [" ".join(rng.choice(vocab, size=int(k))) for k in lengths]
+    return texts, "2000 texts generated from the bundle's vocabulary (no IMDB data given: pass --data)"
+
+
+def _median_text(texts: list[str], counts: np.ndarray) -> str:
+    return texts[int(np.argmin(np.abs(counts - np.median(counts))))]
+
+
+def _cold_start(cmd: list[str], repeats: int) -> dict[str, Any]:
+    """Wall time and peak resident memory of a fresh process, median over repeats."""
+    walls, peaks, inner = [], [], []
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        out = proc.stdout.read() if proc.stdout else b""
+        err = proc.stderr.read() if proc.stderr else b""
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - start)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise EdgeSentimentError(f"cold-start process failed ({' '.join(cmd[:4])} ...): {err.decode()[-500:]}")
+        try:
+            phases = json.loads(err.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise EdgeSentimentError(f"cold-start process printed no figures: {err.decode()[-300:]}") from None
+        # VmHWM is this process's own peak; ru_maxrss would also count the parent's pages before exec.
+        peaks.append(phases.pop("peak_rss_mib", None) or usage.ru_maxrss / 1024.0)
+        if phases:
+            inner.append(phases)
+    result = {"runs": repeats, "wall_s": float(np.median(walls)), "wall_s_all": [round(w, 3) for w in walls],
+              "peak_rss_mib": float(np.median(peaks))}
+    if inner:
+        result["phases_s"] = {k: float(np.median([r[k] for r in inner])) for k in inner[0]}
+    return result
+
+
+_PEAK = """
+def _peak_rss_mib():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+"""
+
+_ONNX_COLD = _PEAK + """
+import sys, time, json
+t0 = time.perf_counter()
+from edge_sentiment import Predictor
+t1 = time.perf_counter()
+p = Predictor.load(sys.argv[1] or None, threads=1, precision=sys.argv[2])
+t2 = time.perf_counter()
+p.predict_proba("A wonderful, moving film.")
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first_prediction": t3 - t2,
+                  "peak_rss_mib": _peak_rss_mib()}), file=sys.stderr)
+"""
+
+# The CLI as a user runs it, with its own peak memory printed on the way out.
+_CLI_COLD = _PEAK + """
+import atexit, json, runpy, sys
+atexit.register(lambda: print(json.dumps({"peak_rss_mib": _peak_rss_mib()}), file=sys.stderr))
+sys.argv = ["edge-sentiment", *sys.argv[1:]]
+runpy.run_module("edge_sentiment", run_name="__main__")
+"""
+
+_KERAS_COLD = _PEAK + """
+import sys, time, json
+t0 = time.perf_counter()
+import keras, tensorflow
+from edge_sentiment import Tokenizer
+t1 = time.perf_counter()
+model = keras.models.load_model(sys.argv[1], safe_mode=True, compile=False)
+tok = Tokenizer.load(sys.argv[2])
+t2 = time.perf_counter()
+model.predict(tok.encode_batch(["A wonderful, moving film."]), verbose=0)
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first_prediction": t3 - t2,
+                  "peak_rss_mib": _peak_rss_mib()}), file=sys.stderr)
+"""
+
+
+def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Measure every engine on the same texts in one run; returns the report as a dict."""
+    say = progress or (lambda _msg: None)
+    bundle = load_bundle(config.bundle)
+    tokenizer = bundle.tokenizer
+    texts, text_source = _texts(config, tokenizer)
+    counts = np.asarray([len(words(t)) for t in texts])
+    sample = _median_text(texts, counts)
+
+    engines: list[Any] = [OnnxEngine(config.bundle, threads=t, precision=p)
+                          for p in config.precisions for t in config.threads]
+    keras_path = None
+    if config.compare_keras:
+        keras_path = config.keras_model or (bundle.manifest.get("source") or {}).get("model")
+        if not keras_path:
+            raise EdgeSentimentError("--compare keras needs --keras-model PATH (the run's model.keras)")
+        say("loading Keras")
+        engines.append(KerasEngine(keras_path, tokenizer))
+
+    report: dict[str, Any] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "bundle": str(bundle.path),
+        "bundle_created": bundle.manifest.get("created"),
+        "texts": text_source,
+        "sample_text_words": int(len(words(sample))),
+        "engines": {e.key: e.name for e in engines},
+        "config": {k: v for k, v in config.__dict__.items()},
+    }
+
+    say("batch-1 latency")
+    latency = {}
+    for e in engines:
+        ids = e.tokenize(sample)
+        latency[e.key] = {
+            "end_to_end": summarize(time_calls(lambda: e.e2e(sample), repeats=config.repeats)),
+            "tokenizer": summarize(time_calls(lambda: e.tokenize(sample), repeats=config.repeats)),
+            "model": summarize(time_calls(lambda: e.infer(ids), repeats=config.repeats)),
+        }
+    report["latency_batch1"] = latency
+
+    say("latency by review length")
+    rng = np.random.default_rng(0)
+    by_length: dict[str, Any] = {e.key: {} for e in engines}
+    points: dict[str, list[tuple[int, float]]] = {e.key: [] for e in engines}
+    for lo, hi in LENGTH_BUCKETS:
+        members = np.flatnonzero((counts >= lo) & (counts <= hi))
+        if not len(members):
+            continue
+        chosen = rng.choice(members, size=min(config.per_bucket, len(members)), replace=False)
+        for e in engines:
+            timings = []
+            for i in chosen:
+                t = time_calls(lambda: e.e2e(texts[i]), repeats=5, warmup=1)
+                timings += t
+                points[e.key].append((int(counts[i]), float(np.median(t) * 1000)))
+            by_length[e.key][f"{lo}-{hi}"] = summarize(timings)
+    report["latency_by_length"] = by_length
+    report["latency_points"] = points
+
+    say("throughput")
+    pool = [texts[i] for i in np.random.default_rng(1).permutation(len(texts))[: config.throughput_texts]]
+    throughput: dict[str, Any] = {e.key: {} for e in engines}
+    for e in engines:
+        for b in config.batch_sizes:
+            runs = []
+            for _ in range(3):
+                start = time.perf_counter()
+                e.throughput_run(pool, b)
+                runs.append(time.perf_counter() - start)
+            throughput[e.key][str(b)] = {"texts": len(pool), "texts_per_s": len(pool) / float(np.median(runs)),
+                                         "seconds": [round(r, 3) for r in runs]}
+    report["throughput"] = throughput
+
+    if config.cold_repeats:
+        say("cold start (fresh processes)")
+        bundle_arg = str(config.bundle or "")
+        cold = {f"onnx-{p}": _cold_start([sys.executable, "-c", _ONNX_COLD, bundle_arg, p], config.cold_repeats)
+                for p in config.precisions}
+        cli = [sys.executable, "-c", _CLI_COLD, "predict", "A wonderful, moving film."]
+        cold["cli-predict"] = _cold_start(cli + (["--bundle", bundle_arg] if bundle_arg else []), config.cold_repeats)
+        if keras_path:
+            cold["keras"] = _cold_start([sys.executable, "-c", _KERAS_COLD, str(keras_path),
+                                         str(bundle.path / "tokenizer.json")], max(2, config.cold_repeats // 2))
+        report["cold_start"] = cold
+
+    report["ratios"] = _ratios(report, engines)
+    return report
+
+
+def _ratios(report: dict[str, Any], engines: list[Any]) -> dict[str, Any]:
+    """Keras (or the first engine) time over each other engine's: what a noisy machine can support."""
+    base = "keras" if "keras" in report["engines"] else engines[0].key
+    out: dict[str, Any] = {"baseline": base}
+    for e in engines:
+        if e.key == base:
+            continue
+        lat = report["latency_batch1"]
+        row = {
+            "end_to_end_p50": lat[base]["end_to_end"]["p50_ms"] / lat[e.key]["end_to_end"]["p50_ms"],
+            "model_p50": lat[base]["model"]["p50_ms"] / lat[e.key]["model"]["p50_ms"],
+        }
+        for b, fig in report["throughput"][e.key].items():
+            if b in report["throughput"][base]:
+                row[f"throughput_b{b}"] = fig["texts_per_s"] / report["throughput"][base][b]["texts_per_s"]
+        out[e.key] = row
+    cold = report.get("cold_start", {})
+    if "keras" in cold and "onnx-fp32" in cold:
+        out["cold_start_wall"] = cold["keras"]["wall_s"] / cold["onnx-fp32"]["wall_s"]
+        out["cold_start_rss"] = cold["keras"]["peak_rss_mib"] / cold["onnx-fp32"]["peak_rss_mib"]
+    return out
+
+
+def save_json(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

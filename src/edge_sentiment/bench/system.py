@@ -1,0 +1,40 @@
+"""What machine a benchmark ran on: CPU model, cores, instruction sets, library versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from .._meta import tool_versions
+
+__all__ = ["machine_info"]
+
+_ISA = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", "asimd")
+
+
+def machine_info() -> dict[str, Any]:
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Hardware") and model in ("unknown", "", platform.machine()):
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = tool_versions()
+    return {
+        "cpu": model,
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": affinity,
+        "isa": [f for f in _ISA if f in flags],
+        "os": f"{platform.system()} {platform.release()}",
+        "python": versions["python"],
+        "versions": {k: v for k, v in versions.items() if v},
+    }
