@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from pathlib import Path
@@ -153,6 +154,7 @@ def test_standardised_words_are_in_their_own_normal_form() -> None:
 VARIED = ["the", "movie", "great", "don't", "café", "a", "plot", "<br />", "ＭＯＶＩＥ", "10/10", "it’s", "bad!"]
 
 
+@functools.lru_cache(maxsize=16)
 def _varied_text(n_chars: int, seed: int) -> str:
     rng = random.Random(seed)
     parts: list[str] = []

@@ -92,7 +92,7 @@ def _require(module: str, extra: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise click.ClickException(str(MissingDependencyError.for_extra(module, extra, what)))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @main.command()
@@ -101,7 +101,7 @@ def _require(module: str, extra: str, what: str) -> None:
 @click.option("--tokenizer", type=click.Path(exists=True, dir_okay=False), default=None,
               help="tokenizer.json, when SOURCE is a bare .keras file rather than a run folder.")
 @click.option("--opset", type=click.IntRange(14, 21), default=17, show_default=True, help="ONNX opset to convert to.")
-@click.option("--parity-samples", type=click.IntRange(0), default=1000, show_default=True,
+@click.option("--parity-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="Texts compared between Keras and ONNX: real IMDB test reviews when the data is at hand, "
                    "else generated token sequences (the manifest says which).")
 @click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)

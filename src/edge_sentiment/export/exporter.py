@@ -13,12 +13,12 @@ import numpy as np
 
 from .._meta import tool_versions
 from ..data import load_imdb
-from ..errors import DataError, ExportError
-from ..runtime.bundle import INPUT_NAME, LABELS, OUTPUT_NAME, load_bundle, write_bundle
+from ..errors import BundleError, DataError, ExportError
+from ..runtime.bundle import INPUT_NAME, LABELS, OUTPUT_NAME, check_model, write_bundle
 from ..runtime.files import check_target
 from ..runtime.onnxinfo import read_onnx_info
 from ..runtime.predictor import Predictor
-from ..runtime.tokenizer import Tokenizer
+from ..runtime.tokenizer import Tokenizer, pad_ids
 from .convert import DEFAULT_OPSET, load_keras_model, to_onnx
 from .gates import GateReport, check_parity, op_census_gate
 from .padskip import add_padding_skip
@@ -64,14 +64,6 @@ def parity_sample(tokenizer: Tokenizer, n: int, data: str | os.PathLike[str] | N
     return ids, f"{n} generated token sequences (no IMDB data: {reason if n else 'none asked'})"
 
 
-def _padded(id_lists: list[list[int]], max_len: int) -> np.ndarray:
-    out = np.zeros((len(id_lists), max_len), dtype=np.int32)
-    for row, ids in enumerate(id_lists):
-        if ids:
-            out[row, max_len - len(ids):] = ids
-    return out
-
-
 def export_bundle(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -93,6 +85,8 @@ def export_bundle(
 
     say = log or (lambda _msg: None)
     check_target(out, force=force, what="bundle")
+    if parity_samples < 1:
+        raise ExportError("parity needs at least 1 sample (--parity-samples); an export without parity is not gated")
     if quantize not in (None, "int8"):
         raise ExportError(f"unknown quantisation {quantize!r}; the choice is int8")
     test_reviews = None
@@ -112,7 +106,7 @@ def export_bundle(
 
     say("choosing parity samples")
     ids, sample_source = parity_sample(tok, parity_samples, data)
-    padded = _padded(ids, tok.max_len)
+    padded = pad_ids(ids, tok.max_len)
     keras_before = model.predict(padded, batch_size=256, verbose=0).ravel() if len(ids) else np.empty(0)
 
     say(f"converting with tf2onnx (opset {opset})")
@@ -134,6 +128,12 @@ def export_bundle(
     report.add("self-contained", not info.external_data,
                "no external data" if not info.external_data else f"external data: {info.external_data[:3]}")
 
+    contract = {"model": {"max_len": tok.max_len, "vocab_size": tok.vocab_size}}
+    try:
+        check_model(info, contract, tok, "model.onnx")
+        report.add("runtime contract", True, f"{INPUT_NAME} int32 -> {OUTPUT_NAME} float32, ops allowed, {tok.vocab_size} embedding rows")
+    except BundleError as exc:
+        report.add("runtime contract", False, str(exc))
     files = {"model.onnx": model_bytes, "tokenizer.json": tok.to_json().encode("utf-8")}
     parity: dict[str, Any] = {"source": sample_source, "atol": 1e-5}
     if report.passed and len(ids):
@@ -182,8 +182,10 @@ def export_bundle(
         "source": {"model": str(model_path), "command": command},
         "versions": tool_versions(),
     }
-    written = write_bundle(out, files, manifest, force=force)
-    load_bundle(out)  # the bundle as written verifies
+    try:
+        written = write_bundle(out, files, manifest, force=force)
+    except BundleError as exc:
+        raise ExportError(f"the runtime refuses the exported bundle, so nothing was replaced: {exc}") from None
     return ExportResult(Path(out), written, report)
 
 
@@ -207,6 +209,10 @@ def _int8_gate(report: GateReport, serving: Any, tok: Tokenizer, out: str | os.P
     census = dict(read_onnx_info(int8_bytes).op_census)
     fused = census.get("com.microsoft.DynamicQuantizeLSTM", 0)
     report.add("int8 op census", fused == 1 and not census.get("Loop"), f"DynamicQuantizeLSTM={fused}, Loop={census.get('Loop', 0)}")
+    try:
+        check_model(read_onnx_info(int8_bytes), {"model": {"vocab_size": tok.vocab_size}}, tok, "model.int8.onnx")
+    except BundleError as exc:
+        report.add("int8 runtime contract", False, str(exc))
     labels = np.asarray(reviews.labels)
     p32 = _staged_predictor(serving.SerializeToString(), tok, out).predict_proba(reviews.texts)
     p8 = _staged_predictor(int8_bytes, tok, out, "int8").predict_proba(reviews.texts)

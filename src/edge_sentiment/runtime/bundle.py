@@ -104,6 +104,9 @@ def _manifest(folder: Path) -> dict[str, Any]:
     for key in ("files", "model"):
         if not isinstance(data.get(key), dict):
             raise BundleError(f"{folder}/manifest.json has no {key!r} section")
+    threshold = data.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+        raise BundleError(f"{folder}/manifest.json has threshold {threshold!r}; it must be a number between 0 and 1")
     return data
 
 
@@ -123,7 +126,7 @@ def _check_file(folder: Path, name: str, entry: Any, limit: int) -> bytes:
     return data
 
 
-def _check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: Tokenizer, name: str) -> None:
+def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: Tokenizer, name: str) -> None:
     problems = []
     if info.external_data:
         problems.append(f"stores tensors outside the file ({', '.join(info.external_data[:3])})")
@@ -183,7 +186,7 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
         )
     model_bytes = _check_file(folder, model_name, files[model_name], _MAX_MODEL_BYTES)
     info = read_onnx_info(model_bytes)
-    _check_model(info, manifest, tokenizer, model_name)
+    check_model(info, manifest, tokenizer, model_name)
     return Bundle(folder, manifest, tokenizer, precision, model_bytes, info)
 
 
@@ -194,7 +197,11 @@ def write_bundle(
     *,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Write files + manifest.json into target atomically; returns the manifest as written."""
+    """Write files + manifest.json into target atomically; returns the manifest as written.
+
+    The new bundle is verified as the runtime verifies it before it replaces target; if it fails,
+    BundleError is raised and target is left as it was.
+    """
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **manifest, "files": {}}
     with atomic_folder(target, force=force, what="bundle") as tmp:
@@ -202,4 +209,7 @@ def write_bundle(
             (tmp / name).write_bytes(data)
             manifest["files"][name] = {"sha256": sha256_file(tmp / name), "bytes": len(data)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for precision, name in PRECISION_FILES.items():  # the runtime must accept it before it replaces anything
+            if name in files:
+                load_bundle(tmp, precision=precision)
     return manifest

@@ -119,6 +119,14 @@ def _value_info(buf: memoryview) -> TensorInfo:
 
 
 def _tensor(buf: memoryview, info: OnnxInfo) -> None:
+    name, dims, external = _tensor_fields(buf)
+    info.initializers[name] = dims
+    if external:
+        info.external_data.append(name)
+
+
+def _tensor_fields(buf: memoryview) -> tuple[str, list[int], bool]:
+    """A TensorProto's name, dims, and whether its data lives outside the file."""
     name, dims, external = "", [], False
     for num, wire, val in _fields(buf):
         if num == 1:
@@ -134,9 +142,7 @@ def _tensor(buf: memoryview, info: OnnxInfo) -> None:
             external = True
         elif num == 14 and wire == 0 and val == 1:
             external = True
-    info.initializers[name] = dims
-    if external:
-        info.external_data.append(name)
+    return name, dims, external
 
 
 def _graph(buf: memoryview, info: OnnxInfo, depth: int, top: bool) -> None:
@@ -166,10 +172,16 @@ def _node(buf: memoryview, info: OnnxInfo, depth: int, top: bool) -> None:
             op = _text(val)
         elif num == 7:
             domain = _text(val)
-        elif num == 5:  # attribute: look for subgraphs (g = 6, graphs = 11)
+        elif num == 5:  # attribute: subgraphs (g = 6, graphs = 11) and tensors (t = 5, tensors = 10)
             for an, aw, av in _fields(val):
                 if an in (6, 11) and aw == 2:
                     _graph(av, info, depth + 1, top=False)
+                elif an in (5, 10) and aw == 2:
+                    name, _dims, external = _tensor_fields(av)
+                    if external:
+                        info.external_data.append(name or f"<attribute of {op or 'a node'}>")
+                elif an in (22, 23):  # sparse tensors: never in an exported LSTM, and may hide external data
+                    info.external_data.append("<sparse tensor attribute>")
     key = op if domain in ("", "ai.onnx") else f"{domain}.{op}"
     info.op_census[key] += 1
     if top and op == "Gather" and len(inputs) >= 2:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError, TokenizerError
 
-__all__ = ["Tokenizer", "standardize", "words", "PAD_ID", "OOV_ID", "FORMAT_VERSION"]
+__all__ = ["Tokenizer", "pad_ids", "standardize", "words", "PAD_ID", "OOV_ID", "FORMAT_VERSION"]
 
 FORMAT = "edge-sentiment/tokenizer"
 FORMAT_VERSION = 1
@@ -137,12 +137,7 @@ class Tokenizer:
         length = self.max_len if max_len is None else int(max_len)
         if isinstance(texts, str):
             raise InputError("encode_batch takes a sequence of texts; wrap a single text in a list")
-        out = np.zeros((len(texts), length), dtype=np.int32)
-        for row, text in enumerate(texts):
-            ids = self.encode(text, length) if length else []
-            if ids:
-                out[row, length - len(ids):] = ids
-        return out
+        return pad_ids([self.encode(text, length) for text in texts], length)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Words for ids (padding dropped, out-of-vocabulary shown as <oov>)."""
@@ -230,6 +225,16 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, max_len={self.max_len})"
+
+
+def pad_ids(id_lists: Sequence[Sequence[int]], length: int) -> np.ndarray:
+    """int32 (n, length): each id list pre-padded with 0, keeping its last length ids."""
+    out = np.zeros((len(id_lists), length), dtype=np.int32)
+    for row, ids in enumerate(id_lists):
+        ids = ids[-length:] if length else ()
+        if len(ids):
+            out[row, length - len(ids):] = ids
+    return out
 
 
 def _check_config(vocab: list[Any], max_len: Any) -> None:

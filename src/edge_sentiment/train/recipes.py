@@ -25,7 +25,9 @@ class Recipe:
     seed: int = 7
     validation_split: float = 0.0  # held out of the training set, never the test set
     early_stopping_patience: int = 0  # 0 = off; else stop on validation loss, keep the best weights
-    crop_min_words: int = 0  # 0 = off; else also train on random crops of reviews this long and up
+    crop_fraction: float = 0.0  # add this many (x the training set) random crops of reviews
+    crop_min_words: int = 5  # a crop is a window of crop_min_words..crop_max_words consecutive words
+    crop_max_words: int = 60
 
     def with_overrides(self, **overrides: Any) -> "Recipe":
         """A copy with the given fields changed (None values are ignored)."""
@@ -42,6 +44,15 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # The classic lab: 3 epochs, batch 64, seed 7; reported 89.32 % train / 86.63 % test accuracy.
     "lab": Recipe(),
+    # Chosen on a validation split held out of the training set: more epochs with early stopping on
+    # the validation loss, and short random crops of reviews added so short texts look familiar.
+    "better": Recipe(
+        name="better",
+        epochs=8,
+        validation_split=0.1,
+        early_stopping_patience=2,
+        crop_fraction=0.3,
+    ),
 }
 
 

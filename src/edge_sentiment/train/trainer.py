@@ -14,18 +14,36 @@ import numpy as np
 from .._meta import tool_versions
 from ..data import Reviews, load_imdb, resolve_data_path
 from ..runtime.files import atomic_folder, check_target, sha256_file
-from ..runtime.tokenizer import Tokenizer
+from ..runtime.tokenizer import Tokenizer, pad_ids
 from .recipes import Recipe
 
 __all__ = ["train", "prepare_training_data"]
 
 
-def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and labels in a seeded shuffled order (so a validation tail holds both classes)."""
-    order = np.random.default_rng(recipe.seed).permutation(len(reviews))
-    texts = [reviews.texts[i] for i in order]
+def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe) -> dict[str, np.ndarray]:
+    """Token ids and labels: shuffled (seeded), a validation tail held out, crops added to training only."""
+    rng = np.random.default_rng(recipe.seed)
+    order = rng.permutation(len(reviews))
+    ids = [tokenizer.encode(reviews.texts[i]) for i in order]
     labels = np.asarray([reviews.labels[i] for i in order], dtype=np.float32)
-    return tokenizer.encode_batch(texts), labels
+    n_val = int(round(len(ids) * recipe.validation_split))
+    train_ids, val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    y_train, y_val = labels[: len(ids) - n_val], labels[len(ids) - n_val:]
+    n_crops = int(round(len(train_ids) * recipe.crop_fraction))
+    if n_crops:
+        crops, crop_labels = [], []
+        for row in rng.integers(0, len(train_ids), size=n_crops):
+            source = train_ids[row]
+            k = int(rng.integers(recipe.crop_min_words, recipe.crop_max_words + 1))
+            start = int(rng.integers(0, max(len(source) - k, 0) + 1))
+            crops.append(source[start:start + k])
+            crop_labels.append(y_train[row])
+        train_ids = train_ids + crops
+        y_train = np.concatenate([y_train, np.asarray(crop_labels, dtype=np.float32)])
+    out = {"x_train": pad_ids(train_ids, tokenizer.max_len), "y_train": y_train}
+    if n_val:
+        out.update(x_val=pad_ids(val_ids, tokenizer.max_len), y_val=y_val)
+    return out
 
 
 def train(
@@ -58,13 +76,14 @@ def train(
     keras.utils.set_random_seed(recipe.seed)
     tf.config.experimental.enable_op_determinism()
     tokenizer = Tokenizer.fit(train_set.texts, vocab_size=recipe.vocab_size, max_len=recipe.max_len)
-    x_train, y_train = prepare_training_data(train_set, tokenizer, recipe)
+    arrays = prepare_training_data(train_set, tokenizer, recipe)
     x_test = tokenizer.encode_batch(test_set.texts)
     y_test = np.asarray(test_set.labels, dtype=np.float32)
 
     model = build_model(recipe, vocab_size=tokenizer.vocab_size)
     callbacks = []
-    if recipe.early_stopping_patience and recipe.validation_split:
+    validation = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
+    if recipe.early_stopping_patience and validation is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True
@@ -74,11 +93,11 @@ def train(
         verbose = 1 if sys.stdout.isatty() else 2
     fit_started = time.perf_counter()
     history = model.fit(
-        x_train,
-        y_train,
+        arrays["x_train"],
+        arrays["y_train"],
         epochs=recipe.epochs,
         batch_size=recipe.batch_size,
-        validation_split=recipe.validation_split or 0.0,
+        validation_data=validation,
         shuffle=True,
         callbacks=callbacks,
         verbose=verbose,
@@ -100,6 +119,9 @@ def train(
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "train_reviews": len(train_set),
+        "train_examples": int(len(arrays["y_train"])),
+        "validation_reviews": int(len(arrays.get("y_val", []))),
+        "best_epoch": _best_epoch(epochs),
         "test_reviews": len(test_set),
         "data": {
             "path": str(data_path),
@@ -118,6 +140,13 @@ def train(
         tokenizer.save(tmp / "tokenizer.json")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics
+
+
+def _best_epoch(epochs: list[dict[str, Any]]) -> int:
+    """The epoch whose weights were kept: the lowest validation loss with early stopping, else the last."""
+    if epochs and "val_loss" in epochs[0]:
+        return min(epochs, key=lambda e: e["val_loss"])["epoch"]
+    return len(epochs)
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
