@@ -84,15 +84,20 @@ def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, 
 
 
 def _require(module: str, extra: str, what: str) -> None:
-    """Fail with the install command when an extra is missing; quiet TensorFlow's C++ logging."""
-    import importlib.util
+    """Import an optional dependency now, or fail with the install command; quiet TensorFlow's logging."""
+    import importlib
     import os
 
     from .errors import MissingDependencyError
 
-    if importlib.util.find_spec(module) is None:
-        raise click.ClickException(str(MissingDependencyError.for_extra(module, extra, what)))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        message = str(MissingDependencyError.for_extra(module, extra, what))
+        if getattr(exc, "name", None) != module or "No module named" not in str(exc):
+            message = message.replace("is not installed", f"could not be imported ({exc})")
+        raise click.ClickException(message) from None
 
 
 @main.command()
@@ -173,7 +178,10 @@ _THREADS_HELP = "onnxruntime intra-op threads (small hosts often want 1). Defaul
 
 def _read_lines(source: str, errors: str) -> Iterator[str]:
     """Texts from a file or '-' (stdin), one per line; invalid UTF-8 names the line unless errors='replace'."""
-    stream = click.open_file(source, "rb")
+    try:
+        stream = click.open_file(source, "rb")
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror or exc}") from None
     with stream:
         for number, raw in enumerate(stream, start=1):
             line = raw.rstrip(b"\r\n")
@@ -189,7 +197,7 @@ def _read_lines(source: str, errors: str) -> Iterator[str]:
 
 @main.command()
 @click.argument("texts", nargs=-1)
-@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None,
               help="Read texts from this file, one per line ('-' for standard input).")
 @click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help=_PRECISION_HELP)

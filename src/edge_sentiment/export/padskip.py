@@ -71,6 +71,22 @@ def _prune(graph: Any) -> None:
     graph.initializer.extend(inits)
 
 
+def _last_state_from_y_h(graph: Any, lstm: Any, make: Any) -> list[Any]:
+    """Feed the dense layer from Y_h when tf2onnx sliced the last step out of Y (Squeeze/Slice/Squeeze)."""
+    producers = {o: node for node in graph.node for o in node.output}
+    for node in graph.node:
+        if node.op_type != "MatMul":
+            continue
+        chain, name = [], node.input[0]
+        while name in producers and producers[name].op_type in ("Squeeze", "Slice") and len(chain) < 3:
+            chain.append(producers[name].op_type)
+            name = producers[name].input[0]
+        if name == lstm.output[0] and chain == ["Squeeze", "Slice", "Squeeze"] and len(lstm.output) > 1 and lstm.output[1]:
+            node.input[0] = "padskip/last_h"
+            return [make("Squeeze", [lstm.output[1], "padskip/axis0"], ["padskip/last_h"])]
+    return []
+
+
 def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     """Edit a converted model in place to skip leading pads exactly; returns it and a description."""
     from onnx import helper, numpy_helper, TensorProto
@@ -142,7 +158,14 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     inputs = list(lstm.input) + [""] * (7 - len(lstm.input))
     inputs[5], inputs[6] = "padskip/initial_h", "padskip/initial_c"
     lstm.input[:] = inputs
-    nodes = new_nodes + list(graph.node)
+    # Fewer small ops at batch 1: ONNX Gather already wraps negative ids the way TF's converted
+    # select chain does, and the last hidden state is the LSTM's Y_h output.
+    gathers[0].input[1] = "tokens_last"
+    nodes = new_nodes
+    for node in graph.node:
+        nodes.append(node)
+        if node is lstm:
+            nodes += _last_state_from_y_h(graph, lstm, n)
     del graph.node[:]
     graph.node.extend(nodes)
     _prune(graph)
