@@ -43,7 +43,7 @@ predict: setup
 
 # Remakes the bundle shipped inside the package (src/edge_sentiment/assets/default).
 default-bundle: setup
-	DATA=$(DATA) $(BIN)/python scripts/make_default_bundle.py
+	$(BIN)/python scripts/make_default_bundle.py --data $(DATA)
 
 # Remakes the tiny committed test assets (tests/assets), no IMDB data needed.
 test-assets: setup

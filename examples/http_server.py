@@ -22,7 +22,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from edge_sentiment import Predictor
+from edge_sentiment import EdgeSentimentError, Predictor
 
 MiB = 1024 * 1024
 
@@ -152,7 +152,7 @@ def main() -> None:
 
     try:
         predictor = Predictor.load(args.bundle, threads=args.threads)
-    except Exception as exc:  # edge_sentiment's errors say what is wrong and what to do
+    except EdgeSentimentError as exc:  # its messages say what is wrong and what to do
         sys.exit(f"error: {exc}")
     Handler.predictor = predictor
     Handler.max_body, Handler.max_texts, Handler.quiet = args.max_body, args.max_texts, args.quiet

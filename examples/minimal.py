@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_sentiment import Predictor
+from edge_sentiment import EdgeSentimentError, Predictor
 
 SENTENCES = [
     "A wonderful, moving film. I loved it.",
@@ -24,7 +24,7 @@ def main() -> None:
 
     try:
         predictor = Predictor.load(args.bundle, threads=1)  # verifies the bundle's checksums first
-    except Exception as exc:  # edge_sentiment's errors say what is wrong and what to do
+    except EdgeSentimentError as exc:  # its messages say what is wrong and what to do
         sys.exit(f"error: {exc}")
     for sentence, result in zip(SENTENCES, predictor.predict(SENTENCES)):
         print(f"{result.label:<8}  {result.score:.4f}  {sentence}")

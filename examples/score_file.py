@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import BinaryIO, TextIO
 
-from edge_sentiment import Predictor
+from edge_sentiment import EdgeSentimentError, Predictor
 
 
 def read_lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, str, bool]]:
@@ -79,7 +79,7 @@ def main() -> None:
 
     try:
         predictor = Predictor.load(args.bundle, threads=args.threads)
-    except Exception as exc:  # edge_sentiment's errors say what is wrong and what to do
+    except EdgeSentimentError as exc:  # its messages say what is wrong and what to do
         sys.exit(f"error: {exc}")
 
     started = time.perf_counter()
