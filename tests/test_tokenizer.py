@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_sentiment.errors import InputError, TokenizerError
 from edge_sentiment.runtime.tokenizer import (
@@ -408,3 +410,18 @@ def test_decode_marks_oov_and_drops_padding(tok: Tokenizer) -> None:
     assert tok.decode([0, 0, 2, 1, 3]) == "the <oov> movie"
     assert tok.decode(np.array([0, 6, tok.vocab_size, -1], dtype=np.int32)) == "café <oov> <oov>"
     assert tok.decode([]) == ""
+
+
+# The fast ASCII path must find exactly the words of the general (regex) path.
+_ASCII_SOUP = st.text(
+    alphabet=st.sampled_from(list("abcXYZ019 '`'\"-_.,!?<>/\t\n") + ["<br />", "<i>", "</B>", "''", "don't", "<br>"]),
+    max_size=300,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ASCII_SOUP)
+def test_ascii_fast_path_equals_the_general_path(text: str) -> None:
+    from edge_sentiment.runtime.tokenizer import _ascii_words
+
+    assert [w.decode() for w in _ascii_words(text)] == words(text)

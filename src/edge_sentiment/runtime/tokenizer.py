@@ -42,7 +42,7 @@ _ASCII_TABLE = bytes(
     c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 39) else 39 if c == 96 else 32
     for c in range(256)
 )
-_ASCII_WORD = re.compile(rb"[a-z0-9]+(?:'[a-z0-9]+)*")
+_ALNUM = bytes(1 if (48 <= c <= 57 or 97 <= c <= 122) else 0 for c in range(256))
 
 
 def _ascii_words(text: str) -> list[bytes]:
@@ -50,10 +50,22 @@ def _ascii_words(text: str) -> list[bytes]:
     if "<" in text:
         text = _HTML_TAG.sub(" ", text.lower())
     data = text.encode("ascii").translate(_ASCII_TABLE)
-    tokens = data.split()
-    if b"'" in data:
-        tokens = [w for t in tokens for w in (_ASCII_WORD.findall(t) if b"'" in t else (t,))]
-    return tokens
+    i = data.find(b"'")
+    if i != -1:  # an apostrophe stays only between two letters or digits ("don't"), as in _WORD
+        buf, last = bytearray(data), len(data) - 1
+        while i != -1:
+            if i == 0 or i == last or not _ALNUM[data[i - 1]] or not _ALNUM[data[i + 1]]:
+                buf[i] = 32
+            i = data.find(b"'", i + 1)
+        data = bytes(buf)
+    return data.split()
+
+
+class _Ids(dict):  # type: ignore[type-arg]
+    """word -> id, with out-of-vocabulary words mapping to OOV_ID (so map(ids.__getitem__) works)."""
+
+    def __missing__(self, key: object) -> int:
+        return OOV_ID
 
 
 def _normalize(text: str) -> str:
@@ -103,7 +115,7 @@ class Tokenizer:
         self.words: list[str] = vocab
         self.max_len = int(max_len)
         self._ids: dict[str, int] = {w: i + 2 for i, w in enumerate(vocab)}
-        self._ascii_ids: dict[bytes, int] = {w.encode(): i for w, i in self._ids.items() if w.isascii()}
+        self._ascii_ids = _Ids((w.encode(), i) for w, i in self._ids.items() if w.isascii())
 
     @property
     def vocab_size(self) -> int:
@@ -127,8 +139,7 @@ class Tokenizer:
             raise InputError(f"expected text (str), got {type(text).__name__}")
         n = self.max_len if max_len is None else max_len
         if len(text) <= _TAIL_CHARS and text.isascii():  # the fast path: most texts
-            get_b = self._ascii_ids.get
-            return [get_b(w, OOV_ID) for w in _ascii_words(text)[-n:]] if n else []
+            return list(map(self._ascii_ids.__getitem__, _ascii_words(text)[-n:])) if n else []
         get = self._ids.get
         return [get(w, OOV_ID) for w in _last_words(text, n)] if n else []
 
