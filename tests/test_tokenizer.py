@@ -413,10 +413,10 @@ def test_decode_marks_oov_and_drops_padding(tok: Tokenizer) -> None:
 
 
 # The fast ASCII path must find exactly the words of the general (regex) path.
-_ASCII_SOUP = st.text(
-    alphabet=st.sampled_from(list("abcXYZ019 '`'\"-_.,!?<>/\t\n") + ["<br />", "<i>", "</B>", "''", "don't", "<br>"]),
-    max_size=300,
-)
+_ASCII_SOUP = st.lists(
+    st.sampled_from(list("abcXYZ019 '`\"-_.,!?<>/\t\n") + ["<br />", "<i>", "</B>", "''", "don't", "<br>"]),
+    max_size=120,
+).map("".join)
 
 
 @settings(max_examples=500, deadline=None)
