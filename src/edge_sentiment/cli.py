@@ -5,6 +5,7 @@ TensorFlow is imported only inside the commands that need it (train, export, ben
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -83,6 +84,22 @@ def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, 
         )
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration (Python exceptions still propagate)."""
+    import os
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _require(module: str, extra: str, what: str) -> None:
     """Import an optional dependency now, or fail with the install command; quiet TensorFlow's logging."""
     import importlib
@@ -92,7 +109,8 @@ def _require(module: str, extra: str, what: str) -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        importlib.import_module(module)
+        with _quiet_native_stderr():  # TensorFlow's C++ start-up notes ignore TF_CPP_MIN_LOG_LEVEL
+            importlib.import_module(module)
     except ImportError as exc:
         message = str(MissingDependencyError.for_extra(module, extra, what))
         if getattr(exc, "name", None) != module or "No module named" not in str(exc):

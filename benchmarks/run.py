@@ -1,0 +1,85 @@
+"""Run the standard comparison and rewrite benchmarks/RESULTS.md (plus results.json and latency.png).
+
+    python benchmarks/run.py --bundle bundles/lab --keras-model runs/lab/model.keras \
+        --data ../shared/data/aclImdb.tar.gz
+
+It calls `edge-sentiment bench` itself, so the figures in RESULTS.md are what that command printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default=None, help="bundle to measure (default: the shipped one)")
+    parser.add_argument("--keras-model", default=None, help="the .keras the bundle came from (for --compare keras)")
+    parser.add_argument("--data", default=None, help="the IMDB archive (default: $EDGE_SENTIMENT_DATA)")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--batch-sizes", default="1,64")
+    parser.add_argument("--precision", default="fp32,int8")
+    parser.add_argument("--throughput-texts", default="25000", help="texts per throughput run (25000 = the test set)")
+    parser.add_argument("--no-keras", action="store_true", help="skip the Keras comparison")
+    args = parser.parse_args()
+
+    cmd = ["edge-sentiment", "bench", "--threads", args.threads, "--batch-sizes", args.batch_sizes,
+           "--precision", args.precision, "--throughput-texts", args.throughput_texts,
+           "--plot", str(HERE / "latency.png"), "--json"]
+    for flag, value in (("--bundle", args.bundle), ("--data", args.data), ("--keras-model", args.keras_model)):
+        if value:
+            cmd += [flag, value]
+    if not args.no_keras:
+        cmd += ["--compare", "keras"]
+    shown = shlex.join(cmd).replace(str(HERE.parent) + "/", "")
+    print(f"$ {shown}", file=sys.stderr)
+    exe = [sys.executable, "-m", "edge_sentiment", *cmd[1:]]
+    out = subprocess.run(exe, check=True, stdout=subprocess.PIPE, text=True).stdout
+    report = json.loads(out)
+    (HERE / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    sys.path.insert(0, str(HERE.parent / "src"))
+    from edge_sentiment.bench.report import render_text
+
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python benchmarks/run.py` from one run of:",
+        "",
+        f"    {shown}",
+        "",
+        "Shared, noisy 2-core machine: trust the ratios between engines of the same run more than",
+        "absolute times. Raw figures: `results.json`; plot: `latency.png`.",
+        "",
+        "```",
+        render_text(report),
+        "```",
+        "",
+        "![latency by review length](latency.png)",
+        "",
+        _where_time_goes(report),
+    ]
+    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(render_text(report))
+
+
+def _where_time_goes(report: dict) -> str:
+    """A few sentences computed from the figures of this run."""
+    out = ["## Where the time goes (from this run)", ""]
+    for key, parts in report["latency_batch1"].items():
+        e2e, tok, model = (parts[p]["p50_ms"] for p in ("end_to_end", "tokenizer", "model"))
+        out.append(f"- {key}: end to end {e2e:.3f} ms = tokenizer {tok:.3f} ms ({tok / e2e:.0%}) + model "
+                   f"{model:.3f} ms ({model / e2e:.0%}) + call overhead {max(e2e - tok - model, 0):.3f} ms "
+                   f"(a {report['sample_text_words']}-word review).")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""edge-sentiment bench: the report's structure and internal consistency (never absolute times)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ASSETS, make_archive
+from edge_sentiment.bench.runner import BenchConfig, run_bench
+from edge_sentiment.bench.stats import summarize
+from edge_sentiment.cli import main
+
+TINY = str(ASSETS / "tiny_bundle")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    archive = make_archive(tmp_path_factory.mktemp("data") / "aclImdb.tar.gz", per_class=30)
+    config = BenchConfig(bundle=TINY, data=str(archive), threads=[1, 2], batch_sizes=[1, 8], repeats=20,
+                         per_bucket=3, throughput_texts=40, cold_repeats=1)
+    return run_bench(config)
+
+
+def test_summary_is_ordered() -> None:
+    s = summarize([0.003, 0.001, 0.002, 0.010, 0.004])
+    assert s["n"] == 5
+    assert s["min_ms"] == pytest.approx(1.0) and s["max_ms"] == pytest.approx(10.0)
+    assert s["min_ms"] <= s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"]
+    assert s["p50_ms"] == pytest.approx(3.0)
+
+
+def test_report_header_names_the_machine(report: dict) -> None:
+    m = report["machine"]
+    assert m["cores"] >= 1 and m["usable_cores"] >= 1
+    assert m["versions"]["onnxruntime"]
+    assert report["bundle"] == TINY
+    assert "IMDB test reviews" in report["texts"]
+    assert set(report["engines"]) == {"onnx-fp32-t1", "onnx-fp32-t2"}
+
+
+def test_latency_figures_are_positive_and_consistent(report: dict) -> None:
+    for engine, parts in report["latency_batch1"].items():
+        assert set(parts) == {"end_to_end", "tokenizer", "model"}
+        for s in parts.values():
+            assert s["n"] == 20
+            assert 0 < s["min_ms"] <= s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"]
+    for engine, buckets in report["latency_by_length"].items():
+        assert buckets, engine
+        for s in buckets.values():
+            assert 0 < s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"]
+        assert all(words > 0 and ms > 0 for words, ms in report["latency_points"][engine])
+
+
+def test_throughput_and_cold_start(report: dict) -> None:
+    for engine, sizes in report["throughput"].items():
+        assert set(sizes) == {"1", "8"}
+        for fig in sizes.values():
+            assert fig["texts"] == 40 and fig["texts_per_s"] > 0 and len(fig["seconds"]) == 3
+    cold = report["cold_start"]
+    assert set(cold) == {"onnx-fp32", "cli-predict"}
+    for c in cold.values():
+        assert c["wall_s"] > 0 and c["peak_rss_mib"] > 10
+    assert set(cold["onnx-fp32"]["phases_s"]) == {"import", "load", "first_prediction"}
+    ratios = report["ratios"]
+    assert ratios["baseline"] == "onnx-fp32-t1"
+    assert ratios["onnx-fp32-t2"]["end_to_end_p50"] > 0
+
+
+def test_cli_bench_json_text_and_plot(tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a wonderful brilliant film\nboring awful stupid\n" * 20, encoding="utf-8")
+    plot = tmp_path / "latency.png"
+    args = ["bench", "--bundle", TINY, "--texts", str(texts), "--repeats", "10", "--throughput-texts", "10",
+            "--cold-repeats", "0", "--batch-sizes", "1,4"]
+    result = CliRunner().invoke(main, args + ["--json", "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["texts"].startswith("40 texts from") and "cold_start" not in data
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0, text.output
+    for piece in ("machine:", "onnxruntime", "Batch-1 latency", "Throughput", "batch 4"):
+        assert piece in text.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0"], "1 or more"),
+        (["--batch-sizes", "a,b"], "comma-separated"),
+        (["--precision", "fp16"], "unknown precision"),
+        (["--precision", "int8"], "no int8 model"),
+    ],
+)
+def test_cli_bench_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["bench", "--bundle", TINY, "--cold-repeats", "0", *args])
+    assert result.exit_code != 0
+    assert message in result.output
