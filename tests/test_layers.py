@@ -163,6 +163,8 @@ def test_train_and_export_without_the_train_extra_name_the_fix(tmp_path: Path, c
 # -- runtime/ imports, read from the source ------------------------------------------------------
 
 ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime"}
+# CPython's private SHA-256 modules (3.11: _sha256, 3.12+: _sha2) are standard library on either version.
+STDLIB_PRIVATE = {"_sha256", "_sha2"}
 FOUNDATION = {"errors"}  # the package modules below runtime/ that it may use: ..errors
 
 
@@ -175,12 +177,12 @@ def import_problems(source: str, filename: str = "<source>") -> list[str]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY:
+                if top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY | STDLIB_PRIVATE:
                     problems.append(f"{where}: import {alias.name}")
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
                 top = (node.module or "").split(".")[0]
-                if top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY:
+                if top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY | STDLIB_PRIVATE:
                     problems.append(f"{where}: from {node.module} import ...")
             elif node.level == 2:
                 targets = {node.module.split(".")[0]} if node.module else {a.name for a in node.names}

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 __all__ = ["__version__", "tool_versions"]
 
-try:
-    __version__ = metadata.version("edge-sentiment")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+# The single source of the version (pyproject.toml reads it). A literal, not importlib.metadata:
+# that import alone costs ~0.1 s and ~9 MiB, which a cold `predict` on a small host should not pay.
+__version__ = "0.1.0"
 
 _TOOLS = ("edge-sentiment", "numpy", "onnxruntime", "tensorflow", "keras", "tf2onnx", "onnx")
 
 
 def tool_versions() -> dict[str, str | None]:
     """Installed versions of Python and the tools edge-sentiment uses (None where absent)."""
+    from importlib import metadata
+
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in _TOOLS:
+        if name == "edge-sentiment":
+            out[name] = __version__
+            continue
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, EdgeSentimentError
-from .files import atomic_folder, sha256_file
+from .files import atomic_folder, sha256_bytes, sha256_file
 from .onnxinfo import OnnxInfo, read_onnx_info
 from .tokenizer import Tokenizer
 
@@ -119,9 +119,7 @@ def _check_file(folder: Path, name: str, entry: Any, limit: int) -> bytes:
             f"{name} is {len(data)} bytes but the manifest says {entry.get('bytes')}: "
             "the bundle is truncated or was changed; re-export it"
         )
-    import hashlib
-
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    if sha256_bytes(data) != entry["sha256"]:
         raise BundleError(f"{name} does not match its sha256 in the manifest: the bundle was changed; re-export it")
     return data
 
