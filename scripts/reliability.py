@@ -263,6 +263,53 @@ def inspect_target(target: Path) -> dict[str, Any]:
     return out
 
 
+def _new_bundle_files(variant: int = 0) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Files and manifest for write_bundle: tiny_bundle's model, its tokenizer indented `variant` (other bytes)."""
+    manifest = json.loads((TINY_BUNDLE / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("format", "format_version", "created", "files"):
+        manifest.pop(key)
+    manifest["source"] = {"model": "tests/assets/tiny_bundle", "command": MARKER}
+    files = {name: (TINY_BUNDLE / name).read_bytes() for name in ("model.onnx", "tokenizer.json")}
+    if variant:
+        files["tokenizer.json"] = json.dumps(json.loads(files["tokenizer.json"]), indent=variant).encode("utf-8")
+    return files, manifest
+
+
+def reader_during_replace(workdir: Path, replaces: int = 200) -> dict[str, Any]:
+    """One thread loads the bundle in a loop while the main thread replaces it `replaces` times."""
+    from edge_sentiment import BundleError, load_bundle
+    from edge_sentiment.runtime.bundle import write_bundle
+
+    target = prepare_target(workdir)
+    versions = [_new_bundle_files(1), _new_bundle_files(4)]  # tokenizer.json of other sizes: a mix is visible
+    counts: dict[str, Any] = {"replaces": replaces, "loads": 0, "refused": 0, "crashes": 0, "reasons": {}}
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                load_bundle(target)
+                counts["loads"] += 1
+            except BundleError as exc:
+                counts["refused"] += 1
+                reason = re.sub(r"\d+", "N", str(exc).split(";")[0].split(":")[0].replace(str(target), "BUNDLE"))
+                counts["reasons"][reason] = counts["reasons"].get(reason, 0) + 1
+            except Exception as exc:  # anything but BundleError is a failure
+                counts["crashes"] += 1
+                counts["reasons"][f"{type(exc).__name__}: {exc}"] = 1
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(replaces):
+            write_bundle(target, *versions[i % 2], force=True)
+    finally:
+        stop.set()
+        thread.join()
+    counts["final"] = inspect_target(target)["state"]
+    return counts
+
+
 def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "EDGE_SENTIMENT_DATA"}  # never the real IMDB data
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -473,11 +520,7 @@ def _install_kill_point(point: str) -> None:
 def _child_write(args: dict[str, Any]) -> None:
     from edge_sentiment.runtime.bundle import write_bundle
 
-    manifest = json.loads((TINY_BUNDLE / "manifest.json").read_text(encoding="utf-8"))
-    for key in ("format", "format_version", "created", "files"):
-        manifest.pop(key)
-    manifest["source"] = {"model": "tests/assets/tiny_bundle", "command": MARKER}
-    files = {name: (TINY_BUNDLE / name).read_bytes() for name in ("model.onnx", "tokenizer.json")}
+    files, manifest = _new_bundle_files()
     _install_kill_point(args["point"])
     _phase("write-start")
     write_bundle(args["target"], files, manifest, force=True)
@@ -595,6 +638,9 @@ def run_all(fuzz_examples: int, random_texts: int, kill_trials: int, seed: int) 
     out["big"] = {name: measure(predictor, make(10 * MB)) for name, make in BIG_SHAPES.items()}
     say("64 threads")
     out["threads"] = concurrency(predictor, 64, 4)
+    with tempfile.TemporaryDirectory(prefix="edge-reliability-") as tmp:
+        say("a reader while the bundle is replaced")
+        out["readers"] = reader_during_replace(Path(tmp), 200)
     say("tampered bundles and hostile archives (pytest)")
     out["tamper"] = pytest_counts("tests/test_bundle.py", "tampered")
     out["hostile"] = pytest_counts("tests/test_data.py", "hostile")
@@ -634,7 +680,7 @@ def _point_ok(p: dict[str, Any]) -> bool:
 
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """(check, tried, result, ok) for the summary table."""
-    fz, rn, th = r["fuzz"], r["random"], r["threads"]
+    fz, rn, th, rd = r["fuzz"], r["random"], r["threads"], r["readers"]
     big_ok = [v["ok"] and v["seconds"] < 30 and v["peak_mb"] < 200 for v in r["big"].values()]
     worst = max(r["big"].items(), key=lambda kv: kv[1]["peak_mb"])
     slowest = max(r["big"].items(), key=lambda kv: kv[1]["seconds"])
@@ -665,6 +711,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
          f"{worst[1]['peak_mb']} MB ({worst[0]}); slowest {slowest[1]['seconds']} s ({slowest[0]})", all(big_ok)),
         ("64 threads, one Predictor", f"{th['calls']:,} calls",
          f"bitwise identical to a sequential run: {'yes' if th['identical'] else 'NO'}", th["identical"]),
+        ("load while the bundle is replaced", f"{rd['loads'] + rd['refused'] + rd['crashes']:,} loads",
+         f"{rd['loads']:,} verified, {rd['refused']} refused (BundleError: mixed old/new files), "
+         f"{rd['crashes']} crashes; {rd['replaces']} replaces", rd["refused"] == rd["crashes"] == 0),
         ("tampered bundles refused", *cases("tamper")),
         ("hostile archives refused", *cases("hostile")),
         ("damaged archives refused", *cases("damaged")),

@@ -10,6 +10,7 @@ import errno
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -167,6 +168,32 @@ def test_the_session_runs_the_bytes_that_were_verified(tmp_path: Path) -> None:
     (folder / "model.onnx").write_bytes(b"\x08\x07 not the model that was verified")
     p = Predictor(bundle).predict_proba("a wonderful brilliant film")
     assert p.tobytes() == Predictor.load(TINY_BUNDLE).predict_proba("a wonderful brilliant film").tobytes()
+
+
+@pytest.fixture(scope="module")
+def reader_race(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return harness.reader_during_replace(tmp_path_factory.mktemp("race"), replaces=100)
+
+
+def test_a_load_racing_a_replace_never_runs_a_mixed_bundle(reader_race: dict[str, Any]) -> None:
+    assert reader_race["crashes"] == 0, reader_race["reasons"]
+    assert reader_race["loads"] > 0 and reader_race["final"] == "new"
+
+
+def test_a_load_racing_a_replace_sees_one_whole_bundle(reader_race: dict[str, Any]) -> None:
+    """LIBRARY BUG (fails today): load_bundle reads each file by path, so a swap mid-load mixes old and new files
+    and a good bundle is refused (BundleError) instead of being read whole from one folder."""
+    assert reader_race["refused"] == 0, reader_race["reasons"]
+
+
+def test_cli_predict_shows_a_text_with_undecodable_bytes_without_a_traceback() -> None:
+    """LIBRARY BUG (fails today): argv bytes that are not UTF-8 become surrogates; echoing them to a strict
+    UTF-8 stdout (any UTF-8 locale but C/POSIX) raises UnicodeEncodeError after the text was scored."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # a UTF-8 terminal: stdout errors="strict"
+    run = subprocess.run([sys.executable, "-m", "edge_sentiment", "predict", "--bundle", str(TINY_BUNDLE),
+                          b"\xff great film"], capture_output=True, env=env, timeout=120)
+    assert b"Traceback" not in run.stderr, run.stderr.decode(errors="replace")[-600:]
+    assert run.returncode == 0 and b"great film" in run.stdout
 
 
 # -- a kill while a bundle is written -----------------------------------------------------------

@@ -191,7 +191,8 @@ def verify(bundle: str, as_json: bool) -> None:
 
 _BUNDLE_HELP = "Bundle folder. Default: the bundle shipped inside the package."
 _PRECISION_HELP = "Model precision: fp32, or int8 where the bundle has one (export --quantize int8)."
-_THREADS_HELP = "onnxruntime intra-op threads (small hosts often want 1). Default: one per physical core."
+_THREADS_HELP = ("CPU threads for many texts: batches run in parallel, one thread each; a single text "
+                 "always uses one. Small hosts often want 1. Default: the cores this process may use.")
 
 
 def _read_lines(source: str, errors: str) -> Iterator[str]:
@@ -305,7 +306,8 @@ def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> list[
 @click.option("--texts", "text_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Benchmark on your own texts instead (a file, one text per line).")
 @click.option("--batch-sizes", default="1,64", show_default=True, callback=_int_list, help="Batch sizes for the throughput runs.")
-@click.option("--threads", default="1", show_default=True, callback=_int_list, help="onnxruntime thread counts to measure, e.g. 1,2.")
+@click.option("--threads", default="1", show_default=True, callback=_int_list,
+              help="Predictor thread counts to measure, e.g. 1,2 (batch 1 always runs on one thread).")
 @click.option("--precision", "precisions", default="fp32", show_default=True,
               help="Precisions to measure, comma-separated: fp32, int8 (where the bundle has one).")
 @click.option("--compare", type=click.Choice(["none", "keras"]), default="none", show_default=True,

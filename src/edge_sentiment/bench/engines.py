@@ -21,7 +21,7 @@ class OnnxEngine:
     def __init__(self, bundle: str | None, *, threads: int, precision: str, batch_size: int = 32) -> None:
         self.predictor = Predictor.load(bundle, threads=threads, precision=precision, batch_size=batch_size)
         self.tokenizer = self.predictor.tokenizer
-        self.name = f"onnxruntime {precision}, {threads} thread{'s' * (threads > 1)}"
+        self.name = f"onnxruntime {precision}, Predictor(threads={threads})"
         self.key = f"onnx-{precision}-t{threads}"
 
     def tokenize(self, text: str) -> list[int]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -45,6 +47,12 @@ def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Itera
         yield rows, batch
 
 
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _as_texts(texts: str | Iterable[str]) -> Iterable[str]:
     if isinstance(texts, str):
         return [texts]
@@ -57,7 +65,12 @@ def _as_texts(texts: str | Iterable[str]) -> Iterable[str]:
 
 
 class Predictor:
-    """Scores texts with a verified bundle; safe to share between threads."""
+    """Scores texts with a verified bundle; safe to share between threads.
+
+    threads is how many CPU threads large inputs may use: each runs whole batches with a
+    single-threaded onnxruntime session call (an LSTM step is too small to split across threads,
+    so batches in parallel scale better). One text at a time always runs on the calling thread.
+    """
 
     def __init__(self, bundle: Bundle, *, threads: int | None = None, batch_size: int = 32) -> None:
         import onnxruntime as ort
@@ -67,7 +80,7 @@ class Predictor:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0 = onnxruntime's default (one per physical core)
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -78,11 +91,13 @@ class Predictor:
             raise BundleError(f"onnxruntime could not load {bundle.path}/{bundle.precision}: {exc}") from None
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer
-        self.threads = threads
+        self.threads = threads or _usable_cores()
         self.batch_size = batch_size
         self.threshold = float(bundle.manifest.get("threshold", 0.5))
         self._encode = bundle.tokenizer.encode
         self._run = self._session.run
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -93,29 +108,56 @@ class Predictor:
         precision: str = "fp32",
         batch_size: int = 32,
     ) -> "Predictor":
-        """Verify a bundle (the shipped default when None) and open a CPU session on it."""
+        """Verify a bundle (the shipped default when None) and open a CPU session on it.
+
+        threads: CPU threads for large inputs (default: the cores this process may use).
+        """
         return cls(load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size)
 
     @property
     def manifest(self) -> dict[str, Any]:
         return self.bundle.manifest
 
+    def _score_batch(self, batch: np.ndarray) -> np.ndarray:
+        return self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
+
+    def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
+        """Start scoring id lists (in the pool when there are several batches); returns a waiter."""
+        out = np.empty(len(id_lists), dtype=np.float32)
+        if len(id_lists) == 1:  # the common single-text call: no sorting, no copies, no pool
+            ids = id_lists[0]
+            out[0] = self._score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
+            return lambda: out
+        batches = list(batch_by_length(id_lists, self.batch_size))
+        if self.threads == 1 or len(batches) == 1:
+            for rows, batch in batches:
+                out[rows] = self._score_batch(batch)
+            return lambda: out
+        pool = self._get_pool()
+        futures = [(rows, pool.submit(self._score_batch, batch)) for rows, batch in batches]
+
+        def wait() -> np.ndarray:
+            for rows, future in futures:
+                out[rows] = future.result()
+            return out
+
+        return wait
+
+    def _get_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="edge-sentiment")
+            return self._pool
+
     def score_ids(self, id_lists: Sequence[Sequence[int]]) -> np.ndarray:
         """Probabilities for token id lists (each at most max_len long, unpadded)."""
-        out = np.empty(len(id_lists), dtype=np.float32)
-        if len(id_lists) == 1:  # the common single-text call: no sorting, no copies
-            ids = id_lists[0]
-            batch = np.asarray([ids if len(ids) else [0]], dtype=np.int32)
-            out[0] = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0][0, 0]
-            return out
-        for rows, batch in batch_by_length(id_lists, self.batch_size):
-            out[rows] = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
-        return out
+        return self._start(id_lists)()
 
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
         """Probability that each text is positive, shape (n,)."""
         it = iter(_as_texts(texts))
         parts = []
+        pending: Callable[[], np.ndarray] | None = None
         index = 0
         while chunk := list(islice(it, CHUNK)):
             ids = []
@@ -124,8 +166,26 @@ class Predictor:
                     raise InputError(f"text {index} is {type(text).__name__}, not str")
                 ids.append(self._encode(text))
                 index += 1
-            parts.append(self.score_ids(ids))
+            started = self._start(ids)  # runs while the next chunk is tokenized
+            if pending is not None:
+                parts.append(pending())
+            pending = started
+        if pending is not None:
+            parts.append(pending())
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+    def close(self) -> None:
+        """Stop the worker threads (the predictor stays usable; they restart when needed)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> "Predictor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
         """A label and score for each text."""
