@@ -263,7 +263,7 @@ def inspect_target(target: Path) -> dict[str, Any]:
     return out
 
 
-def _new_bundle_files(variant: int = 0) -> tuple[dict[str, bytes], dict[str, Any]]:
+def new_bundle_files(variant: int = 0) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Files and manifest for write_bundle: tiny_bundle's model, its tokenizer indented `variant` (other bytes)."""
     manifest = json.loads((TINY_BUNDLE / "manifest.json").read_text(encoding="utf-8"))
     for key in ("format", "format_version", "created", "files"):
@@ -281,7 +281,7 @@ def reader_during_replace(workdir: Path, replaces: int = 200) -> dict[str, Any]:
     from edge_sentiment.runtime.bundle import write_bundle
 
     target = prepare_target(workdir)
-    versions = [_new_bundle_files(1), _new_bundle_files(4)]  # tokenizer.json of other sizes: a mix is visible
+    versions = [new_bundle_files(1), new_bundle_files(4)]  # tokenizer.json of other sizes: a mix is visible
     counts: dict[str, Any] = {"replaces": replaces, "loads": 0, "refused": 0, "crashes": 0, "reasons": {}}
     stop = threading.Event()
 
@@ -520,7 +520,7 @@ def _install_kill_point(point: str) -> None:
 def _child_write(args: dict[str, Any]) -> None:
     from edge_sentiment.runtime.bundle import write_bundle
 
-    files, manifest = _new_bundle_files()
+    files, manifest = new_bundle_files()
     _install_kill_point(args["point"])
     _phase("write-start")
     write_bundle(args["target"], files, manifest, force=True)

@@ -381,3 +381,16 @@ def test_a_keras_file_with_its_tokenizer_exports(tmp_path: Path) -> None:
     result = export_bundle(TINY_RUN / "model.keras", out, tokenizer=TINY_RUN / "tokenizer.json", parity_samples=16)
     assert result.report.passed
     assert load_bundle(out).tokenizer == Tokenizer.load(TINY_RUN / "tokenizer.json")
+
+
+def test_predictor_on_text_equals_keras_on_the_same_text() -> None:
+    """The committed tiny bundle (exported from tiny_run) scores texts as Keras does, within 1e-5."""
+    from edge_sentiment import Predictor
+    from edge_sentiment.export.convert import load_keras_model
+
+    texts = ["a wonderful brilliant film", "boring awful stupid", "", "the the the", "plot " * 90,
+             "Great cast, bad ending.<br />Loved the music!", "ＧＲＥＡＴ ﬁlm, don't miss it"]
+    predictor = Predictor.load(ASSETS / "tiny_bundle", threads=2, batch_size=3)
+    keras_p = load_keras_model(TINY_RUN / "model.keras").predict(
+        predictor.tokenizer.encode_batch(texts), verbose=0).ravel()
+    np.testing.assert_allclose(predictor.predict_proba(texts), keras_p, atol=1e-5, rtol=0)

@@ -16,18 +16,20 @@ def build_model(recipe: Recipe, vocab_size: int | None = None) -> Any:
     """
     import keras
 
-    # Keras 3's LSTM(dropout=...) drops the same inputs for all gates at every time step
-    # (keras-team/keras#19993); with it the lab recipe reached 0.836 test accuracy here (seed 7).
-    # The same rate as a Dropout layer on the embeddings (a fresh mask per time step) reached 0.857,
-    # closer to the lab's 0.866, so the input dropout sits there. Both vanish at inference.
+    # The lab's input dropout is the LSTM's own (one mask per gate, the same at every time step).
+    # Recipes may instead put it on the embeddings as a Dropout layer (a fresh mask at every step).
+    # Either way it vanishes at inference: the exported model is the same Embedding -> LSTM -> Dense.
     layers = [
         keras.Input(shape=(recipe.max_len,), dtype="int32", name="tokens"),
         keras.layers.Embedding(vocab_size or recipe.vocab_size, recipe.embedding_dim, name="embedding"),
     ]
-    if recipe.dropout:
+    lstm_dropout = recipe.dropout
+    if recipe.dropout and recipe.dropout_per_step:
         layers.append(keras.layers.Dropout(recipe.dropout, name="input_dropout"))
+        lstm_dropout = 0.0
     layers += [
-        keras.layers.LSTM(recipe.lstm_units, recurrent_dropout=recipe.recurrent_dropout, name="lstm"),
+        keras.layers.LSTM(recipe.lstm_units, dropout=lstm_dropout, recurrent_dropout=recipe.recurrent_dropout,
+                          name="lstm"),
         keras.layers.Dense(1, activation="sigmoid", name="probability"),
     ]
     model = keras.Sequential(layers, name="sentiment_lstm")
