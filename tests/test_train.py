@@ -1,0 +1,72 @@
+"""Training data preparation and recipes (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_sentiment.data import Reviews
+from edge_sentiment.runtime.tokenizer import Tokenizer
+from edge_sentiment.train.recipes import RECIPES, Recipe, get_recipe
+from edge_sentiment.train.trainer import prepare_training_data
+
+
+def _reviews(n: int) -> Reviews:
+    texts = [" ".join(f"w{i}" for i in range(k % 37 + 3)) + (" good" if k % 2 else " bad") for k in range(n)]
+    return Reviews("train", texts, [k % 2 for k in range(n)], list(range(n)), [8 if k % 2 else 2 for k in range(n)])
+
+
+def test_lab_recipe_is_the_lab() -> None:
+    lab = get_recipe("lab")
+    assert (lab.vocab_size, lab.max_len, lab.embedding_dim, lab.lstm_units) == (5000, 500, 32, 100)
+    assert (lab.dropout, lab.recurrent_dropout, lab.dropout_per_step) == (0.2, 0.2, False)
+    assert (lab.epochs, lab.batch_size, lab.learning_rate, lab.seed) == (3, 64, 0.001, 7)
+    assert (lab.validation_split, lab.crop_fraction) == (0.0, 0.0)
+
+
+def test_every_recipe_named_as_its_key_and_overrides() -> None:
+    for name, recipe in RECIPES.items():
+        assert recipe.name == name
+    assert get_recipe("lab").with_overrides(epochs=1, seed=None).epochs == 1
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_recipe("nope")
+
+
+def test_prepare_without_validation_or_crops_keeps_every_review() -> None:
+    reviews = _reviews(50)
+    tok = Tokenizer.fit(reviews.texts, vocab_size=30, max_len=12)
+    arrays = prepare_training_data(reviews, tok, Recipe(max_len=12, vocab_size=30))
+    assert arrays["x_train"].shape == (50, 12) and arrays["x_train"].dtype == np.int32
+    assert "x_val" not in arrays
+    assert sorted(arrays["y_train"].tolist()) == sorted(float(v) for v in reviews.labels)
+    # rows are the tokenizer's own encodings, shuffled
+    expected = {tuple(r) for r in tok.encode_batch(reviews.texts).tolist()}
+    assert {tuple(r) for r in arrays["x_train"].tolist()} == expected
+
+
+def test_validation_is_held_out_before_crops_are_added() -> None:
+    reviews = _reviews(200)
+    tok = Tokenizer.fit(reviews.texts, vocab_size=60, max_len=50)
+    recipe = Recipe(max_len=50, vocab_size=60, validation_split=0.1, crop_fraction=0.5, crop_min_words=2,
+                    crop_max_words=5, seed=3)
+    arrays = prepare_training_data(reviews, tok, recipe)
+    assert arrays["x_val"].shape == (20, 50)
+    assert arrays["x_train"].shape == (180 + 90, 50)
+    crops = arrays["x_train"][180:]
+    lengths = (crops != 0).sum(axis=1)
+    assert lengths.min() >= 2 and lengths.max() <= 5
+    # every crop is a contiguous window of a training review, never of a validation one
+    val_rows = [r[r != 0].tolist() for r in arrays["x_val"]]
+    train_rows = [r[r != 0].tolist() for r in arrays["x_train"][:180]]
+
+    def inside(window: list[int], rows: list[list[int]]) -> bool:
+        k = len(window)
+        return any(row[i:i + k] == window for row in rows for i in range(len(row) - k + 1))
+
+    assert all(inside(c[c != 0].tolist(), train_rows) for c in crops)
+    # same seed, same arrays; another seed, another order
+    again = prepare_training_data(reviews, tok, recipe)
+    assert np.array_equal(again["x_train"], arrays["x_train"])
+    other = prepare_training_data(reviews, tok, recipe.with_overrides(seed=4))
+    assert not np.array_equal(other["x_train"], arrays["x_train"])
+    assert len(val_rows) == 20
