@@ -98,19 +98,14 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
     left.set_title("Latency by review length")
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
-    names, p50s, p95s = [], [], []
-    for key, parts in report["latency_batch1"].items():
-        names.append(key)
-        p50s.append(parts["end_to_end"]["p50_ms"])
-        p95s.append(parts["end_to_end"]["p95_ms"])
-    ypos = range(len(names))
-    right.barh(ypos, p95s, color="#cccccc", label="p95")
-    right.barh(ypos, p50s, color="#1f77b4", label="p50")
-    right.set_yticks(list(ypos), names, fontsize=8)
+    names = list(report["latency_batch1_samples_ms"])
+    right.boxplot([report["latency_batch1_samples_ms"][k] for k in names], vert=False, whis=(1, 99),
+                  showfliers=True, flierprops={"markersize": 2, "alpha": 0.4})
+    right.set_yticks(range(1, len(names) + 1), names, fontsize=8)
     right.set_xscale("log")
-    right.set_xlabel(f"ms, a {report['sample_text_words']}-word review")
-    right.set_title("Batch-1 latency, text in → score out")
-    right.legend(fontsize=8)
+    right.set_xlabel(f"ms, a {report['sample_text_words']}-word review (box: quartiles, whiskers: p1-p99)")
+    right.set_title("Batch-1 latency distribution, text in → score out")
+    right.grid(True, which="both", axis="x", alpha=0.3)
     m = report["machine"]
     fig.suptitle(f"edge-sentiment bench — {m['cpu']}, {m['usable_cores']} cores, onnxruntime {m['versions'].get('onnxruntime')}",
                  fontsize=10)

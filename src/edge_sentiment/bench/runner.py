@@ -179,14 +179,18 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
 
     say("batch-1 latency")
     latency = {}
+    samples: dict[str, list[float]] = {}
     for e in engines:
         ids = e.tokenize(sample)
+        e2e = time_calls(lambda: e.e2e(sample), repeats=config.repeats)
+        samples[e.key] = [round(t * 1000, 4) for t in e2e]
         latency[e.key] = {
-            "end_to_end": summarize(time_calls(lambda: e.e2e(sample), repeats=config.repeats)),
+            "end_to_end": summarize(e2e),
             "tokenizer": summarize(time_calls(lambda: e.tokenize(sample), repeats=config.repeats)),
             "model": summarize(time_calls(lambda: e.infer(ids), repeats=config.repeats)),
         }
     report["latency_batch1"] = latency
+    report["latency_batch1_samples_ms"] = samples
 
     say("latency by review length")
     rng = np.random.default_rng(0)
