@@ -136,11 +136,15 @@ def export_bundle(
         report.add("runtime contract", False, str(exc))
     files = {"model.onnx": model_bytes, "tokenizer.json": tok.to_json().encode("utf-8")}
     parity: dict[str, Any] = {"source": sample_source, "atol": 1e-5}
-    if report.passed and len(ids):
-        say("checking parity against Keras")
-        import onnxruntime as ort
+    say("checking parity against Keras")  # even after a failed gate: every figure is reported
+    import onnxruntime as ort
 
+    try:
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        session = None
+        report.add("onnxruntime session", False, str(exc).splitlines()[0])
+    if session is not None:
         full = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: padded[i:i + 256]})[0].ravel()
                                for i in range(0, len(padded), 256)])
         parity["padded"] = check_parity(report, f"parity, padded to {tok.max_len}", keras_before, full)
