@@ -1,6 +1,6 @@
 """Reliability trials: fuzzed texts, huge inputs, threads, kills and faults during export; prints the figures.
 
-Run:  .venv/bin/python scripts/reliability.py [--fuzz-examples N] [--kill-trials N] [--json]
+Run:  .venv/bin/python scripts/reliability.py [--fuzz-examples N] [--random-texts N] [--kill-trials N] [--json]
 tests/test_reliability.py imports the trial functions from here and runs them small; RELIABILITY.md holds
 the figures of a real run. Exports use only tests/assets (tiny_run, tiny_bundle), never the IMDB data.
 """
@@ -348,7 +348,8 @@ class _Lines:
         return self.lines
 
 
-def _spawn(mode: str, args: dict[str, Any], prefix: list[str] | None = None) -> tuple[subprocess.Popen[str], _Lines, list[str]]:
+def _spawn(mode: str, args: dict[str, Any],
+           prefix: list[str] | None = None) -> tuple[subprocess.Popen[str], _Lines, list[str]]:
     proc = subprocess.Popen([*(prefix or []), sys.executable, str(SCRIPT), "_child", mode, json.dumps(args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(), cwd=ROOT)
     stderr: list[str] = []
@@ -407,8 +408,8 @@ def kill_export_trial(workdir: Path, seed: int, window: str = "export", span: fl
     phases = _phases(lines.rest())
     landed = ("after the export finished" if "exit" in phases else "after the swap" if "swapped" in phases
               else "while writing" if "write-start" in phases else "before writing")
-    took = {name: round(phases[b] - phases[a], 4) for name, a, b in
-            (("export_seconds", "ready", "write-start"), ("write_seconds", "write-start", "swapped")) if a in phases and b in phases}
+    spans = (("export_seconds", "ready", "write-start"), ("write_seconds", "write-start", "swapped"))
+    took = {name: round(phases[b] - phases[a], 4) for name, a, b in spans if a in phases and b in phases}
     return {"seed": seed, "window": window, "delay": round(delay, 4), "anchor_reached": reached,
             "killed": proc.returncode == -signal.SIGKILL, "landed": landed, "phases": list(phases), **took,
             "stderr": "".join(stderr)[-2000:], **inspect_target(target)}
@@ -748,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(args.fuzz_examples, args.random_texts, args.kill_trials, args.seed)
     table = rows(results)
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                       f"Python {platform.python_version()}",
             "command": " ".join(["scripts/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
             "seconds": round(time.perf_counter() - started)}
     for p in results["tamper"], results["hostile"], results["damaged"]:

@@ -255,7 +255,7 @@ def predict(texts: tuple[str, ...], file_: str | None, bundle: str | None, preci
             if as_json:
                 _echo_json({"index": index, "label": result.label, "score": round(result.score, 6)})
             else:
-                shown = " ".join(text.split())
+                shown = " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
                 shown = shown if len(shown) <= 70 else shown[:67] + "..."
                 click.echo(f"{result.label:<8}  {result.score:.4f}  {shown}")
             index += 1

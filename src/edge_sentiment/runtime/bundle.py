@@ -71,22 +71,67 @@ def default_bundle_path() -> Path:
     return Path(__file__).resolve().parent.parent / "assets" / "default"
 
 
-def _read_limited(path: Path, limit: int, what: str) -> bytes:
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        raise BundleError(f"bundle file missing: {path}; re-export the bundle") from None
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-        raise BundleError(f"{path} is a link or not a regular file; bundles hold only plain files")
-    if st.st_size > limit:
-        raise BundleError(f"{what} {path} is {st.st_size} bytes, more than the {limit} allowed")
-    return path.read_bytes()
+class _Folder:
+    """A bundle folder opened once: every file is read relative to the same directory (where the OS
+    allows), without following links, so a bundle replaced meanwhile is never read half old, half new."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+        if os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY"):
+            self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def replaced(self) -> bool:
+        """Whether another folder now stands at this path (it was swapped while we read)."""
+        if self.fd is None:
+            return False
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return True
+        then = os.fstat(self.fd)
+        return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+    def names_of_links(self) -> list[str]:
+        with os.scandir(self.fd if self.fd is not None else self.path) as entries:
+            return [e.name for e in entries if e.is_symlink()]
+
+    def exists(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self.fd, follow_symlinks=False) if self.fd is not None else (self.path / name).lstat()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def read(self, name: str, limit: int, what: str) -> bytes:
+        shown = self.path / name
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(name, flags, dir_fd=self.fd) if self.fd is not None else os.open(shown, flags)
+        except FileNotFoundError:
+            raise BundleError(f"bundle file missing: {shown}; re-export the bundle") from None
+        except OSError as exc:  # ELOOP: a symbolic link; EISDIR and others
+            raise BundleError(f"{shown} is a link or not a regular file ({exc.strerror}); bundles hold only plain files") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise BundleError(f"{shown} is not a regular file; bundles hold only plain files")
+        if st.st_size > limit:
+            os.close(fd)
+            raise BundleError(f"{what} {shown} is {st.st_size} bytes, more than the {limit} allowed")
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(limit + 1)
 
 
-def _manifest(folder: Path) -> dict[str, Any]:
-    if not (folder / "manifest.json").exists() and not (folder / "manifest.json").is_symlink():
+def _manifest(opened: _Folder) -> dict[str, Any]:
+    folder = opened.path
+    if not opened.exists("manifest.json"):
         raise BundleError(f"{folder} is not a bundle: it has no manifest.json; make one with 'edge-sentiment export'")
-    raw = _read_limited(folder / "manifest.json", _MAX_MANIFEST_BYTES, "manifest")
+    raw = opened.read("manifest.json", _MAX_MANIFEST_BYTES, "manifest")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -110,10 +155,10 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
-def _check_file(folder: Path, name: str, entry: Any, limit: int) -> bytes:
+def _check_file(opened: _Folder, name: str, entry: Any, limit: int) -> bytes:
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise BundleError(f"manifest entry for {name} has no sha256")
-    data = _read_limited(folder / name, limit, "bundle file")
+    data = opened.read(name, limit, "bundle file")
     if len(data) != entry.get("bytes"):
         raise BundleError(
             f"{name} is {len(data)} bytes but the manifest says {entry.get('bytes')}: "
@@ -152,15 +197,29 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
     folder = default_bundle_path() if path is None else Path(path)
     if precision not in PRECISION_FILES:
         raise BundleError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_FILES)}")
+    if folder.is_symlink():
+        raise BundleError(f"{folder} is a symbolic link; pass the bundle folder itself")
     if not folder.is_dir():
         hint = " (the package was installed without its default bundle)" if path is None else ""
         raise BundleError(f"no bundle folder at {folder}{hint}; make one with 'edge-sentiment export'")
-    if folder.is_symlink():
-        raise BundleError(f"{folder} is a symbolic link; pass the bundle folder itself")
-    for entry in folder.iterdir():
-        if entry.is_symlink():
-            raise BundleError(f"{entry} is a symbolic link; bundles hold only plain files")
-    manifest = _manifest(folder)
+    for attempt in range(3):
+        opened = _Folder(folder)
+        try:
+            return _load(opened, precision)
+        except BundleError:
+            if attempt < 2 and opened.replaced():  # swapped for a newer bundle while we read: read that
+                continue
+            raise
+        finally:
+            opened.close()
+    raise AssertionError("unreachable")
+
+
+def _load(opened: _Folder, precision: str) -> Bundle:
+    folder = opened.path
+    for name in opened.names_of_links():
+        raise BundleError(f"{folder / name} is a symbolic link; bundles hold only plain files")
+    manifest = _manifest(opened)
     files = manifest["files"]
     model_name = PRECISION_FILES[precision]
     if model_name not in files:
@@ -171,7 +230,7 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
         )
     if "tokenizer.json" not in files:
         raise BundleError(f"bundle {folder} lists no tokenizer.json in its manifest")
-    tok_bytes = _check_file(folder, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
+    tok_bytes = _check_file(opened, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
     try:
         tokenizer = Tokenizer.from_dict(json.loads(tok_bytes.decode("utf-8")))
     except EdgeSentimentError as exc:
@@ -182,7 +241,7 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
         raise BundleError(
             f"tokenizer max_len {tokenizer.max_len} differs from the manifest's {manifest['model'].get('max_len')}"
         )
-    model_bytes = _check_file(folder, model_name, files[model_name], _MAX_MODEL_BYTES)
+    model_bytes = _check_file(opened, model_name, files[model_name], _MAX_MODEL_BYTES)
     info = read_onnx_info(model_bytes)
     check_model(info, manifest, tokenizer, model_name)
     return Bundle(folder, manifest, tokenizer, precision, model_bytes, info)

@@ -56,7 +56,11 @@ def _swap(new: Path, target: Path) -> None:
             return
     aside = new.with_name(new.name + ".previous")
     os.rename(target, aside)
-    os.rename(new, target)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(aside, target)  # put the previous folder back before anything else happens
+        raise
     os.rename(aside, new)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -56,7 +56,8 @@ def _usable_cores() -> int:
 def _as_texts(texts: str | Iterable[str]) -> Iterable[str]:
     if isinstance(texts, str):
         return [texts]
-    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)) or not isinstance(texts, Iterable):
+    if (texts is None or isinstance(texts, (bytes, bytearray, memoryview, Mapping))
+            or not isinstance(texts, Iterable)):
         raise InputError(
             f"expected a text or a sequence of texts, got {type(texts).__name__}"
             + ("; decode bytes first, e.g. data.decode('utf-8')" if isinstance(texts, (bytes, bytearray)) else "")

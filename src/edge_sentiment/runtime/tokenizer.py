@@ -29,9 +29,10 @@ _MAX_FILE_BYTES = 64 * 1024 * 1024
 # 2. the text is lower-cased (str.lower, Unicode-aware);
 # 3. simple HTML tags without attributes (<br />, <i>, </b>, <p>) become a space;
 # 4. a word is a run of Unicode letters or digits, with single apostrophes inside ("don't").
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
+_APOSTROPHES = ("\u2019", "\u2018", "\u02bc", "\u00b4", "`")
 _HTML_TAG = re.compile(r"</?[a-z][a-z0-9]{0,9}\s*/?>")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+# Possessive (Python 3.11+): no backtracking state per apostrophe, so "a'a'a'..." stays small.
+_WORD = re.compile(r"[^\W_]++(?:'[^\W_]++)*+")
 _SPACE = re.compile(r"\s")
 _TAIL_CHARS = 16_384  # texts longer than this are read from the end, in growing chunks
 
@@ -70,9 +71,10 @@ class _Ids(dict):  # type: ignore[type-arg]
 
 def _normalize(text: str) -> str:
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
-    else:
-        text = text.translate(_APOSTROPHES)
+        text = unicodedata.normalize("NFKC", text)
+    for mark in _APOSTROPHES:  # str.replace per mark: far faster than str.translate with a dict
+        if mark in text:
+            text = text.replace(mark, "'")
     return _HTML_TAG.sub(" ", text.lower())
 
 
