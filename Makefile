@@ -30,13 +30,13 @@ train: setup
 	$(BIN)/edge-sentiment train --data $(DATA) --out $(RUN) --force
 
 export: setup
-	$(BIN)/edge-sentiment export $(RUN) --out $(BUNDLE) --data $(DATA) --force
+	$(BIN)/edge-sentiment export $(RUN) --out $(BUNDLE) --data $(DATA) --quantize int8 --force
 
 evaluate: setup
 	$(BIN)/edge-sentiment evaluate --bundle $(BUNDLE) --data $(DATA)
 
 bench: setup
-	$(BIN)/edge-sentiment bench --bundle $(BUNDLE) --data $(DATA)
+	$(BIN)/edge-sentiment bench --bundle $(BUNDLE) --data $(DATA) --precision fp32,int8 --plot $(BUNDLE)-latency.png
 
 predict: setup
 	$(BIN)/edge-sentiment predict --bundle $(BUNDLE) "A wonderful, moving film." "Dull, and far too long."

@@ -1,0 +1,36 @@
+"""The bundle shipped inside the package: present, verified, and documented by its manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_sentiment import Predictor, load_bundle
+from edge_sentiment.runtime.bundle import default_bundle_path
+
+
+def test_the_default_bundle_verifies_and_scores() -> None:
+    predictor = Predictor.load(threads=1)  # no path: the shipped bundle
+    assert predictor.bundle.path == default_bundle_path()
+    scores = predictor.predict_proba(["An excellent, brilliant, moving film. Loved it.",
+                                      "Awful. Boring, stupid and a waste of time."])
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    assert scores[0] > 0.5 > scores[1]
+
+
+def test_the_default_bundle_is_small_and_records_how_it_was_made() -> None:
+    bundle = load_bundle()
+    manifest = bundle.manifest
+    total = sum(f["bytes"] for f in manifest["files"].values())
+    assert total < 2 * 1024 * 1024
+    assert set(manifest["precisions"]) == {"fp32", "int8"}
+    load_bundle(precision="int8")
+    assert manifest["source"]["command"].startswith("edge-sentiment export")
+    training = manifest["training"]
+    assert training["command"].startswith("edge-sentiment train")
+    assert training["recipe"]["name"] == "lab" and training["train_reviews"] == 25000
+    assert 0.8 < training["test_accuracy"] < 1
+    parity = manifest["parity"]
+    assert parity["runtime"]["samples"] == 25000 and parity["runtime"]["label_agreement"] == 1.0
+    assert parity["runtime"]["max_abs_diff"] <= 1e-5
+    assert manifest["int8"]["accuracy_loss_pp"] <= manifest["int8"]["max_loss_pp"]
+    assert manifest["versions"]["tf2onnx"] and manifest["versions"]["onnxruntime"]
