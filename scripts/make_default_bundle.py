@@ -5,8 +5,8 @@ Trains a recipe on the full IMDB training set with the project's own `train`, ex
 accuracy gate on the whole test split), and writes the
 bundle into the package. The manifest records the commands and the metrics.
 
-    python scripts/make_default_bundle.py --data ../shared/data/aclImdb.tar.gz [--recipe crops]
-    python scripts/make_default_bundle.py --run runs/better   # reuse a finished run, export only
+    python scripts/make_default_bundle.py --data ../shared/data/aclImdb.tar.gz [--recipe better]
+    python scripts/make_default_bundle.py --run runs/better  # export a finished run only
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def run(cmd: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/aclImdb.tar.gz", help="the aclImdb .tar.gz")
-    parser.add_argument("--recipe", default="lab", help="training recipe (default: lab)")
+    parser.add_argument("--recipe", default="better", help="training recipe (default: better)")
     parser.add_argument("--run", default=None, help="a finished run folder to export instead of training")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "edge_sentiment"]

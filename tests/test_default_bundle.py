@@ -27,7 +27,7 @@ def test_the_default_bundle_is_small_and_records_how_it_was_made() -> None:
     assert manifest["source"]["command"].startswith("edge-sentiment export")
     training = manifest["training"]
     assert training["command"].startswith("edge-sentiment train")
-    assert training["recipe"]["name"] == "lab" and training["train_reviews"] == 25000
+    assert training["recipe"]["name"] == "better" and training["train_reviews"] == 25000
     assert 0.8 < training["test_accuracy"] < 1
     parity = manifest["parity"]
     assert parity["runtime"]["samples"] == 25000 and parity["runtime"]["label_agreement"] == 1.0
