@@ -51,7 +51,7 @@ def render_text(report: dict[str, Any]) -> str:
             for key, b in report["latency_by_length"].items()]
     out += _table(["engine", *buckets], rows)
 
-    out += ["", "Throughput, texts/s (text in, score out; median of 3 runs):"]
+    out += ["", "Throughput, texts/s (text in, score out; median of 3 runs; texts per run in the JSON):"]
     sizes = list(next(iter(report["throughput"].values())).keys())
     rows = [[key, *(f"{t[b]['texts_per_s']:.0f}" for b in sizes)] for key, t in report["throughput"].items()]
     out += _table(["engine", *(f"batch {b}" for b in sizes)], rows)
