@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32,int8")
     parser.add_argument("--throughput-texts", default="25000", help="texts per throughput run (25000 = the test set)")
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras comparison")
+    parser.add_argument("--runs", type=int, default=2, help="repeat the whole benchmark; RESULTS.md shows each run")
     args = parser.parse_args()
 
     cmd = ["edge-sentiment", "bench", "--threads", args.threads, "--batch-sizes", args.batch_sizes,
@@ -41,9 +42,12 @@ def main() -> None:
     shown = shlex.join(cmd).replace(str(HERE.parent) + "/", "")
     print(f"$ {shown}", file=sys.stderr)
     exe = [sys.executable, "-m", "edge_sentiment", *cmd[1:]]
-    out = subprocess.run(exe, check=True, stdout=subprocess.PIPE, text=True).stdout
-    report = json.loads(out)
-    (HERE / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    reports = []
+    for i in range(args.runs):
+        print(f"run {i + 1}/{args.runs}", file=sys.stderr)
+        reports.append(json.loads(subprocess.run(exe, check=True, stdout=subprocess.PIPE, text=True).stdout))
+    report = reports[-1]
+    (HERE / "results.json").write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
 
     sys.path.insert(0, str(HERE.parent / "src"))
     from edge_sentiment.bench.report import render_text
@@ -56,7 +60,11 @@ def main() -> None:
         f"    {shown}",
         "",
         "Shared, noisy 2-core machine: trust the ratios between engines of the same run more than",
-        "absolute times. Raw figures: `results.json`; plot: `latency.png`.",
+        "absolute times. Raw figures: `results.json` (every run); plot: `latency.png` (the last run).",
+        "",
+        _per_run(reports),
+        "",
+        f"The last run in full ({args.runs} of {args.runs}):",
         "",
         "```",
         render_text(report),
@@ -70,14 +78,37 @@ def main() -> None:
     print(render_text(report))
 
 
+def _per_run(reports: list[dict]) -> str:
+    """Headline figures of every run side by side, and their median."""
+    import statistics
+
+    engines = list(reports[0]["latency_batch1"])
+    rows = ["| engine | figure | " + " | ".join(f"run {i + 1}" for i in range(len(reports))) + " | median |",
+            "|---|---|" + "---|" * (len(reports) + 1)]
+    figures = [
+        ("batch-1 end to end p50, ms", lambda r, e: r["latency_batch1"][e]["end_to_end"]["p50_ms"], "{:.3f}"),
+        ("batch-1 model p50, ms", lambda r, e: r["latency_batch1"][e]["model"]["p50_ms"], "{:.3f}"),
+        ("throughput batch 64, texts/s", lambda r, e: r["throughput"][e].get("64", {}).get("texts_per_s"), "{:.0f}"),
+        ("throughput batch 1, texts/s", lambda r, e: r["throughput"][e].get("1", {}).get("texts_per_s"), "{:.0f}"),
+    ]
+    for e in engines:
+        for name, get, fmt in figures:
+            values = [get(r, e) for r in reports]
+            if any(v is None for v in values):
+                continue
+            cells = [fmt.format(v) for v in values] + [fmt.format(statistics.median(values))]
+            rows.append(f"| {e} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(["## Every run, headline figures", "", *rows])
+
+
 def _where_time_goes(report: dict) -> str:
     """A few sentences computed from the figures of this run."""
     out = ["## Where the time goes (from this run)", ""]
     for key, parts in report["latency_batch1"].items():
         e2e, tok, model = (parts[p]["p50_ms"] for p in ("end_to_end", "tokenizer", "model"))
         out.append(f"- {key}: end to end {e2e:.3f} ms = tokenizer {tok:.3f} ms ({tok / e2e:.0%}) + model "
-                   f"{model:.3f} ms ({model / e2e:.0%}) + call overhead {max(e2e - tok - model, 0):.3f} ms "
-                   f"(a {report['sample_text_words']}-word review).")
+                   f"{model:.3f} ms ({model / e2e:.0%}); the rest, {e2e - tok - model:+.3f} ms, is call overhead and "
+                   f"noise (each part is a separate median; a {report['sample_text_words']}-word review).")
     return "\n".join(out)
 
 

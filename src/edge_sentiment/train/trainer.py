@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,17 +110,19 @@ def train(
         for key, values in history.history.items():
             row[key] = float(values[i])
         epochs.append(row)
+    # EarlyStopping(restore_best_weights=True) keeps the epoch of lowest validation loss.
+    kept = min(epochs, key=lambda e: e["val_loss"])["epoch"] if callbacks else len(epochs)
     metrics: dict[str, Any] = {
         "recipe": recipe.to_dict(),
         "epochs": epochs,
-        "train_accuracy": epochs[-1]["accuracy"],
-        "train_loss": epochs[-1]["loss"],
+        "train_accuracy": epochs[kept - 1]["accuracy"],  # of the epoch whose weights were kept
+        "train_loss": epochs[kept - 1]["loss"],
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "train_reviews": len(train_set),
         "train_examples": int(len(arrays["y_train"])),
         "validation_reviews": int(len(arrays.get("y_val", []))),
-        "best_epoch": _best_epoch(epochs),
+        "best_epoch": kept,
         "test_reviews": len(test_set),
         "data": {
             "path": str(data_path),
@@ -140,16 +141,3 @@ def train(
         tokenizer.save(tmp / "tokenizer.json")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics
-
-
-def _best_epoch(epochs: list[dict[str, Any]]) -> int:
-    """The epoch whose weights were kept: the lowest validation loss with early stopping, else the last."""
-    if epochs and "val_loss" in epochs[0]:
-        return min(epochs, key=lambda e: e["val_loss"])["epoch"]
-    return len(epochs)
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """metrics.json of a run folder ({} where absent)."""
-    path = Path(run_dir) / "metrics.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
