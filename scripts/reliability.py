@@ -101,20 +101,25 @@ def run_fuzz(predictor: Any, examples: int, seed: int = 0) -> dict[str, Any]:
     @given(st.lists(hostile_texts(), min_size=1, max_size=8))
     def prop(texts: list[str]) -> None:
         counts["examples"] += 1
-        counts["texts"] += len(texts)
-        counts["chars"] += sum(map(len, texts))
-        counts["max_chars"] = max(counts["max_chars"], *map(len, texts))
-        try:
-            check_batch(predictor, texts)
-        except Exception as exc:  # counted and reported, so the run goes on
-            counts["errors"] += 1
-            if len(counts["first_errors"]) < 5:
-                counts["first_errors"].append(f"{type(exc).__name__}: {exc} on {[t[:80] for t in texts]!r}")
+        check_counted(predictor, texts, counts)
 
     start = time.perf_counter()
     prop()
     counts["seconds"] = round(time.perf_counter() - start, 1)
     return counts
+
+
+def check_counted(predictor: Any, texts: list[str], counts: dict[str, Any]) -> None:
+    """check_batch on texts, adding them to counts; an error is counted and kept, so the run goes on."""
+    counts["texts"] += len(texts)
+    counts["chars"] += sum(map(len, texts))
+    counts["max_chars"] = max(counts["max_chars"], *map(len, texts))
+    try:
+        check_batch(predictor, texts)
+    except Exception as exc:  # counted and reported
+        counts["errors"] += 1
+        if len(counts["first_errors"]) < 5:
+            counts["first_errors"].append(f"{type(exc).__name__}: {exc} on {[t[:80] for t in texts]!r}")
 
 
 def random_text(rng: random.Random) -> str:
@@ -141,15 +146,7 @@ def run_random(predictor: Any, n_texts: int, seed: int = 0) -> dict[str, Any]:
     start = time.perf_counter()
     while counts["texts"] < n_texts:
         texts = [random_text(rng) for _ in range(min(rng.randint(1, 8), n_texts - counts["texts"]))]
-        counts["texts"] += len(texts)
-        counts["chars"] += sum(map(len, texts))
-        counts["max_chars"] = max(counts["max_chars"], *map(len, texts))
-        try:
-            check_batch(predictor, texts)
-        except Exception as exc:  # counted and reported, so the run goes on
-            counts["errors"] += 1
-            if len(counts["first_errors"]) < 5:
-                counts["first_errors"].append(f"{type(exc).__name__}: {exc} on {[t[:80] for t in texts]!r}")
+        check_counted(predictor, texts, counts)
     counts["seconds"] = round(time.perf_counter() - start, 1)
     return counts
 

@@ -71,6 +71,3 @@ class KerasEngine:
         x = self.tokenizer.encode_batch(texts)
         for start in range(0, len(x), batch_size):
             self._fn(self._tf.constant(x[start:start + batch_size])).numpy()
-
-    def close(self) -> Any:
-        return None
