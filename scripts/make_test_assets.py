@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import random
-import shutil
 import sys
 import tarfile
 import tempfile
