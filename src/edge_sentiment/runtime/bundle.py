@@ -102,10 +102,13 @@ class _Folder:
 
     def exists(self, name: str) -> bool:
         try:
-            os.stat(name, dir_fd=self.fd, follow_symlinks=False) if self.fd is not None else (self.path / name).lstat()
-            return True
+            if self.fd is not None:
+                os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            else:
+                (self.path / name).lstat()
         except FileNotFoundError:
             return False
+        return True
 
     def read(self, name: str, limit: int, what: str) -> bytes:
         shown = self.path / name
@@ -202,23 +205,25 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
     if not folder.is_dir():
         hint = " (the package was installed without its default bundle)" if path is None else ""
         raise BundleError(f"no bundle folder at {folder}{hint}; make one with 'edge-sentiment export'")
-    for attempt in range(3):
+    attempts = 3
+    while True:
+        attempts -= 1
         opened = _Folder(folder)
         try:
             return _load(opened, precision)
         except BundleError:
-            if attempt < 2 and opened.replaced():  # swapped for a newer bundle while we read: read that
-                continue
-            raise
+            if not attempts or not opened.replaced():
+                raise
+            # swapped for a newer bundle while we read: read that one
         finally:
             opened.close()
-    raise AssertionError("unreachable")
 
 
 def _load(opened: _Folder, precision: str) -> Bundle:
     folder = opened.path
-    for name in opened.names_of_links():
-        raise BundleError(f"{folder / name} is a symbolic link; bundles hold only plain files")
+    links = opened.names_of_links()
+    if links:
+        raise BundleError(f"{folder / links[0]} is a symbolic link; bundles hold only plain files")
     manifest = _manifest(opened)
     files = manifest["files"]
     model_name = PRECISION_FILES[precision]
