@@ -345,6 +345,16 @@ def test_train_bad_data(tmp_path: Path, kind: str, message: str) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ([] if kind == "missing" else ["data"])
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--early-stopping-patience", "2"], "give a validation_split"),
+    (["--recipe", "better", "--crop-min-words", "80"], "crop_min_words (80) is above crop_max_words (60)"),
+])
+def test_train_refuses_inconsistent_options_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "run"
+    assert_fails(invoke("train", "--data", tmp_path / "missing", "--out", out, *args), 2, message)
+    assert not out.exists()
+
+
 @needs_tf
 @pytest.mark.parametrize("content", ["file", "folder"])
 def test_train_refuses_a_non_empty_out_folder_before_any_work(tmp_path: Path, tiny_archive: Path,

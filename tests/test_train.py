@@ -32,6 +32,14 @@ def test_every_recipe_named_as_its_key_and_overrides() -> None:
         get_recipe("nope")
 
 
+def test_recipe_refuses_inconsistent_fields() -> None:
+    with pytest.raises(ValueError, match="crop_min_words"):
+        Recipe(crop_min_words=10, crop_max_words=5)
+    with pytest.raises(ValueError, match="validation_split"):
+        get_recipe("lab").with_overrides(early_stopping_patience=2)
+    assert get_recipe("better").with_overrides(early_stopping_patience=2).early_stopping_patience == 2
+
+
 def test_prepare_without_validation_or_crops_keeps_every_review() -> None:
     reviews = _reviews(50)
     tok = Tokenizer.fit(reviews.texts, vocab_size=30, max_len=12)

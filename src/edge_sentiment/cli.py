@@ -64,6 +64,16 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--batch-size", type=click.IntRange(1), help="Batch size. [lab: 64]")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam learning rate. [lab: 0.001]")
 @click.option("--seed", type=int, help="Seed for shuffling, initialisation and dropout. [lab: 7]")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True),
+              help="Fraction of the training reviews held out for validation (never the test set). [lab: 0; better: 0.1]")
+@click.option("--early-stopping-patience", type=click.IntRange(0),
+              help="Stop after this many epochs without a lower validation loss and keep the best epoch's "
+                   "weights; 0 = off; needs --validation-split. [lab: 0; better: 1]")
+@click.option("--crop-fraction", type=click.FloatRange(0),
+              help="Add this many random crops of training reviews, as a fraction of the training set, so short "
+                   "texts look like something seen in training. [lab: 0; better: 0.3]")
+@click.option("--crop-min-words", type=click.IntRange(1), help="Shortest crop, in words. [5]")
+@click.option("--crop-max-words", type=click.IntRange(1), help="Longest crop, in words. [60]")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
@@ -71,10 +81,13 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, test_limit: int | None,
           force: bool, as_json: bool, **overrides: Any) -> None:
     """Train a recipe on raw IMDB review text (the lab's by default) and write a run folder."""
+    try:
+        chosen: Recipe = get_recipe(recipe).with_overrides(**overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     _require("tensorflow", "train", "Training")
     from .train.trainer import train as run_training
 
-    chosen: Recipe = get_recipe(recipe).with_overrides(**overrides)
     metrics = run_training(data, out_dir, chosen, force=force, train_limit=train_limit,
                            test_limit=test_limit, verbose=0 if as_json else None, command=_command_line())
     if as_json:

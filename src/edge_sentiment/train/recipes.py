@@ -30,6 +30,13 @@ class Recipe:
     crop_min_words: int = 5  # a crop is a window of crop_min_words..crop_max_words consecutive words
     crop_max_words: int = 60
 
+    def __post_init__(self) -> None:
+        if self.crop_min_words > self.crop_max_words:
+            raise ValueError(f"crop_min_words ({self.crop_min_words}) is above crop_max_words ({self.crop_max_words})")
+        if self.early_stopping_patience and not self.validation_split:
+            raise ValueError("early stopping watches the validation loss: give a validation_split above 0 "
+                             "(--validation-split) or set the patience to 0")
+
     def with_overrides(self, **overrides: Any) -> "Recipe":
         """A copy with the given fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

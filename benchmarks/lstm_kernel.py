@@ -1,0 +1,134 @@
+"""Where batch-1 time goes: the bundle's model against onnxruntime's bare LSTM op and the arithmetic floor.
+
+    python benchmarks/lstm_kernel.py [--bundle DIR] [--repeats 300] [--rounds 5]
+
+Each figure is the slope of batch-1 time against sequence length (a least-squares fit over several
+lengths), in microseconds per word step, so fixed per-call costs drop out:
+- bundle fp32 / int8: the bundle's whole model (embedding lookup, padding skip, LSTM, dense);
+- bare LSTM op: one ONNX `LSTM` with the bundle's weights, fed embeddings directly;
+- no-recurrence floor: the same multiply-adds as one MatMul over all steps at once, which a real LSTM
+  cannot do (step t needs h from step t-1); it bounds what any kernel could reach on this core.
+Needs the `[train]` extra (onnx builds the bare graphs). Rounds are interleaved; the median is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from edge_sentiment.runtime.bundle import load_bundle
+
+LENGTHS = (16, 64, 128, 172, 256, 400)
+
+
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def _bare_graphs(model: onnx.ModelProto) -> tuple[dict[str, bytes], int, int]:
+    """A bare LSTM op with the bundle's weights and activations, and the no-recurrence MatMul floor."""
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    lstm = next(n for n in model.graph.node if n.op_type == "LSTM")
+    w, r, b = (inits[name] for name in lstm.input[1:4])
+    hidden, features = r.shape[2], w.shape[2]
+    opset = [helper.make_opsetid("", 17)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["steps", 1, features])
+    attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute if a.name != "direction"}
+    bare = helper.make_graph(
+        [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "y_h"], **attrs)], "bare_lstm", [x],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"), numpy_helper.from_array(b, "B")],
+    )
+    # The same multiply-adds per step (x·Wᵀ and h·Rᵀ), batched over all steps: no dependency between them.
+    xs = helper.make_tensor_value_info("xs", TensorProto.FLOAT, ["steps", features])
+    hs = helper.make_tensor_value_info("hs", TensorProto.FLOAT, ["steps", hidden])
+    floor = helper.make_graph(
+        [helper.make_node("MatMul", ["xs", "Wt"], ["gx"]), helper.make_node("MatMul", ["hs", "Rt"], ["gh"]),
+         helper.make_node("Add", ["gx", "gh"], ["gates"])], "floor", [xs, hs],
+        [helper.make_tensor_value_info("gates", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ascontiguousarray(w[0].T), "Wt"),
+         numpy_helper.from_array(np.ascontiguousarray(r[0].T), "Rt")],
+    )
+    return {
+        "bare LSTM op": helper.make_model(bare, opset_imports=opset).SerializeToString(),
+        "no-recurrence floor": helper.make_model(floor, opset_imports=opset).SerializeToString(),
+    }, hidden, features
+
+
+def _time(run, repeats: int) -> float:
+    for _ in range(10):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default=None, help="bundle folder (default: the shipped one)")
+    parser.add_argument("--repeats", type=int, default=300, help="timed calls per length and round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median slope is shown")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    fp32 = load_bundle(args.bundle)
+    sessions = {"bundle fp32": _session(fp32.model_bytes)}
+    if "model.int8.onnx" in fp32.manifest.get("files", {}):
+        sessions["bundle int8"] = _session(load_bundle(args.bundle, precision="int8").model_bytes)
+    bare, hidden, features = _bare_graphs(onnx.load_from_string(fp32.model_bytes))
+    sessions.update({name: _session(data) for name, data in bare.items()})
+
+    rng = np.random.default_rng(0)
+    def feeds(name: str, steps: int) -> dict[str, np.ndarray]:
+        if name.startswith("bundle"):
+            return {"tokens": rng.integers(2, fp32.tokenizer.vocab_size, (1, steps), dtype=np.int32)}
+        if name.startswith("bare"):
+            return {"x": rng.standard_normal((steps, 1, features), dtype=np.float32) * 0.05}
+        return {"xs": rng.standard_normal((steps, features), dtype=np.float32),
+                "hs": rng.standard_normal((steps, hidden), dtype=np.float32)}
+
+    slopes: dict[str, list[float]] = {name: [] for name in sessions}
+    for round_ in range(args.rounds):
+        for name, session in sessions.items():
+            ms = []
+            for steps in LENGTHS:
+                feed = feeds(name, steps)
+                ms.append(_time(lambda: session.run(None, feed), args.repeats))
+            slope, _ = np.polyfit(LENGTHS, ms, 1)
+            slopes[name].append(slope * 1e6)
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+
+    result = {
+        "bundle": str(fp32.path),
+        "onnxruntime": ort.__version__,
+        "lengths": list(LENGTHS),
+        "us_per_step": {name: {"median": float(np.median(v)), "rounds": [round(x, 3) for x in v]}
+                        for name, v in slopes.items()},
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    floor = result["us_per_step"]["no-recurrence floor"]["median"]
+    print(f"bundle: {result['bundle']}; onnxruntime {ort.__version__}; batch 1, 1 thread; lengths {LENGTHS}")
+    print(f"{'engine':<22}{'µs / word step':>16}{'x floor':>9}{'172 words, ms':>15}")
+    for name, figures in result["us_per_step"].items():
+        us = figures["median"]
+        print(f"{name:<22}{us:>16.2f}{us / floor:>9.1f}{us * 172 / 1000:>15.3f}")
+
+
+if __name__ == "__main__":
+    main()
