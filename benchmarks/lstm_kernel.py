@@ -1,6 +1,6 @@
 """Where batch-1 time goes: the bundle's model against onnxruntime's bare LSTM op and the arithmetic floor.
 
-    python benchmarks/lstm_kernel.py [--bundle DIR] [--repeats 300] [--rounds 5]
+    python benchmarks/lstm_kernel.py [--bundle DIR] [--repeats 300] [--rounds 5] [--data ARCHIVE]
 
 Each figure is the slope of batch-1 time against sequence length (a least-squares fit over several
 lengths), in microseconds per word step, so fixed per-call costs drop out:
@@ -8,6 +8,8 @@ lengths), in microseconds per word step, so fixed per-call costs drop out:
 - bare LSTM op: one ONNX `LSTM` with the bundle's weights, fed embeddings directly;
 - no-recurrence floor: the same multiply-adds as one MatMul over all steps at once, which a real LSTM
   cannot do (step t needs h from step t-1); it bounds what any kernel could reach on this core.
+With --data, it also splits whole-test-set throughput (2 threads, batch 64) into the tokenizer alone,
+the model alone (token ids in) and both (text in, as `bench` measures it).
 Needs the `[train]` extra (onnx builds the bare graphs). Rounds are interleaved; the median is shown.
 """
 
@@ -23,6 +25,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from edge_sentiment import Predictor
+from edge_sentiment.data import load_imdb, resolve_data_path
 from edge_sentiment.runtime.bundle import load_bundle
 
 LENGTHS = (16, 64, 128, 172, 256, 400)
@@ -77,17 +81,38 @@ def _time(run, repeats: int) -> float:
     return float(np.median(times))
 
 
+def _throughput(bundle: str | None, precisions: list[str], texts: list[str],
+                rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Texts per second over the whole test set: tokenizer alone, model alone (ids in), text in."""
+    out = {}
+    for precision in precisions:
+        with Predictor.load(bundle, precision=precision, threads=2, batch_size=64) as predictor:
+            ids = [predictor.tokenizer.encode(t) for t in texts]
+            rates: dict[str, list[float]] = {"tokenizer": [], "ids": [], "texts": []}
+            for _ in range(rounds):
+                for part, work in (("tokenizer", lambda: [predictor.tokenizer.encode(t) for t in texts]),
+                                   ("ids", lambda: predictor.score_ids(ids)),
+                                   ("texts", lambda: predictor.predict_proba(texts))):
+                    start = time.perf_counter()
+                    work()
+                    rates[part].append(len(texts) / (time.perf_counter() - start))
+            out[precision] = rates
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default=None, help="bundle folder (default: the shipped one)")
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per length and round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median slope is shown")
+    parser.add_argument("--data", default=None, help="IMDB archive: also split test-set throughput (see above)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
     fp32 = load_bundle(args.bundle)
     sessions = {"bundle fp32": _session(fp32.model_bytes)}
-    if "model.int8.onnx" in fp32.manifest.get("files", {}):
+    precisions = ["fp32"] + (["int8"] if "model.int8.onnx" in fp32.manifest.get("files", {}) else [])
+    if "int8" in precisions:
         sessions["bundle int8"] = _session(load_bundle(args.bundle, precision="int8").model_bytes)
     bare, hidden, features = _bare_graphs(onnx.load_from_string(fp32.model_bytes))
     sessions.update({name: _session(data) for name, data in bare.items()})
@@ -119,6 +144,8 @@ def main() -> None:
         "us_per_step": {name: {"median": float(np.median(v)), "rounds": [round(x, 3) for x in v]}
                         for name, v in slopes.items()},
     }
+    if args.data:
+        result["throughput"] = _throughput(args.bundle, precisions, load_imdb(resolve_data_path(args.data))["test"].texts, args.rounds)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -128,6 +155,9 @@ def main() -> None:
     for name, figures in result["us_per_step"].items():
         us = figures["median"]
         print(f"{name:<22}{us:>16.2f}{us / floor:>9.1f}{us * 172 / 1000:>15.3f}")
+    for precision, rates in result.get("throughput", {}).items():
+        print(f"{precision} throughput, {len(rates['texts'])} rounds, 2 threads, batch 64, texts/s (median): "
+              + ", ".join(f"{part} {int(np.median(v))}" for part, v in rates.items()))
 
 
 if __name__ == "__main__":
