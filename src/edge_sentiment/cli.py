@@ -68,7 +68,7 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
               help="Fraction of the training reviews held out for validation (never the test set). [lab: 0; better: 0.1]")
 @click.option("--early-stopping-patience", type=click.IntRange(0),
               help="Stop after this many epochs without a lower validation loss and keep the best epoch's "
-                   "weights; 0 = off; needs --validation-split. [lab: 0; better: 1]")
+                   "weights; 0 = off; needs --validation-split. [lab: 0; better: 2]")
 @click.option("--crop-fraction", type=click.FloatRange(0),
               help="Add this many random crops of training reviews, as a fraction of the training set, so short "
                    "texts look like something seen in training. [lab: 0; better: 0.3]")
