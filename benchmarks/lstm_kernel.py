@@ -1,6 +1,7 @@
 """Where batch-1 time goes: the bundle's model against onnxruntime's bare LSTM op and the arithmetic floor.
 
     python benchmarks/lstm_kernel.py [--bundle DIR] [--repeats 300] [--rounds 5] [--data ARCHIVE]
+                                     [--json | --json-file benchmarks/lstm_kernel.json]
 
 Each figure is the slope of batch-1 time against sequence length (a least-squares fit over several
 lengths), in microseconds per word step, so fixed per-call costs drop out:
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -107,6 +111,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median slope is shown")
     parser.add_argument("--data", default=None, help="IMDB archive: also split test-set throughput (see above)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--json-file", default=None,
+                        help="also write them there (benchmarks/run.py puts that file into RESULTS.md)")
     args = parser.parse_args()
 
     fp32 = load_bundle(args.bundle)
@@ -138,6 +144,9 @@ def main() -> None:
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 
     result = {
+        "command": shlex.join(["python", "benchmarks/lstm_kernel.py", *sys.argv[1:]]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rounds": args.rounds,
         "bundle": str(fp32.path),
         "onnxruntime": ort.__version__,
         "lengths": list(LENGTHS),
@@ -146,6 +155,8 @@ def main() -> None:
     }
     if args.data:
         result["throughput"] = _throughput(args.bundle, precisions, load_imdb(resolve_data_path(args.data))["test"].texts, args.rounds)
+    if args.json_file:
+        Path(args.json_file).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
         return
