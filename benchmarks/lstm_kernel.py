@@ -8,7 +8,8 @@ lengths), in microseconds per word step, so fixed per-call costs drop out:
 - bundle fp32 / int8: the bundle's whole model (embedding lookup, padding skip, LSTM, dense);
 - bare LSTM op: one ONNX `LSTM` with the bundle's weights, fed embeddings directly;
 - no-recurrence floor: the same multiply-adds as one MatMul over all steps at once, which a real LSTM
-  cannot do (step t needs h from step t-1); it bounds what any kernel could reach on this core.
+  cannot do (step t needs h from step t-1), and without the gate arithmetic: no LSTM kernel on this
+  core can take less time per word.
 With --data, it also splits whole-test-set throughput (2 threads, batch 64) into the tokenizer alone,
 the model alone (token ids in) and both (text in, as `bench` measures it).
 Needs the `[train]` extra (onnx builds the bare graphs). Rounds are interleaved; the median is shown.
@@ -30,6 +31,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_sentiment import Predictor
+from edge_sentiment.bench.stats import time_calls
 from edge_sentiment.data import load_imdb, resolve_data_path
 from edge_sentiment.runtime.bundle import load_bundle
 
@@ -74,17 +76,6 @@ def _bare_graphs(model: onnx.ModelProto) -> tuple[dict[str, bytes], int, int]:
     }, hidden, features
 
 
-def _time(run, repeats: int) -> float:
-    for _ in range(10):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _throughput(bundle: str | None, precisions: list[str], texts: list[str],
                 rounds: int) -> dict[str, dict[str, list[float]]]:
     """Texts per second over the whole test set: tokenizer alone, model alone (ids in), text in."""
@@ -117,7 +108,7 @@ def main() -> None:
 
     fp32 = load_bundle(args.bundle)
     sessions = {"bundle fp32": _session(fp32.model_bytes)}
-    precisions = ["fp32"] + (["int8"] if "model.int8.onnx" in fp32.manifest.get("files", {}) else [])
+    precisions = list(fp32.manifest["precisions"])
     if "int8" in precisions:
         sessions["bundle int8"] = _session(load_bundle(args.bundle, precision="int8").model_bytes)
     bare, hidden, features = _bare_graphs(onnx.load_from_string(fp32.model_bytes))
@@ -138,7 +129,8 @@ def main() -> None:
             ms = []
             for steps in LENGTHS:
                 feed = feeds(name, steps)
-                ms.append(_time(lambda: session.run(None, feed), args.repeats))
+                calls = time_calls(lambda: session.run(None, feed), repeats=args.repeats, warmup=10)
+                ms.append(float(np.median(calls)))
             slope, _ = np.polyfit(LENGTHS, ms, 1)
             slopes[name].append(slope * 1e6)
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
@@ -154,7 +146,8 @@ def main() -> None:
                         for name, v in slopes.items()},
     }
     if args.data:
-        result["throughput"] = _throughput(args.bundle, precisions, load_imdb(resolve_data_path(args.data))["test"].texts, args.rounds)
+        texts = load_imdb(resolve_data_path(args.data))["test"].texts
+        result["throughput"] = _throughput(args.bundle, precisions, texts, args.rounds)
     if args.json_file:
         Path(args.json_file).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.json:

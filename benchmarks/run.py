@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,6 @@ def _measure(args: argparse.Namespace) -> tuple[str, list[dict]]:
 
 def _per_run(reports: list[dict]) -> str:
     """Headline figures of every run side by side, and their median."""
-    import statistics
-
     engines = list(reports[0]["latency_batch1"])
     rows = ["| engine | figure | " + " | ".join(f"run {i + 1}" for i in range(len(reports))) + " | median |",
             "|---|---|" + "---|" * (len(reports) + 1)]
@@ -152,7 +151,7 @@ def _kernel_section() -> str:
         out.append(f"- int8 at batch 1: {us['bundle fp32'] / us['bundle int8']:.2f}x the fp32 speed per word "
                    "(`DynamicQuantizeLSTM` re-quantizes h at every step).")
     for precision, rates in k.get("throughput", {}).items():
-        med = {part: sorted(v)[len(v) // 2] for part, v in rates.items()}
+        med = {part: statistics.median(v) for part, v in rates.items()}
         out.append(f"- Whole test set, {precision}, 2 threads, batch 64: text in {med['texts']:.0f} texts/s; model alone "
                    f"(token ids in) {med['ids']:.0f}/s; tokenizer alone {med['tokenizer']:.0f}/s (pure Python, one "
                    f"core at a time under the GIL). Against the 6,000 texts/s target: {med['texts'] / 6000:.0%} text "
