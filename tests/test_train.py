@@ -1,4 +1,4 @@
-"""Training data preparation and recipes (no TensorFlow needed)."""
+"""Training data preparation and recipes; the test marked needs_tf trains two tiny models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 from edge_sentiment.data import Reviews
 from edge_sentiment.runtime.tokenizer import Tokenizer
 from edge_sentiment.train.recipes import RECIPES, Recipe, get_recipe
-from edge_sentiment.train.trainer import prepare_training_data
+from edge_sentiment.train.trainer import prepare_training_data, validation_rows
+
+from conftest import make_archive, needs_tf
 
 
 def _reviews(n: int) -> Reviews:
@@ -78,3 +80,34 @@ def test_validation_is_held_out_before_crops_are_added() -> None:
     other = prepare_training_data(reviews, tok, recipe.with_overrides(seed=4))
     assert not np.array_equal(other["x_train"], arrays["x_train"])
     assert len(val_rows) == 20
+
+
+def test_validation_rows_are_the_reviews_held_out() -> None:
+    reviews = _reviews(120)
+    tok = Tokenizer.fit(reviews.texts, vocab_size=60, max_len=50)
+    recipe = Recipe(max_len=50, vocab_size=60, validation_split=0.25, seed=5)
+    arrays = prepare_training_data(reviews, tok, recipe)
+    rows = validation_rows(len(reviews), recipe)
+    assert len(rows) == 30
+    assert np.array_equal(tok.encode_batch([reviews.texts[i] for i in rows]), arrays["x_val"])
+    assert np.array_equal(np.asarray([reviews.labels[i] for i in rows], np.float32), arrays["y_val"])
+    assert len(validation_rows(len(reviews), recipe.with_overrides(validation_split=0.0))) == 0
+
+
+@needs_tf
+def test_training_reports_validation_accuracy_by_length(tmp_path) -> None:
+    from edge_sentiment.train.trainer import train
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
+    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=2, batch_size=8,
+                    validation_split=0.25, early_stopping_patience=1)
+    metrics = train(archive, tmp_path / "run", recipe, verbose=0)
+    by_length = metrics["validation_accuracy_by_length"]
+    assert list(by_length) == ["full review"] + [f"{end} {k} words" for k in (10, 20, 50) for end in ("first", "last")]
+    assert all(0.0 <= v <= 1.0 for v in by_length.values())
+    # the whole-review figure is Keras's own validation accuracy of the epoch kept
+    kept = metrics["epochs"][metrics["best_epoch"] - 1]
+    assert by_length["full review"] == pytest.approx(kept["val_accuracy"], abs=1e-4)
+    no_split = train(archive, tmp_path / "run2", recipe.with_overrides(validation_split=0.0,
+                                                                      early_stopping_patience=0), verbose=0)
+    assert no_split["validation_accuracy_by_length"] is None

@@ -12,7 +12,7 @@ from .data import Reviews
 from .runtime.predictor import Predictor
 from .runtime.tokenizer import words
 
-__all__ = ["evaluate_bundle", "CUT_LENGTHS", "score_figures"]
+__all__ = ["evaluate_bundle", "CUT_LENGTHS", "score_figures", "text_variants"]
 
 CUT_LENGTHS = (10, 20, 50)
 _BLOCK = 1000
@@ -28,7 +28,8 @@ def score_figures(probabilities: np.ndarray, labels: np.ndarray, threshold: floa
     }
 
 
-def _variants(cuts: bool) -> dict[str, Callable[[str], str]]:
+def text_variants(cuts: bool = True) -> dict[str, Callable[[str], str]]:
+    """The full review and, with cuts, the review cut to its first or last k words (k in CUT_LENGTHS)."""
     out: dict[str, Callable[[str], str]] = {"full review": lambda t: t}
     if cuts:
         for k in CUT_LENGTHS:
@@ -50,7 +51,7 @@ def evaluate_bundle(
     predictor = Predictor.load(bundle, precision=precision, threads=threads)
     labels = np.asarray(reviews.labels)
     results = {}
-    for name, cut in _variants(cuts).items():
+    for name, cut in text_variants(cuts).items():
         scores = []
         for start in range(0, len(reviews), _BLOCK):
             block = [cut(t) for t in reviews.texts[start:start + _BLOCK]]

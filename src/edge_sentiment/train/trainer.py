@@ -12,11 +12,34 @@ import numpy as np
 
 from .._meta import tool_versions
 from ..data import Reviews, load_imdb, resolve_data_path
+from ..evaluate import score_figures, text_variants
 from ..runtime.files import atomic_folder, check_target, sha256_file
 from ..runtime.tokenizer import Tokenizer, pad_ids
 from .recipes import Recipe
 
-__all__ = ["train", "prepare_training_data"]
+__all__ = ["train", "prepare_training_data", "validation_by_length", "validation_rows"]
+
+
+def _validation_count(n: int, recipe: Recipe) -> int:
+    return int(round(n * recipe.validation_split))
+
+
+def validation_rows(n: int, recipe: Recipe) -> np.ndarray:
+    """Indices of the reviews prepare_training_data holds out for validation (the tail of a seeded shuffle)."""
+    order = np.random.default_rng(recipe.seed).permutation(n)
+    return order[n - _validation_count(n, recipe):]
+
+
+def validation_by_length(model: Any, tokenizer: Tokenizer, reviews: Reviews, rows: np.ndarray) -> dict[str, float]:
+    """A Keras model's accuracy on the validation reviews, whole and cut to their first or last k words
+    (the same cuts as `edge-sentiment evaluate` makes of the test set)."""
+    labels = np.asarray([reviews.labels[i] for i in rows], dtype=np.float32)
+    out = {}
+    for name, cut in text_variants().items():
+        x = tokenizer.encode_batch([cut(reviews.texts[i]) for i in rows])
+        p = model.predict(x, batch_size=256, verbose=0)[:, 0]
+        out[name] = round(score_figures(p, labels)["accuracy"], 4)
+    return out
 
 
 def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe) -> dict[str, np.ndarray]:
@@ -25,7 +48,7 @@ def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe
     order = rng.permutation(len(reviews))
     ids = [tokenizer.encode(reviews.texts[i]) for i in order]
     labels = np.asarray([reviews.labels[i] for i in order], dtype=np.float32)
-    n_val = int(round(len(ids) * recipe.validation_split))
+    n_val = _validation_count(len(ids), recipe)
     train_ids, val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
     y_train, y_val = labels[: len(ids) - n_val], labels[len(ids) - n_val:]
     n_crops = int(round(len(train_ids) * recipe.crop_fraction))
@@ -103,6 +126,8 @@ def train(
     )
     fit_seconds = time.perf_counter() - fit_started
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=verbose)
+    rows = validation_rows(len(train_set), recipe)
+    by_length = validation_by_length(model, tokenizer, train_set, rows) if len(rows) else None
 
     epochs = []
     for i in range(len(history.history["loss"])):
@@ -123,6 +148,7 @@ def train(
         "train_examples": int(len(arrays["y_train"])),
         "validation_reviews": int(len(arrays.get("y_val", []))),
         "best_epoch": kept,
+        "validation_accuracy_by_length": by_length,  # of the weights kept; for choosing recipes
         "test_reviews": len(test_set),
         "data": {
             "path": str(data_path),
