@@ -71,9 +71,9 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
                    "weights; 0 = off; needs --validation-split. [lab: 0; better: 2]")
 @click.option("--crop-fraction", type=click.FloatRange(0),
               help="Add this many random crops of training reviews, as a fraction of the training set, so short "
-                   "texts look like something seen in training. [lab: 0; better: 0.3]")
-@click.option("--crop-min-words", type=click.IntRange(1), help="Shortest crop, in words. [5]")
-@click.option("--crop-max-words", type=click.IntRange(1), help="Longest crop, in words. [60]")
+                   "texts look like something seen in training. [lab: 0; better: 1.0]")
+@click.option("--crop-min-words", type=click.IntRange(1), help="Shortest crop, in words. [5; better: 3]")
+@click.option("--crop-max-words", type=click.IntRange(1), help="Longest crop, in words. [60; better: 100]")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
