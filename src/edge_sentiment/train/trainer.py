@@ -20,14 +20,16 @@ from .recipes import Recipe
 __all__ = ["train", "prepare_training_data", "validation_by_length", "validation_rows"]
 
 
-def _validation_count(n: int, recipe: Recipe) -> int:
-    return int(round(n * recipe.validation_split))
+def _shuffle(n: int, recipe: Recipe) -> tuple[np.random.Generator, np.ndarray, int]:
+    """The seeded generator, the order of the n reviews it draws first, and how many of the last are held out."""
+    rng = np.random.default_rng(recipe.seed)
+    return rng, rng.permutation(n), int(round(n * recipe.validation_split))
 
 
 def validation_rows(n: int, recipe: Recipe) -> np.ndarray:
     """Indices of the reviews prepare_training_data holds out for validation (the tail of a seeded shuffle)."""
-    order = np.random.default_rng(recipe.seed).permutation(n)
-    return order[n - _validation_count(n, recipe):]
+    _, order, n_val = _shuffle(n, recipe)
+    return order[n - n_val:]
 
 
 def validation_by_length(model: Any, tokenizer: Tokenizer, reviews: Reviews, rows: np.ndarray) -> dict[str, float]:
@@ -44,11 +46,9 @@ def validation_by_length(model: Any, tokenizer: Tokenizer, reviews: Reviews, row
 
 def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe) -> dict[str, np.ndarray]:
     """Token ids and labels: shuffled (seeded), a validation tail held out, crops added to training only."""
-    rng = np.random.default_rng(recipe.seed)
-    order = rng.permutation(len(reviews))
+    rng, order, n_val = _shuffle(len(reviews), recipe)
     ids = [tokenizer.encode(reviews.texts[i]) for i in order]
     labels = np.asarray([reviews.labels[i] for i in order], dtype=np.float32)
-    n_val = _validation_count(len(ids), recipe)
     train_ids, val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
     y_train, y_val = labels[: len(ids) - n_val], labels[len(ids) - n_val:]
     n_crops = int(round(len(train_ids) * recipe.crop_fraction))
