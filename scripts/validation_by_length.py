@@ -26,6 +26,7 @@ def main() -> None:
     from edge_sentiment.data import load_imdb, resolve_data_path
     from edge_sentiment.runtime.tokenizer import Tokenizer
     from edge_sentiment.train.recipes import Recipe
+    import edge_sentiment.train.pooling  # noqa: F401  (registers the WordPooling layer)
     from edge_sentiment.train.trainer import validation_by_length, validation_rows
 
     metrics = json.loads((args.run / "metrics.json").read_text(encoding="utf-8"))

@@ -348,6 +348,7 @@ def test_train_bad_data(tmp_path: Path, kind: str, message: str) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--early-stopping-patience", "2"], "give a validation_split"),
     (["--recipe", "better", "--crop-min-words", "120"], "crop_min_words (120) is above crop_max_words (100)"),
+    (["--pooling", "avg"], "'avg' is not one of 'last', 'max', 'mean-max'"),
 ])
 def test_train_refuses_inconsistent_options_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "run"

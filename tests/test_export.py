@@ -394,3 +394,62 @@ def test_predictor_on_text_equals_keras_on_the_same_text() -> None:
     keras_p = load_keras_model(TINY_RUN / "model.keras").predict(
         predictor.tokenizer.encode_batch(texts), verbose=0).ravel()
     np.testing.assert_allclose(predictor.predict_proba(texts), keras_p, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("pooling, bidirectional", [("max", False), ("mean-max", False), ("max", True)])
+def test_a_pooled_model_exports_exactly(tmp_path: Path, pooling: str, bidirectional: bool) -> None:
+    """Pooling over the words (pads left out) keeps one fused LSTM and exact parity, forward or
+    bidirectional: every length, an empty text, texts longer than max_len, and batches that mix
+    lengths (pre-padded within the batch)."""
+    import keras
+
+    from edge_sentiment import Predictor
+    from edge_sentiment.export.exporter import export_bundle
+    from edge_sentiment.train.model import build_model
+    from edge_sentiment.train.recipes import Recipe
+
+    keras.utils.set_random_seed(3)
+    recipe = Recipe(vocab_size=VOCAB_SIZE, max_len=MAX_LEN, embedding_dim=8, lstm_units=8, pooling=pooling,
+                    bidirectional=bidirectional)
+    model = build_model(recipe)
+    kernel, bias = model.get_layer("probability").get_weights()
+    model.get_layer("probability").set_weights([kernel * 50, bias])  # spread the outputs around 0.5
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    model.save(run_dir / "model.keras")
+    shutil.copy(TINY_RUN / "tokenizer.json", run_dir / "tokenizer.json")
+
+    result = export_bundle(run_dir, tmp_path / "bundle", parity_samples=SAMPLES)
+    assert result.report.passed
+    assert result.manifest["model"]["op_census"]["LSTM"] == 1
+    assert result.manifest["model"]["padding_skip"]["direction"] == ("bidirectional" if bidirectional else "forward")
+
+    rng = np.random.default_rng(4)
+    ids = [rng.integers(1, VOCAB_SIZE, size=n).tolist() for n in range(0, MAX_LEN + 6)]
+    keras_p = model.predict(padded(ids), verbose=0)[:, 0]
+    assert keras_p.max() - keras_p.min() > 0.3, "the outputs must vary for the comparison to mean something"
+    predictor = Predictor.load(tmp_path / "bundle", threads=2, batch_size=5)
+    np.testing.assert_allclose(predictor.score_ids([row[-MAX_LEN:] for row in ids]), keras_p, rtol=0, atol=1e-5)
+    np.testing.assert_allclose([predictor.score_ids([row[-MAX_LEN:]])[0] for row in ids], keras_p, rtol=0, atol=1e-5)
+
+
+def test_a_bidirectional_last_state_is_refused(tmp_path: Path) -> None:
+    """Its backward direction ends on the pads, so skipping pads changes its output: the runtime parity gate fails."""
+    import keras
+
+    from edge_sentiment.export.exporter import export_bundle
+
+    model = keras.Sequential([
+        keras.Input(shape=(MAX_LEN,), dtype="int32"),
+        keras.layers.Embedding(VOCAB_SIZE, 8, name="embedding"),
+        keras.layers.Bidirectional(keras.layers.LSTM(8), name="lstm"),
+        keras.layers.Dense(1, activation="sigmoid", name="probability"),
+    ])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    model.save(run_dir / "model.keras")
+    shutil.copy(TINY_RUN / "tokenizer.json", run_dir / "tokenizer.json")
+    out = tmp_path / "bundle"
+    with pytest.raises(ExportError, match="✗ parity, runtime"):
+        export_bundle(run_dir, out, parity_samples=16)
+    assert_nothing_written(out)

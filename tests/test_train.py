@@ -23,7 +23,7 @@ def test_lab_recipe_is_the_lab() -> None:
     assert (lab.vocab_size, lab.max_len, lab.embedding_dim, lab.lstm_units) == (5000, 500, 32, 100)
     assert (lab.dropout, lab.recurrent_dropout, lab.dropout_per_step) == (0.2, 0.2, False)
     assert (lab.epochs, lab.batch_size, lab.learning_rate, lab.seed) == (3, 64, 0.001, 7)
-    assert (lab.validation_split, lab.crop_fraction) == (0.0, 0.0)
+    assert (lab.validation_split, lab.crop_fraction, lab.pooling) == (0.0, 0.0, "last")
 
 
 def test_every_recipe_named_as_its_key_and_overrides() -> None:
@@ -39,6 +39,11 @@ def test_recipe_refuses_inconsistent_fields() -> None:
         Recipe(crop_min_words=10, crop_max_words=5)
     with pytest.raises(ValueError, match="validation_split"):
         get_recipe("lab").with_overrides(early_stopping_patience=2)
+    with pytest.raises(ValueError, match="unknown pooling 'avg'; choose one of: last, max, mean-max"):
+        Recipe(pooling="avg")
+    with pytest.raises(ValueError, match="choose a pooling over the words"):
+        Recipe(bidirectional=True)
+    assert Recipe(bidirectional=True, pooling="max").bidirectional
     assert get_recipe("better").with_overrides(early_stopping_patience=2).early_stopping_patience == 2
 
 

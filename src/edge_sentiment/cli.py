@@ -16,7 +16,7 @@ import click
 
 from ._meta import __version__
 from .errors import EdgeSentimentError
-from .train.recipes import RECIPES, Recipe, get_recipe
+from .train.recipes import POOLINGS, RECIPES, Recipe, get_recipe
 
 
 class _Group(click.Group):
@@ -74,6 +74,12 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
                    "texts look like something seen in training. [lab: 0; better: 1.0]")
 @click.option("--crop-min-words", type=click.IntRange(1), help="Shortest crop, in words. [5; better: 3]")
 @click.option("--crop-max-words", type=click.IntRange(1), help="Longest crop, in words. [60; better: 100]")
+@click.option("--pooling", type=click.Choice(POOLINGS),
+              help="What the output layer reads: the LSTM's last state, the maximum of its outputs over the words "
+                   "(pads left out), or their mean and maximum. [lab: last]")
+@click.option("--bidirectional/--forward-only", "bidirectional", default=None,
+              help="Add an LSTM that reads the words backwards (twice the LSTM time; needs --pooling max or "
+                   "mean-max). [lab: forward only]")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")

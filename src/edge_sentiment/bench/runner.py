@@ -136,6 +136,7 @@ import sys, time, json
 t0 = time.perf_counter()
 import keras, tensorflow
 from edge_sentiment import Tokenizer
+import edge_sentiment.train.pooling  # registers the WordPooling layer, for models that have one
 t1 = time.perf_counter()
 model = keras.models.load_model(sys.argv[1], safe_mode=True, compile=False)
 tok = Tokenizer.load(sys.argv[2])

@@ -17,6 +17,7 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
     import keras
 
     from ..errors import ExportError
+    from ..train import pooling  # noqa: F401  (registers the WordPooling layer)
 
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)

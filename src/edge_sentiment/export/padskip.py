@@ -5,6 +5,10 @@ to run the LSTM over the given tokens only and to start it from the state that t
 (max_len - length) pads would have produced: a [batch, length] input gives the same probability as
 the same tokens pre-padded to max_len, for every length. Pads past the step where the state stops
 changing are one table row.
+
+A bidirectional LSTM is exact when only its outputs at the words are read (pooling over the words):
+its backward direction meets the words before the pads, so it starts from the zero state whatever the
+padding. Its final state is not (it ends on the pads); the runtime parity gate fails such a model.
 """
 
 from __future__ import annotations
@@ -95,12 +99,14 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     inits = {t.name: t for t in graph.initializer}
     lstm = _one(list(graph.node), "LSTM")
     attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute}
-    if attrs.get("direction", b"forward") not in (b"forward", "forward") or "clip" in attrs or attrs.get("input_forget", 0):
-        raise ExportError(f"padding skip supports a plain forward LSTM; this one has {sorted(attrs)}")
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction not in ("forward", "bidirectional") or "clip" in attrs or attrs.get("input_forget", 0):
+        raise ExportError(f"padding skip supports a plain forward or bidirectional LSTM; this one has {attrs}")
     acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
-    if acts not in ([], ["Sigmoid", "Tanh", "Tanh"]):
+    if acts not in ([], ["Sigmoid", "Tanh", "Tanh"] * (1 if direction == "forward" else 2)):
         raise ExportError(f"padding skip supports the default LSTM activations, not {acts}")
-    w, r, b = (numpy_helper.to_array(inits[name])[0] for name in lstm.input[1:4])
+    w, r, b = (numpy_helper.to_array(inits[name])[0] for name in lstm.input[1:4])  # the forward direction
     hidden = r.shape[1]
 
     gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
@@ -134,6 +140,7 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     const("padskip/zero", 0)
     const("padskip/one", 1)
     const("padskip/hidden", [hidden])
+    const("padskip/backward_state", np.zeros((1, 1, hidden)), np.float32)
     const("padskip/h_table", h_all[:rows], np.float32)
     const("padskip/c_table", c_all[:rows], np.float32)
     def n(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
@@ -150,11 +157,17 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
         n("Concat", ["padskip/batch1", "padskip/hidden"], ["padskip/state_shape"], axis=0),
     ]
     for part in ("h", "c"):
+        forward = f"padskip/initial_{part}" if direction == "forward" else f"padskip/forward_{part}"
         new_nodes += [
             n("Gather", [f"padskip/{part}_table", "padskip/row"], [f"padskip/{part}_row"]),
             n("Expand", [f"padskip/{part}_row", "padskip/state_shape"], [f"padskip/{part}_batch"]),
-            n("Unsqueeze", [f"padskip/{part}_batch", "padskip/axis0"], [f"padskip/initial_{part}"]),
+            n("Unsqueeze", [f"padskip/{part}_batch", "padskip/axis0"], [forward]),
         ]
+        if direction == "bidirectional":  # the backward direction starts from zeros, as in Keras
+            new_nodes += [
+                n("Mul", [forward, "padskip/backward_state"], [f"padskip/backward_{part}"]),
+                n("Concat", [forward, f"padskip/backward_{part}"], [f"padskip/initial_{part}"], axis=0),
+            ]
     inputs = list(lstm.input) + [""] * (7 - len(lstm.input))
     inputs[5], inputs[6] = "padskip/initial_h", "padskip/initial_c"
     lstm.input[:] = inputs
@@ -171,5 +184,5 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     _prune(graph)
     del graph.value_info[:]
     graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
-    return model, {"table_rows": rows, "max_len": max_len, "hidden": hidden,
+    return model, {"table_rows": rows, "max_len": max_len, "hidden": hidden, "direction": direction,
                    "note": f"states after {last} or more leading pads are equal in float32"}

@@ -44,7 +44,7 @@ _MAX_MODEL_BYTES = 512 * 1024 * 1024
 # Ops an exported sentiment LSTM may hold; anything else (Loop, Scan, If, custom domains) is refused.
 ALLOWED_OPS = frozenset(
     "Add Cast Concat Constant Div Equal Expand Gather Greater Identity Less LSTM MatMul Max Min Mul Not "
-    "Reshape Shape Sigmoid Slice Squeeze Sub Tanh Transpose Unsqueeze Where DynamicQuantizeLinear "
+    "ReduceMax ReduceSum Reshape Shape Sigmoid Slice Squeeze Sub Tanh Transpose Unsqueeze Where DynamicQuantizeLinear "
     "MatMulInteger DequantizeLinear QuantizeLinear com.microsoft.DynamicQuantizeLSTM "
     "com.microsoft.DynamicQuantizeMatMul com.microsoft.MatMulIntegerToFloat".split()
 )

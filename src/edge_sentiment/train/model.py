@@ -1,4 +1,5 @@
-"""The Keras model: Embedding -> LSTM -> Dense(sigmoid), and its dropout-free inference clone."""
+"""The Keras model: Embedding -> LSTM -> (pooling over the words) -> Dense(sigmoid), and its
+dropout-free inference clone."""
 
 from __future__ import annotations
 
@@ -16,23 +17,32 @@ def build_model(recipe: Recipe, vocab_size: int | None = None) -> Any:
     """
     import keras
 
+    from .pooling import WordPooling
+
     # The lab's input dropout is the LSTM's own (one mask per gate, the same at every time step).
     # Recipes may instead put it on the embeddings as a Dropout layer (a fresh mask at every step).
     # Either way it vanishes at inference: the exported model is the same Embedding -> LSTM -> Dense.
+    tokens = keras.Input(shape=(recipe.max_len,), dtype="int32", name="tokens")
     layers = [
-        keras.Input(shape=(recipe.max_len,), dtype="int32", name="tokens"),
         keras.layers.Embedding(vocab_size or recipe.vocab_size, recipe.embedding_dim, name="embedding"),
     ]
     lstm_dropout = recipe.dropout
     if recipe.dropout and recipe.dropout_per_step:
         layers.append(keras.layers.Dropout(recipe.dropout, name="input_dropout"))
         lstm_dropout = 0.0
-    layers += [
-        keras.layers.LSTM(recipe.lstm_units, dropout=lstm_dropout, recurrent_dropout=recipe.recurrent_dropout,
-                          name="lstm"),
-        keras.layers.Dense(1, activation="sigmoid", name="probability"),
-    ]
-    model = keras.Sequential(layers, name="sentiment_lstm")
+    pooled = recipe.pooling != "last"
+    lstm = keras.layers.LSTM(recipe.lstm_units, dropout=lstm_dropout, return_sequences=pooled,
+                             recurrent_dropout=recipe.recurrent_dropout, name="lstm")
+    layers.append(keras.layers.Bidirectional(lstm, name="bidirectional_lstm") if recipe.bidirectional else lstm)
+    dense = keras.layers.Dense(1, activation="sigmoid", name="probability")
+    if not pooled:  # the lab's model, layer for layer
+        model = keras.Sequential([tokens, *layers, dense], name="sentiment_lstm")
+    else:
+        x = tokens
+        for layer in layers:
+            x = layer(x)
+        x = WordPooling(recipe.pooling, name="pooling")([x, tokens])
+        model = keras.Model(tokens, dense(x), name="sentiment_lstm")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=recipe.learning_rate),
         loss="binary_crossentropy",
@@ -49,12 +59,17 @@ def inference_clone(model: Any) -> Any:
     """
     import keras
 
-    def strip_dropout(layer: Any) -> Any:
-        config = layer.get_config()
+    def strip(config: dict[str, Any]) -> dict[str, Any]:
         for key in ("dropout", "recurrent_dropout"):
             if key in config:
                 config[key] = 0.0
-        return layer.__class__.from_config(config)
+        for key in ("layer", "backward_layer"):  # the LSTMs inside a Bidirectional wrapper
+            if isinstance(config.get(key), dict):
+                strip(config[key]["config"])
+        return config
+
+    def strip_dropout(layer: Any) -> Any:
+        return layer.__class__.from_config(strip(layer.get_config()))
 
     clone = keras.models.clone_model(model, clone_function=strip_dropout)
     clone.set_weights(model.get_weights())

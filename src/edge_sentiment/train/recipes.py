@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["Recipe", "RECIPES", "get_recipe"]
+__all__ = ["Recipe", "RECIPES", "POOLINGS", "get_recipe"]
+
+# "last": the Dense layer reads the LSTM's final state. "max": the element-wise maximum of the LSTM's
+# outputs over the text's words (pads left out), "mean-max": their mean and maximum side by side.
+POOLINGS = ("last", "max", "mean-max")
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,15 @@ class Recipe:
     crop_fraction: float = 0.0  # add this many (x the training set) random crops of reviews
     crop_min_words: int = 5  # a crop is a window of crop_min_words..crop_max_words consecutive words
     crop_max_words: int = 60
+    pooling: str = "last"  # what the Dense layer reads: the LSTM's last state (the lab), or "max"/"mean-max" over the words
+    bidirectional: bool = False  # a second LSTM reading the words backwards (needs pooling over the words)
 
     def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        if self.bidirectional and self.pooling == "last":
+            raise ValueError("a bidirectional LSTM's last state depends on the padding (the backward direction "
+                             "ends on the pads): choose a pooling over the words, e.g. --pooling max")
         if self.crop_min_words > self.crop_max_words:
             raise ValueError(f"crop_min_words ({self.crop_min_words}) is above crop_max_words ({self.crop_max_words})")
         if self.early_stopping_patience and not self.validation_split:
