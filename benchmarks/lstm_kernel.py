@@ -6,7 +6,7 @@
 Each figure is the slope of batch-1 time against sequence length (a least-squares fit over several
 lengths), in microseconds per word step, so fixed per-call costs drop out:
 - bundle fp32 / int8: the bundle's whole model (embedding lookup, padding skip, LSTM, dense);
-- bare LSTM op: one ONNX `LSTM` with the bundle's weights, fed embeddings directly;
+- bare LSTM op: one ONNX `LSTM` with the bundle's weights and direction(s), fed embeddings directly;
 - no-recurrence floor: the same multiply-adds as one MatMul over all steps at once, which a real LSTM
   cannot do (step t needs h from step t-1), and without the gate arithmetic: no LSTM kernel on this
   core can take less time per word.
@@ -53,23 +53,26 @@ def _bare_graphs(model: onnx.ModelProto) -> tuple[dict[str, bytes], int, int]:
     hidden, features = r.shape[2], w.shape[2]
     opset = [helper.make_opsetid("", 17)]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["steps", 1, features])
-    attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute if a.name != "direction"}
+    attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute}
     bare = helper.make_graph(
         [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "y_h"], **attrs)], "bare_lstm", [x],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
          helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"), numpy_helper.from_array(b, "B")],
     )
-    # The same multiply-adds per step (x·Wᵀ and h·Rᵀ), batched over all steps: no dependency between them.
+    # The same multiply-adds per step and direction (x·Wᵀ and h·Rᵀ), batched over all steps: no
+    # dependency between them.
     xs = helper.make_tensor_value_info("xs", TensorProto.FLOAT, ["steps", features])
     hs = helper.make_tensor_value_info("hs", TensorProto.FLOAT, ["steps", hidden])
-    floor = helper.make_graph(
-        [helper.make_node("MatMul", ["xs", "Wt"], ["gx"]), helper.make_node("MatMul", ["hs", "Rt"], ["gh"]),
-         helper.make_node("Add", ["gx", "gh"], ["gates"])], "floor", [xs, hs],
-        [helper.make_tensor_value_info("gates", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.ascontiguousarray(w[0].T), "Wt"),
-         numpy_helper.from_array(np.ascontiguousarray(r[0].T), "Rt")],
-    )
+    nodes, outputs, weights = [], [], []
+    for d in range(w.shape[0]):  # 1 direction, or 2 for a bidirectional LSTM
+        nodes += [helper.make_node("MatMul", ["xs", f"Wt{d}"], [f"gx{d}"]),
+                  helper.make_node("MatMul", ["hs", f"Rt{d}"], [f"gh{d}"]),
+                  helper.make_node("Add", [f"gx{d}", f"gh{d}"], [f"gates{d}"])]
+        outputs.append(helper.make_tensor_value_info(f"gates{d}", TensorProto.FLOAT, None))
+        weights += [numpy_helper.from_array(np.ascontiguousarray(w[d].T), f"Wt{d}"),
+                    numpy_helper.from_array(np.ascontiguousarray(r[d].T), f"Rt{d}")]
+    floor = helper.make_graph(nodes, "floor", [xs, hs], outputs, weights)
     return {
         "bare LSTM op": helper.make_model(bare, opset_imports=opset).SerializeToString(),
         "no-recurrence floor": helper.make_model(floor, opset_imports=opset).SerializeToString(),

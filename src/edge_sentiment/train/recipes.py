@@ -68,10 +68,12 @@ RECIPES: dict[str, Recipe] = {
     # dropout (0.4) as a Dropout layer on the embeddings, no recurrent dropout (Keras then trains the
     # LSTM about twice as fast), up to 10 epochs with early stopping (patience 2, best weights kept),
     # as many extra random crops of 3-100 words as there are reviews, so short texts look familiar,
-    # and a bidirectional LSTM whose outputs are pooled over the words (mean and maximum).
+    # and a bidirectional LSTM of 64 units whose outputs are pooled over the words (mean and maximum):
+    # as cheap to run as one LSTM of 100 units, and as good on validation as two.
     "better": Recipe(
         name="better",
         vocab_size=10000,
+        lstm_units=64,
         dropout=0.4,
         dropout_per_step=True,
         recurrent_dropout=0.0,
