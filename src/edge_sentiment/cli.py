@@ -78,7 +78,7 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
               help="What the output layer reads: the LSTM's last state, the maximum of its outputs over the words "
                    "(pads left out), or their mean and maximum. [lab: last]")
 @click.option("--bidirectional/--forward-only", "bidirectional", default=None,
-              help="Add an LSTM that reads the words backwards (twice the LSTM time; needs --pooling max or "
+              help="Add an LSTM that reads the words backwards (twice the LSTM work; needs --pooling max or "
                    "mean-max). [lab: forward only]")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")

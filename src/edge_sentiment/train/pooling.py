@@ -11,6 +11,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from .recipes import POOLINGS
+
 __all__ = ["WordPooling"]
 
 
@@ -27,8 +29,8 @@ class WordPooling(keras.layers.Layer):
 
     def __init__(self, mode: str = "max", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if mode not in ("max", "mean-max"):
-            raise ValueError(f"unknown pooling mode {mode!r}; choose max or mean-max")
+        if mode not in POOLINGS or mode == "last":
+            raise ValueError(f"unknown pooling mode {mode!r}; choose one of: {', '.join(POOLINGS[1:])}")
         self.mode = mode
 
     def call(self, inputs: Any) -> Any:

@@ -69,7 +69,7 @@ RECIPES: dict[str, Recipe] = {
     # LSTM about twice as fast), up to 10 epochs with early stopping (patience 2, best weights kept),
     # as many extra random crops of 3-100 words as there are reviews, so short texts look familiar,
     # and a bidirectional LSTM of 64 units whose outputs are pooled over the words (mean and maximum):
-    # as cheap to run as one LSTM of 100 units, and as good on validation as two.
+    # as good on validation as 100 units each way, at 1.3x the batch-1 time of one LSTM(100) (README).
     "better": Recipe(
         name="better",
         vocab_size=10000,
