@@ -43,6 +43,9 @@ def test_recipe_refuses_inconsistent_fields() -> None:
         Recipe(pooling="avg")
     with pytest.raises(ValueError, match="choose a pooling over the words"):
         Recipe(bidirectional=True)
+    for decay in (0.0, 1.5):
+        with pytest.raises(ValueError, match="learning_rate_decay must be in"):
+            Recipe(learning_rate_decay=decay)
     assert Recipe(bidirectional=True, pooling="max").bidirectional
     assert get_recipe("better").with_overrides(early_stopping_patience=2).early_stopping_patience == 2
 
@@ -116,3 +119,60 @@ def test_training_reports_validation_accuracy_by_length(tmp_path) -> None:
     no_split = train(archive, tmp_path / "run2", recipe.with_overrides(validation_split=0.0,
                                                                       early_stopping_patience=0), verbose=0)
     assert no_split["validation_accuracy_by_length"] is None
+
+
+def _contexts_corpus() -> list[str]:
+    # "good"/"great" share every context, as do "bad"/"awful"; the two pairs share none
+    texts = []
+    for i in range(300):
+        texts.append(f"the film was {'good' if i % 2 else 'great'} and the cast was lovely fun joy")
+        texts.append(f"a plot so {'bad' if i % 2 else 'awful'} with acting dull boring mess")
+    return texts
+
+
+def test_word2vec_embedding_learns_contexts_and_is_reproducible() -> None:
+    pytest.importorskip("gensim")
+    from edge_sentiment.train.word2vec import EMBEDDING_STD, pretrain_embedding
+
+    texts = _contexts_corpus()
+    tokenizer = Tokenizer.fit(texts, vocab_size=30, max_len=20)  # every word
+    matrix = pretrain_embedding(texts, tokenizer, dim=8, epochs=20, seed=3, sample=0)
+    assert matrix.shape == (tokenizer.vocab_size, 8) and matrix.dtype == np.float32
+    assert not matrix[0].any()  # padding
+    assert matrix[1:].std() == pytest.approx(EMBEDDING_STD, rel=1e-4)
+    assert np.array_equal(matrix, pretrain_embedding(texts, tokenizer, dim=8, epochs=20, seed=3, sample=0))
+    assert not np.array_equal(matrix, pretrain_embedding(texts, tokenizer, dim=8, epochs=20, seed=4, sample=0))
+
+    def cosine(a: str, b: str) -> float:
+        u, v = (matrix[tokenizer.encode(w)[0]] for w in (a, b))
+        return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+
+    assert cosine("good", "great") > cosine("good", "bad") + 0.3
+    assert cosine("bad", "awful") > cosine("great", "awful") + 0.3
+
+
+@needs_tf
+def test_word2vec_reads_only_the_training_reviews_and_learning_rate_decays(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("gensim")
+    from edge_sentiment.data import load_imdb
+    from edge_sentiment.train import trainer, word2vec
+
+    seen: list[list[str]] = []
+    real = word2vec.pretrain_embedding
+
+    def spy(texts, tokenizer, dim, epochs, seed):  # type: ignore[no-untyped-def]
+        seen.append(list(texts))
+        return real(texts, tokenizer, dim, epochs, seed)
+
+    monkeypatch.setattr(word2vec, "pretrain_embedding", spy)
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=12)
+    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=3, batch_size=8,
+                    validation_split=0.25, word2vec_epochs=2, seed=5, learning_rate=0.002, learning_rate_decay=0.5)
+    metrics = trainer.train(archive, tmp_path / "run", recipe, verbose=0)
+    assert metrics["recipe"]["word2vec_epochs"] == 2 and metrics["word2vec_seconds"] is not None
+    reviews = load_imdb(archive)["train"]
+    held_out = set(validation_rows(len(reviews), recipe).tolist())
+    expected = [t for i, t in enumerate(reviews.texts) if i not in held_out]
+    assert len(seen) == 1 and seen[0] == expected and len(expected) == len(reviews) - 6
+    rates = [e["learning_rate"] for e in metrics["epochs"]]
+    assert rates == pytest.approx([0.002, 0.001, 0.0005]) and metrics["best_epoch"] == 3  # no early stopping

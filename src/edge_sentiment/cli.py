@@ -63,6 +63,8 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--epochs", type=click.IntRange(1), help="Training epochs. [lab: 3]")
 @click.option("--batch-size", type=click.IntRange(1), help="Batch size. [lab: 64]")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam learning rate. [lab: 0.001]")
+@click.option("--learning-rate-decay", type=click.FloatRange(0, 1, min_open=True),
+              help="Multiply the learning rate by this after every epoch (1 = constant). [lab: 1]")
 @click.option("--seed", type=int, help="Seed for shuffling, initialisation and dropout. [lab: 7]")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True),
               help="Fraction of the training reviews held out for validation (never the test set). [lab: 0; better: 0.1]")
@@ -80,6 +82,9 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--bidirectional/--forward-only", "bidirectional", default=None,
               help="Add an LSTM that reads the words backwards (twice the LSTM work; needs --pooling max or "
                    "mean-max). [lab: forward only]")
+@click.option("--word2vec-epochs", type=click.IntRange(0),
+              help="Pre-train the embedding with word2vec (skip-gram, gensim) on the training reviews' text for "
+                   "this many epochs before training; 0 = random start. [lab: 0]")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")

@@ -27,6 +27,7 @@ class Recipe:
     epochs: int = 3
     batch_size: int = 64
     learning_rate: float = 0.001
+    learning_rate_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     seed: int = 7
     validation_split: float = 0.0  # held out of the training set, never the test set
     early_stopping_patience: int = 0  # 0 = off; else stop on validation loss, keep the best weights
@@ -35,6 +36,7 @@ class Recipe:
     crop_max_words: int = 60
     pooling: str = "last"  # what the Dense layer reads: the LSTM's last state (the lab), or "max"/"mean-max" over the words
     bidirectional: bool = False  # a second LSTM reading the words backwards (needs pooling over the words)
+    word2vec_epochs: int = 0  # 0: random embedding; else pre-trained with word2vec on the training text first
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -42,6 +44,8 @@ class Recipe:
         if self.bidirectional and self.pooling == "last":
             raise ValueError("a bidirectional LSTM's last state depends on the padding (the backward direction "
                              "ends on the pads): choose a pooling over the words, e.g. --pooling max")
+        if not 0.0 < self.learning_rate_decay <= 1.0:
+            raise ValueError(f"learning_rate_decay must be in (0, 1], got {self.learning_rate_decay}")
         if self.crop_min_words > self.crop_max_words:
             raise ValueError(f"crop_min_words ({self.crop_min_words}) is above crop_max_words ({self.crop_max_words})")
         if self.early_stopping_patience and not self.validation_split:

@@ -103,7 +103,20 @@ def train(
     y_test = np.asarray(test_set.labels, dtype=np.float32)
 
     model = build_model(recipe, vocab_size=tokenizer.vocab_size)
+    word2vec_seconds = None
+    if recipe.word2vec_epochs:
+        from .word2vec import pretrain_embedding
+
+        w2v_started = time.perf_counter()
+        held_out = set(validation_rows(len(train_set), recipe).tolist())
+        texts = [text for i, text in enumerate(train_set.texts) if i not in held_out]
+        matrix = pretrain_embedding(texts, tokenizer, recipe.embedding_dim, recipe.word2vec_epochs, recipe.seed)
+        model.get_layer("embedding").set_weights([matrix])
+        word2vec_seconds = round(time.perf_counter() - w2v_started, 1)
     callbacks = []
+    if recipe.learning_rate_decay != 1.0:
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch: recipe.learning_rate * recipe.learning_rate_decay ** epoch))
     validation = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
     if recipe.early_stopping_patience and validation is not None:
         callbacks.append(
@@ -136,7 +149,8 @@ def train(
             row[key] = float(values[i])
         epochs.append(row)
     # EarlyStopping(restore_best_weights=True) keeps the epoch of lowest validation loss.
-    kept = min(epochs, key=lambda e: e["val_loss"])["epoch"] if callbacks else len(epochs)
+    stopped_early = recipe.early_stopping_patience and validation is not None
+    kept = min(epochs, key=lambda e: e["val_loss"])["epoch"] if stopped_early else len(epochs)
     metrics: dict[str, Any] = {
         "recipe": recipe.to_dict(),
         "epochs": epochs,
@@ -158,6 +172,7 @@ def train(
         },
         "seed": recipe.seed,
         "fit_seconds": round(fit_seconds, 1),
+        "word2vec_seconds": word2vec_seconds,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "versions": tool_versions(),
         "command": command,
