@@ -382,6 +382,18 @@ def test_train_refuses_a_non_empty_out_folder_before_any_work(tmp_path: Path, ti
 
 
 @needs_tf
+def test_train_with_word2vec_says_how_to_install_gensim(tmp_path: Path, tiny_archive: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gensim", None)  # as if it were not installed: import fails
+    out = tmp_path / "run"
+    assert_fails(invoke("train", "--data", tiny_archive, "--out", out, "--word2vec-epochs", "1"), 1,
+                 "Word2vec pre-training (--word2vec-epochs) needs gensim", "pip install 'edge-sentiment[train]'")
+    assert not out.exists()
+    assert_fails(invoke("train", "--data", tiny_archive, "--out", out, "--learning-rate-decay", "0"), 2,
+                 "--learning-rate-decay")
+
+
+@needs_tf
 def test_train_out_is_a_file(tmp_path: Path, tiny_archive: Path) -> None:
     out = tmp_path / "run"
     out.write_text("a file")

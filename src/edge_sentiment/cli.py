@@ -97,6 +97,8 @@ def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, 
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _require("tensorflow", "train", "Training")
+    if chosen.word2vec_epochs:
+        _require("gensim", "train", "Word2vec pre-training (--word2vec-epochs)")
     from .train.trainer import train as run_training
 
     metrics = run_training(data, out_dir, chosen, force=force, train_limit=train_limit,
