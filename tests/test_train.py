@@ -158,11 +158,13 @@ def test_word2vec_reads_only_the_training_reviews_and_learning_rate_decays(tmp_p
     from edge_sentiment.train import trainer, word2vec
 
     seen: list[list[str]] = []
+    made: list[np.ndarray] = []
     real = word2vec.pretrain_embedding
 
     def spy(texts, tokenizer, dim, epochs, seed):  # type: ignore[no-untyped-def]
         seen.append(list(texts))
-        return real(texts, tokenizer, dim, epochs, seed)
+        made.append(real(texts, tokenizer, dim, epochs, seed))
+        return made[-1]
 
     monkeypatch.setattr(word2vec, "pretrain_embedding", spy)
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=12)
@@ -174,5 +176,10 @@ def test_word2vec_reads_only_the_training_reviews_and_learning_rate_decays(tmp_p
     held_out = set(validation_rows(len(reviews), recipe).tolist())
     expected = [t for i, t in enumerate(reviews.texts) if i not in held_out]
     assert len(seen) == 1 and seen[0] == expected and len(expected) == len(reviews) - 6
+    # the model started from those vectors: after 3 small epochs its embedding still follows them
+    import keras
+
+    trained = keras.saving.load_model(tmp_path / "run" / "model.keras").get_layer("embedding").get_weights()[0]
+    assert np.corrcoef(trained[1:].ravel(), made[0][1:].ravel())[0, 1] > 0.9
     rates = [e["learning_rate"] for e in metrics["epochs"]]
     assert rates == pytest.approx([0.002, 0.001, 0.0005]) and metrics["best_epoch"] == 3  # no early stopping
