@@ -102,13 +102,14 @@ def train(
     x_test = tokenizer.encode_batch(test_set.texts)
     y_test = np.asarray(test_set.labels, dtype=np.float32)
 
+    rows = validation_rows(len(train_set), recipe)  # the reviews held out of training
     model = build_model(recipe, vocab_size=tokenizer.vocab_size)
     word2vec_seconds = None
     if recipe.word2vec_epochs:
         from .word2vec import pretrain_embedding
 
         w2v_started = time.perf_counter()
-        held_out = set(validation_rows(len(train_set), recipe).tolist())
+        held_out = set(rows.tolist())
         texts = [text for i, text in enumerate(train_set.texts) if i not in held_out]
         matrix = pretrain_embedding(texts, tokenizer, recipe.embedding_dim, recipe.word2vec_epochs, recipe.seed)
         model.get_layer("embedding").set_weights([matrix])
@@ -139,7 +140,6 @@ def train(
     )
     fit_seconds = time.perf_counter() - fit_started
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=verbose)
-    rows = validation_rows(len(train_set), recipe)
     by_length = validation_by_length(model, tokenizer, train_set, rows) if len(rows) else None
 
     epochs = []
@@ -149,8 +149,8 @@ def train(
             row[key] = float(values[i])
         epochs.append(row)
     # EarlyStopping(restore_best_weights=True) keeps the epoch of lowest validation loss.
-    stopped_early = recipe.early_stopping_patience and validation is not None
-    kept = min(epochs, key=lambda e: e["val_loss"])["epoch"] if stopped_early else len(epochs)
+    early_stopping = recipe.early_stopping_patience and validation is not None
+    kept = min(epochs, key=lambda e: e["val_loss"])["epoch"] if early_stopping else len(epochs)
     metrics: dict[str, Any] = {
         "recipe": recipe.to_dict(),
         "epochs": epochs,
