@@ -46,6 +46,10 @@ def test_recipe_refuses_inconsistent_fields() -> None:
     for decay in (0.0, 1.5):
         with pytest.raises(ValueError, match="learning_rate_decay must be in"):
             Recipe(learning_rate_decay=decay)
+    with pytest.raises(ValueError, match="unknown learning rate schedule 'linear'; choose one of: constant, cosine"):
+        Recipe(learning_rate_schedule="linear")
+    with pytest.raises(ValueError, match="leave learning_rate_decay at 1"):
+        Recipe(learning_rate_schedule="cosine", learning_rate_decay=0.5)
     assert Recipe(bidirectional=True, pooling="max").bidirectional
     assert get_recipe("better").with_overrides(early_stopping_patience=2).early_stopping_patience == 2
 
@@ -183,3 +187,15 @@ def test_word2vec_reads_only_the_training_reviews_and_learning_rate_decays(tmp_p
     assert np.corrcoef(trained[1:].ravel(), made[0][1:].ravel())[0, 1] > 0.9
     rates = [e["learning_rate"] for e in metrics["epochs"]]
     assert rates == pytest.approx([0.002, 0.001, 0.0005]) and metrics["best_epoch"] == 3  # no early stopping
+
+
+@needs_tf
+def test_cosine_schedule_takes_the_learning_rate_to_zero_over_the_epochs(tmp_path) -> None:
+    from edge_sentiment.train.trainer import train
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=10)
+    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=3, batch_size=8,
+                    learning_rate=0.002, learning_rate_schedule="cosine")
+    metrics = train(archive, tmp_path / "run", recipe, verbose=0)
+    rates = [e["learning_rate"] for e in metrics["epochs"]]  # at the end of epochs 1, 2, 3 of 3
+    assert rates == pytest.approx([0.0015, 0.0005, 0.0], abs=1e-6)

@@ -16,7 +16,7 @@ import click
 
 from ._meta import __version__
 from .errors import EdgeSentimentError
-from .train.recipes import POOLINGS, RECIPES, Recipe, get_recipe
+from .train.recipes import POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
 
 
 class _Group(click.Group):
@@ -65,6 +65,10 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam learning rate. [lab: 0.001]")
 @click.option("--learning-rate-decay", type=click.FloatRange(0, 1, min_open=True),
               help="Multiply the learning rate by this after every epoch (1 = constant). [lab: 1]")
+@click.option("--learning-rate-schedule", type=click.Choice(SCHEDULES),
+              help="constant: the learning rate as given (times --learning-rate-decay after every epoch); "
+                   "cosine: from the learning rate down to 0 along a half cosine, batch by batch, over --epochs. "
+                   "[lab: constant]")
 @click.option("--seed", type=int, help="Seed for shuffling, initialisation and dropout. [lab: 7]")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True),
               help="Fraction of the training reviews held out for validation (never the test set). [lab: 0; better: 0.1]")

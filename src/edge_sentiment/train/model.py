@@ -10,10 +10,11 @@ from .recipes import Recipe
 __all__ = ["build_model", "inference_clone"]
 
 
-def build_model(recipe: Recipe, vocab_size: int | None = None) -> Any:
+def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: int | None = None) -> Any:
     """The lab's architecture, sized by the recipe, compiled with Adam and binary cross-entropy.
 
-    vocab_size is the tokenizer's (at most the recipe's, less when the corpus has fewer words).
+    vocab_size is the tokenizer's (at most the recipe's, less when the corpus has fewer words);
+    steps_per_epoch (batches per epoch) is needed by the cosine learning rate schedule.
     """
     import keras
 
@@ -43,8 +44,13 @@ def build_model(recipe: Recipe, vocab_size: int | None = None) -> Any:
             x = layer(x)
         x = WordPooling(recipe.pooling, name="pooling")([x, tokens])
         model = keras.Model(tokens, dense(x), name="sentiment_lstm")
+    learning_rate: Any = recipe.learning_rate
+    if recipe.learning_rate_schedule == "cosine":
+        if not steps_per_epoch:
+            raise ValueError("a cosine learning rate schedule needs steps_per_epoch")
+        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps_per_epoch * recipe.epochs)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=recipe.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["Recipe", "RECIPES", "POOLINGS", "get_recipe"]
+__all__ = ["Recipe", "RECIPES", "POOLINGS", "SCHEDULES", "get_recipe"]
 
 # "last": the Dense layer reads the LSTM's final state. "max": the element-wise maximum of the LSTM's
 # outputs over the text's words (pads left out), "mean-max": their mean and maximum side by side.
 POOLINGS = ("last", "max", "mean-max")
+# "constant": the learning rate as given (times learning_rate_decay after every epoch). "cosine": from the
+# learning rate down to 0 along a half cosine, step by step, over the recipe's epochs.
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Recipe:
     batch_size: int = 64
     learning_rate: float = 0.001
     learning_rate_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    learning_rate_schedule: str = "constant"  # or "cosine": down to 0 over the epochs, step by step
     seed: int = 7
     validation_split: float = 0.0  # held out of the training set, never the test set
     early_stopping_patience: int = 0  # 0 = off; else stop on validation loss, keep the best weights
@@ -44,6 +48,11 @@ class Recipe:
         if self.bidirectional and self.pooling == "last":
             raise ValueError("a bidirectional LSTM's last state depends on the padding (the backward direction "
                              "ends on the pads): choose a pooling over the words, e.g. --pooling max")
+        if self.learning_rate_schedule not in SCHEDULES:
+            raise ValueError(f"unknown learning rate schedule {self.learning_rate_schedule!r}; "
+                             f"choose one of: {', '.join(SCHEDULES)}")
+        if self.learning_rate_schedule == "cosine" and self.learning_rate_decay != 1.0:
+            raise ValueError("a cosine schedule sets the learning rate at every step: leave learning_rate_decay at 1")
         if not 0.0 < self.learning_rate_decay <= 1.0:
             raise ValueError(f"learning_rate_decay must be in (0, 1], got {self.learning_rate_decay}")
         if self.crop_min_words > self.crop_max_words:

@@ -103,7 +103,8 @@ def train(
     y_test = np.asarray(test_set.labels, dtype=np.float32)
 
     rows = validation_rows(len(train_set), recipe)  # the reviews held out of training
-    model = build_model(recipe, vocab_size=tokenizer.vocab_size)
+    steps_per_epoch = -(-len(arrays["y_train"]) // recipe.batch_size)
+    model = build_model(recipe, vocab_size=tokenizer.vocab_size, steps_per_epoch=steps_per_epoch)
     word2vec_seconds = None
     if recipe.word2vec_epochs:
         from .word2vec import pretrain_embedding
@@ -115,9 +116,15 @@ def train(
         model.get_layer("embedding").set_weights([matrix])
         word2vec_seconds = round(time.perf_counter() - w2v_started, 1)
     callbacks = []
-    if recipe.learning_rate_decay != 1.0:
+    if recipe.learning_rate_decay != 1.0:  # logs the rate each epoch used
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: recipe.learning_rate * recipe.learning_rate_decay ** epoch))
+    if recipe.learning_rate_schedule == "cosine":  # logs the rate reached at the end of each epoch
+
+        def log_rate(epoch: int, logs: dict[str, Any]) -> None:
+            logs["learning_rate"] = float(model.optimizer.learning_rate)
+
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=log_rate))
     validation = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
     if recipe.early_stopping_patience and validation is not None:
         callbacks.append(
