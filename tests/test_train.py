@@ -199,3 +199,19 @@ def test_cosine_schedule_takes_the_learning_rate_to_zero_over_the_epochs(tmp_pat
     metrics = train(archive, tmp_path / "run", recipe, verbose=0)
     rates = [e["learning_rate"] for e in metrics["epochs"]]  # at the end of epochs 1, 2, 3 of 3
     assert rates == pytest.approx([0.0015, 0.0005, 0.0], abs=1e-6)
+
+
+@needs_tf
+def test_word_dropout_zeroes_whole_words_in_training_only() -> None:
+    from edge_sentiment.train.model import build_model
+
+    model = build_model(Recipe(vocab_size=100, max_len=30, embedding_dim=8, lstm_units=4, dropout=0.0,
+                               word_dropout=0.5, seed=3), vocab_size=100)
+    tokens = np.random.default_rng(0).integers(1, 100, size=(4, 30))
+    vectors = model.get_layer("embedding")(tokens).numpy()
+    dropped = model.get_layer("word_dropout")(vectors, training=True).numpy()
+    gone = (dropped == 0).all(-1)
+    assert ((dropped == 0).any(-1) == gone).all()  # a word is kept whole or dropped whole
+    assert 0.3 < gone.mean() < 0.7
+    np.testing.assert_allclose(dropped[~gone], 2 * vectors[~gone], rtol=1e-6)  # kept words scaled by 1/(1-p)
+    np.testing.assert_array_equal(model.get_layer("word_dropout")(vectors, training=False).numpy(), vectors)

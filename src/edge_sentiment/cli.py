@@ -59,6 +59,9 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--dropout-per-step/--dropout-in-lstm", "dropout_per_step", default=None,
               help="Input dropout as a Dropout layer on the embeddings (a fresh mask per time step) or the "
                    "LSTM's own (one mask per gate for the whole sequence). [lab: in LSTM; better: per step]")
+@click.option("--word-dropout", type=click.FloatRange(0, 1, max_open=True),
+              help="Drop whole words during training: each word's embedding vector is zeroed with this "
+                   "probability (before the input dropout). [lab: 0]")
 @click.option("--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM recurrent dropout. [lab: 0.2]")
 @click.option("--epochs", type=click.IntRange(1), help="Training epochs. [lab: 3]")
 @click.option("--batch-size", type=click.IntRange(1), help="Batch size. [lab: 64]")

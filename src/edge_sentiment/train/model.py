@@ -27,6 +27,9 @@ def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: 
     layers = [
         keras.layers.Embedding(vocab_size or recipe.vocab_size, recipe.embedding_dim, name="embedding"),
     ]
+    if recipe.word_dropout:  # one draw per word: its whole vector is kept or zeroed
+        layers.append(keras.layers.Dropout(recipe.word_dropout, noise_shape=(None, recipe.max_len, 1),
+                                           name="word_dropout"))
     lstm_dropout = recipe.dropout
     if recipe.dropout and recipe.dropout_per_step:
         layers.append(keras.layers.Dropout(recipe.dropout, name="input_dropout"))

@@ -27,6 +27,7 @@ class Recipe:
     dropout: float = 0.2  # on the LSTM's inputs
     dropout_per_step: bool = False  # False: the LSTM's own input dropout (the lab); True: a Dropout layer
     recurrent_dropout: float = 0.2
+    word_dropout: float = 0.0  # drops whole words (their embedding vectors) during training
     epochs: int = 3
     batch_size: int = 64
     learning_rate: float = 0.001
