@@ -349,6 +349,9 @@ def test_train_bad_data(tmp_path: Path, kind: str, message: str) -> None:
     (["--early-stopping-patience", "2"], "give a validation_split"),
     (["--recipe", "better", "--crop-min-words", "120"], "crop_min_words (120) is above crop_max_words (100)"),
     (["--pooling", "avg"], "'avg' is not one of 'last', 'max', 'mean-max'"),
+    (["--learning-rate-schedule", "linear"], "'linear' is not one of 'constant', 'cosine'"),
+    (["--learning-rate-schedule", "cosine", "--learning-rate-decay", "0.5"], "leave learning_rate_decay at 1"),
+    (["--word-dropout", "1"], "--word-dropout"),
 ])
 def test_train_refuses_inconsistent_options_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "run"
@@ -402,7 +405,7 @@ def test_train_out_is_a_file(tmp_path: Path, tiny_archive: Path) -> None:
 
 
 SMALL = ["--epochs", "1", "--max-len", "20", "--vocab-size", "50", "--lstm-units", "4", "--embedding-dim", "4",
-         "--batch-size", "16"]
+         "--batch-size", "16", "--learning-rate-schedule", "cosine", "--word-dropout", "0.1"]
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +434,8 @@ def test_train_small_run(trained: tuple[Result, Path, Path]) -> None:
     assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "model.keras", "tokenizer.json"]
     assert json.loads((run / "metrics.json").read_text()) == metrics
     assert len(metrics["epochs"]) == 1
+    assert (metrics["recipe"]["learning_rate_schedule"], metrics["recipe"]["word_dropout"]) == ("cosine", 0.1)
+    assert metrics["epochs"][0]["learning_rate"] == pytest.approx(0.0, abs=1e-9)  # annealed over the one epoch
     assert {"epoch", "loss", "accuracy"} <= set(metrics["epochs"][0])
     assert metrics["epochs"][0]["loss"] > 0
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
