@@ -34,6 +34,13 @@ def test_every_recipe_named_as_its_key_and_overrides() -> None:
         get_recipe("nope")
 
 
+def test_large_recipe_is_better_with_a_wide_word2vec_embedding_and_a_cosine_rate() -> None:
+    better, large = get_recipe("better").to_dict(), get_recipe("large").to_dict()
+    changed = {k: (better[k], large[k]) for k in better if better[k] != large[k]}
+    assert changed == {"name": ("better", "large"), "embedding_dim": (32, 128), "word2vec_epochs": (0, 5),
+                       "learning_rate_schedule": ("constant", "cosine"), "epochs": (10, 2)}
+
+
 def test_recipe_refuses_inconsistent_fields() -> None:
     with pytest.raises(ValueError, match="crop_min_words"):
         Recipe(crop_min_words=10, crop_max_words=5)
