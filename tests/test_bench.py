@@ -99,3 +99,19 @@ def test_cli_bench_errors(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["bench", "--bundle", TINY, "--cold-repeats", "0", *args])
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_benchmarks_pairs_alternates_and_takes_the_median_ratio(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pairs", Path(__file__).parents[1] / "benchmarks" / "pairs.py")
+    pairs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pairs)
+    out = tmp_path / "pairs.json"
+    result = pairs.main([TINY, TINY, "--pairs", "3", "--repeats", "10", "--json-file", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert [p["first"] for p in result["pairs"]] == ["a", "b", "a"]
+    for p in result["pairs"]:
+        assert p["a_ms"] > 0 and p["b_ms"] > 0 and p["ratio"] == pytest.approx(p["a_ms"] / p["b_ms"])
+    assert result["median_ratio"] == sorted(p["ratio"] for p in result["pairs"])[1]
+    assert "--batch-sizes 1" in result["measure"] and "--threads 1" in result["measure"]
