@@ -37,7 +37,7 @@ def test_every_recipe_named_as_its_key_and_overrides() -> None:
 def test_large_recipe_is_better_with_a_wide_word2vec_embedding_and_a_cosine_rate() -> None:
     better, large = get_recipe("better").to_dict(), get_recipe("large").to_dict()
     changed = {k: (better[k], large[k]) for k in better if better[k] != large[k]}
-    assert changed == {"name": ("better", "large"), "embedding_dim": (32, 128), "word2vec_epochs": (0, 5),
+    assert changed == {"name": ("better", "large"), "embedding_dim": (32, 256), "word2vec_epochs": (0, 5),
                        "learning_rate_schedule": ("constant", "cosine"), "epochs": (10, 2)}
 
 
