@@ -104,7 +104,7 @@ RECIPES: dict[str, Recipe] = {
 # `better` with a 256-wide embedding started from word2vec vectors of the training text, trained for two
 # epochs while the learning rate falls to 0 along a half cosine: 0.890 mean test accuracy over seeds 7-9
 # against `better`'s 0.878 (128 wide: 0.887), for a 6.5x larger bundle (13,536 KiB) and 1.65x the
-# batch-1 time (README, "A cosine learning rate"). Needs gensim.
+# batch-1 time (README, "A 256-wide embedding: today's `large`"). Needs gensim.
 RECIPES["large"] = RECIPES["better"].with_overrides(
     name="large", embedding_dim=256, word2vec_epochs=5, learning_rate_schedule="cosine", epochs=2)
 
