@@ -34,11 +34,22 @@ def test_every_recipe_named_as_its_key_and_overrides() -> None:
         get_recipe("nope")
 
 
-def test_large_recipe_is_better_with_a_wide_word2vec_embedding_and_a_cosine_rate() -> None:
+def test_large_recipe_is_better_without_the_fold() -> None:
     better, large = get_recipe("better").to_dict(), get_recipe("large").to_dict()
     changed = {k: (better[k], large[k]) for k in better if better[k] != large[k]}
-    assert changed == {"name": ("better", "large"), "embedding_dim": (32, 256), "word2vec_epochs": (0, 5),
-                       "learning_rate_schedule": ("constant", "cosine"), "epochs": (10, 2)}
+    assert changed == {"name": ("better", "large"), "embedding_rank": (16, 0)}
+    assert (better["embedding_dim"], better["word2vec_epochs"], better["learning_rate_schedule"],
+            better["epochs"]) == (256, 5, "cosine", 2)
+
+
+def test_the_readme_overrides_give_the_fourth_better() -> None:
+    """README, Recipes: the `better` of the runs before the fold, from today's `better` and five options."""
+    fourth = get_recipe("better").with_overrides(embedding_dim=32, embedding_rank=0, word2vec_epochs=0,
+                                                 learning_rate_schedule="constant", epochs=10)
+    assert fourth == Recipe(name="better", vocab_size=10000, lstm_units=64, dropout=0.4, dropout_per_step=True,
+                            recurrent_dropout=0.0, epochs=10, validation_split=0.1, early_stopping_patience=2,
+                            crop_fraction=1.0, crop_min_words=3, crop_max_words=100, pooling="mean-max",
+                            bidirectional=True)
 
 
 def test_recipe_refuses_inconsistent_fields() -> None:
@@ -222,3 +233,73 @@ def test_word_dropout_zeroes_whole_words_in_training_only() -> None:
     assert 0.3 < gone.mean() < 0.7
     np.testing.assert_allclose(dropped[~gone], 2 * vectors[~gone], rtol=1e-6)  # kept words scaled by 1/(1-p)
     np.testing.assert_array_equal(model.get_layer("word_dropout")(vectors, training=False).numpy(), vectors)
+
+
+@needs_tf
+@pytest.mark.parametrize("pooling, bidirectional", [("last", False), ("mean-max", True)])
+def test_folding_the_embedding_keeps_what_its_rank_holds(pooling: str, bidirectional: bool) -> None:
+    """An embedding of rank 3 folds to width 3 exactly (the same outputs); to width 1 it cannot."""
+    import keras
+
+    from edge_sentiment.train.fold import fold_embedding
+    from edge_sentiment.train.model import build_model
+
+    keras.utils.set_random_seed(2)
+    recipe = Recipe(vocab_size=60, max_len=12, embedding_dim=8, lstm_units=4, pooling=pooling,
+                    bidirectional=bidirectional, embedding_rank=3)
+    wide = build_model(recipe, steps_per_epoch=1)
+    rng = np.random.default_rng(0)
+    wide.get_layer("embedding").set_weights([rng.normal(0, 0.5, (60, 3)) @ rng.normal(0, 0.5, (3, 8))])
+    kernel, bias = wide.get_layer("probability").get_weights()
+    wide.get_layer("probability").set_weights([kernel * 20, bias])  # spread the outputs around 0.5
+    tokens = np.concatenate([np.zeros((16, 4), int), rng.integers(1, 60, size=(16, 8))], axis=1)
+    expected = wide.predict(tokens, verbose=0)[:, 0]
+    assert expected.max() - expected.min() > 0.2, "the outputs must vary for the comparison to mean something"
+    counts = rng.integers(0, 1000, size=60)
+
+    folded, error = fold_embedding(wide, recipe, counts, steps_per_epoch=1)
+    assert folded.get_layer("embedding").get_weights()[0].shape == (60, 3)
+    assert error < 1e-6
+    np.testing.assert_allclose(folded.predict(tokens, verbose=0)[:, 0], expected, rtol=0, atol=1e-5)
+
+    folded1, error1 = fold_embedding(wide, recipe.with_overrides(embedding_rank=1), counts, steps_per_epoch=1)
+    assert folded1.get_layer("embedding").get_weights()[0].shape == (60, 1)
+    assert 0.05 < error1 < 1.0
+    assert np.abs(folded1.predict(tokens, verbose=0)[:, 0] - expected).max() > 1e-3
+
+
+def test_embedding_rank_must_be_below_the_width() -> None:
+    for rank in (32, 40, -1):
+        with pytest.raises(ValueError, match=f"embedding_rank \\({rank}\\) must be 0 \\(no fold\\) or below"):
+            Recipe(embedding_dim=32, embedding_rank=rank)
+    assert Recipe(embedding_dim=32, embedding_rank=31).embedding_rank == 31
+
+
+@needs_tf
+def test_training_with_a_fold_saves_and_scores_the_folded_model(tmp_path) -> None:
+    import keras
+
+    from edge_sentiment.train.trainer import train
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
+    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=8, lstm_units=4, epochs=2, batch_size=8,
+                    validation_split=0.25, embedding_rank=2)
+    metrics = train(archive, tmp_path / "run", recipe, verbose=0)
+    fold = metrics["embedding_fold"]
+    assert (fold["width"], fold["rank"]) == (8, 2) and 0.0 <= fold["relative_error"] < 1.0
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert model.get_layer("embedding").get_weights()[0].shape == (40, 2)
+    # the wide model's validation loss is the last epoch's; the folded one's is the saved model's
+    assert fold["validation_loss"]["wide"] == pytest.approx(metrics["epochs"][-1]["val_loss"], abs=1e-5)
+    tokenizer = Tokenizer.load(tmp_path / "run" / "tokenizer.json")
+    from edge_sentiment.data import load_imdb
+
+    reviews = load_imdb(archive)
+    rows = validation_rows(len(reviews["train"]), recipe)
+    x_val = tokenizer.encode_batch([reviews["train"].texts[i] for i in rows])
+    y_val = np.asarray([reviews["train"].labels[i] for i in rows], np.float32)
+    assert model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(fold["validation_loss"]["folded"], abs=1e-5)
+    x_test = tokenizer.encode_batch(reviews["test"].texts)
+    y_test = np.asarray(reviews["test"].labels, np.float32)
+    assert model.evaluate(x_test, y_test, verbose=0)[1] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert train(archive, tmp_path / "run2", recipe.with_overrides(embedding_rank=0), verbose=0)["embedding_fold"] is None

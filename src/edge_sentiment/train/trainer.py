@@ -146,6 +146,17 @@ def train(
         verbose=verbose,
     )
     fit_seconds = time.perf_counter() - fit_started
+    fold = None
+    if recipe.embedding_rank:  # what ships is the folded model: every figure below is of it
+        from .fold import fold_embedding
+
+        counts = np.bincount(arrays["x_train"].ravel(), minlength=tokenizer.vocab_size)
+        wide = model.evaluate(*validation, batch_size=256, verbose=0) if validation else None
+        model, error = fold_embedding(model, recipe, counts, steps_per_epoch)
+        narrow = model.evaluate(*validation, batch_size=256, verbose=0) if validation else None
+        fold = {"width": recipe.embedding_dim, "rank": recipe.embedding_rank, "relative_error": round(error, 4),
+                "validation_loss": None if wide is None else {"wide": wide[0], "folded": narrow[0]},
+                "validation_accuracy": None if wide is None else {"wide": wide[1], "folded": narrow[1]}}
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=verbose)
     by_length = validation_by_length(model, tokenizer, train_set, rows) if len(rows) else None
 
@@ -170,6 +181,7 @@ def train(
         "validation_reviews": int(len(arrays.get("y_val", []))),
         "best_epoch": kept,
         "validation_accuracy_by_length": by_length,  # of the weights kept; for choosing recipes
+        "embedding_fold": fold,  # the wide embedding's fold to embedding_rank (None: no fold)
         "test_reviews": len(test_set),
         "data": {
             "path": str(data_path),
