@@ -30,6 +30,9 @@ def test_the_default_bundle_is_small_and_records_how_it_was_made() -> None:
     assert training["command"].startswith("edge-sentiment train")
     # trained with the recipe as it is defined now (fields added since take their defaults: what ran then)
     assert Recipe(**training["recipe"]) == RECIPES["better"]
+    fold = training["embedding_fold"]  # the 256-wide embedding it was trained with, folded to 16
+    assert (fold["width"], fold["rank"]) == (RECIPES["better"].embedding_dim, RECIPES["better"].embedding_rank)
+    assert fold["validation_loss"]["folded"] < fold["validation_loss"]["wide"] + 0.002
     assert training["train_reviews"] == 25000
     assert 0.8 < training["test_accuracy"] < 1
     parity = manifest["parity"]

@@ -56,7 +56,7 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
                    "better without the fold (as accurate on validation, a 13 MiB bundle). README, Recipes.")
 @click.option("--vocab-size", type=click.IntRange(3), help="Token ids, padding (0) and out-of-vocabulary (1) included. [lab: 5000; better: 10000]")
 @click.option("--max-len", type=click.IntRange(1, 100_000), help="Words per review; longer reviews keep their last words. [lab: 500]")
-@click.option("--embedding-dim", type=click.IntRange(1), help="Embedding width (while training, before any --embedding-rank fold). [lab: 32; better: 256]")
+@click.option("--embedding-dim", type=click.IntRange(1), help="Embedding width while training; above --embedding-rank when that is set. [lab: 32; better: 256]")
 @click.option("--lstm-units", type=click.IntRange(1), help="LSTM units (per direction). [lab: 100; better: 64]")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM input dropout. [lab: 0.2; better: 0.4]")
 @click.option("--dropout-per-step/--dropout-in-lstm", "dropout_per_step", default=None,
@@ -98,7 +98,8 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--embedding-rank", type=click.IntRange(0),
               help="After training, fold the embedding into one this wide (below --embedding-dim): a truncated "
                    "SVD of the embedding times the LSTM's input weights, so a wide embedding ships at a narrow "
-                   "one's size and speed; the test figures are the folded model's. 0 = no fold. [lab: 0; better: 16]")
+                   "one's size and speed. The model saved and the test figures are the folded one's; the "
+                   "epochs' figures are the wide one's. 0 = no fold. [lab: 0; better: 16]")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")

@@ -181,7 +181,8 @@ def export_bundle(
         "int8": int8 or None,
         "gates": report.lines(),
         "training": {k: metrics.get(k) for k in ("recipe", "train_accuracy", "test_accuracy", "test_loss",
-                                                 "train_reviews", "test_reviews", "data", "seed", "wall_seconds", "command")
+                                                 "train_reviews", "test_reviews", "embedding_fold", "data", "seed", "wall_seconds",
+                                                 "command")
                      if k in metrics},
         "source": {"model": str(model_path), "command": command},
         "versions": tool_versions(),

@@ -33,15 +33,20 @@ def fold_embedding(model: Any, recipe: Recipe, counts: np.ndarray, steps_per_epo
     gate_inputs = embedding @ np.concatenate(kernels, axis=1).astype(np.float64)
     weight = np.sqrt(np.asarray(counts, dtype=np.float64) + 1.0)[:, None]
     u, s, vt = np.linalg.svd(gate_inputs * weight, full_matrices=False)
-    narrow = u[:, :rank] * s[:rank] / weight
-    error = float(np.linalg.norm(s[rank:]) / np.linalg.norm(s))
+    # E @ W has at most min(vocabulary, gate columns) components; a wider fold gets zero columns (exact)
+    k = min(rank, len(s))
+    narrow = np.zeros((len(embedding), rank))
+    narrow[:, :k] = u[:, :k] * s[:k] / weight
+    rows = np.zeros((rank, vt.shape[1]))
+    rows[:k] = vt[:k]
+    error = float(np.linalg.norm(s[k:]) / np.linalg.norm(s))
 
     folded = build_model(recipe.with_overrides(embedding_dim=rank, embedding_rank=0),
                          vocab_size=len(embedding), steps_per_epoch=steps_per_epoch)
     folded.get_layer("embedding").set_weights([narrow.astype(np.float32)])
     width = kernels[0].shape[1]
     for d in range(len(kernels)):
-        lstm_weights[3 * d] = vt[:rank, d * width:(d + 1) * width].astype(np.float32)
+        lstm_weights[3 * d] = rows[:, d * width:(d + 1) * width].astype(np.float32)
     folded.get_layer(lstm.name).set_weights(lstm_weights)
     for layer in model.layers:  # the output layer (pooling and dropout have no weights)
         if layer.weights and layer.name not in ("embedding", lstm.name):

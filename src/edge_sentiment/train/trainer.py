@@ -147,7 +147,7 @@ def train(
     )
     fit_seconds = time.perf_counter() - fit_started
     fold = None
-    if recipe.embedding_rank:  # what ships is the folded model: every figure below is of it
+    if recipe.embedding_rank:  # the folded model ships: the test and by-length figures are its own
         from .fold import fold_embedding
 
         counts = np.bincount(arrays["x_train"].ravel(), minlength=tokenizer.vocab_size)
