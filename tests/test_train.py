@@ -312,6 +312,7 @@ def test_embedding_rank_must_be_below_the_width() -> None:
 def test_training_with_a_fold_saves_and_scores_the_folded_model(tmp_path) -> None:
     import keras
 
+    from edge_sentiment.data import load_imdb
     from edge_sentiment.train.trainer import train
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
@@ -325,8 +326,6 @@ def test_training_with_a_fold_saves_and_scores_the_folded_model(tmp_path) -> Non
     # the wide model's validation loss is the last epoch's; the folded one's is the saved model's
     assert fold["validation_loss"]["wide"] == pytest.approx(metrics["epochs"][-1]["val_loss"], abs=1e-5)
     tokenizer = Tokenizer.load(tmp_path / "run" / "tokenizer.json")
-    from edge_sentiment.data import load_imdb
-
     reviews = load_imdb(archive)
     rows = validation_rows(len(reviews["train"]), recipe)
     x_val = tokenizer.encode_batch([reviews["train"].texts[i] for i in rows])
