@@ -180,10 +180,9 @@ def export_bundle(
         "parity": parity,
         "int8": int8 or None,
         "gates": report.lines(),
-        "training": {k: metrics.get(k) for k in ("recipe", "train_accuracy", "test_accuracy", "test_loss",
-                                                 "train_reviews", "test_reviews", "embedding_fold", "data", "seed", "wall_seconds",
-                                                 "command")
-                     if k in metrics},
+        "training": {k: metrics.get(k) for k in (
+            "recipe", "train_accuracy", "test_accuracy", "test_loss", "train_reviews", "test_reviews",
+            "embedding_fold", "data", "seed", "wall_seconds", "command") if k in metrics},
         "source": {"model": str(model_path), "command": command},
         "versions": tool_versions(),
     }
