@@ -303,7 +303,7 @@ def test_the_fold_matches_frequent_words_best_and_pads_a_fold_wider_than_the_gat
 
 def test_embedding_rank_must_be_below_the_width() -> None:
     for rank in (32, 40, -1):
-        with pytest.raises(ValueError, match=f"embedding_rank \\({rank}\\) must be 0 \\(no fold\\) or below"):
+        with pytest.raises(ValueError, match=f"embedding_rank \\({rank}\\) must be below the embedding width \\(32\\)"):
             Recipe(embedding_dim=32, embedding_rank=rank)
     assert Recipe(embedding_dim=32, embedding_rank=31).embedding_rank == 31
 

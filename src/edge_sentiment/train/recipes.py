@@ -60,8 +60,8 @@ class Recipe:
         if self.crop_min_words > self.crop_max_words:
             raise ValueError(f"crop_min_words ({self.crop_min_words}) is above crop_max_words ({self.crop_max_words})")
         if not 0 <= self.embedding_rank < self.embedding_dim:
-            raise ValueError(f"embedding_rank ({self.embedding_rank}) must be 0 (no fold) or below the embedding "
-                             f"width ({self.embedding_dim}) it folds")
+            raise ValueError(f"embedding_rank ({self.embedding_rank}) must be below the embedding width "
+                             f"({self.embedding_dim}) it folds: lower --embedding-rank, or give 0 for no fold")
         if self.early_stopping_patience and not self.validation_split:
             raise ValueError("early stopping watches the validation loss: give a validation_split above 0 "
                              "(--validation-split) or set the patience to 0")
