@@ -23,12 +23,11 @@ def main() -> None:
     ranks = [int(r) for r in args.ranks.split(",")]
 
     import keras
-    import numpy as np
 
     import edge_sentiment.train.pooling  # noqa: F401  (registers the WordPooling layer)
     from edge_sentiment.data import load_imdb, resolve_data_path
     from edge_sentiment.runtime.tokenizer import Tokenizer
-    from edge_sentiment.train.fold import fold_embedding
+    from edge_sentiment.train.fold import fold_embedding, id_counts
     from edge_sentiment.train.recipes import Recipe
     from edge_sentiment.train.trainer import prepare_training_data
 
@@ -39,7 +38,7 @@ def main() -> None:
     train_set = load_imdb(resolve_data_path(args.data), splits=("train",))["train"]
     tokenizer = Tokenizer.load(args.run / "tokenizer.json")
     arrays = prepare_training_data(train_set, tokenizer, recipe)  # the run's own seeded split and crops
-    counts = np.bincount(arrays["x_train"].ravel(), minlength=tokenizer.vocab_size)
+    counts = id_counts(arrays["x_train"], tokenizer.vocab_size)
     model = keras.saving.load_model(args.run / "model.keras")
 
     def score(m: object) -> dict[str, float]:

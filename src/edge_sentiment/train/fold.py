@@ -17,7 +17,12 @@ import numpy as np
 
 from .recipes import Recipe
 
-__all__ = ["fold_embedding"]
+__all__ = ["fold_embedding", "id_counts"]
+
+
+def id_counts(x_train: np.ndarray, vocab_size: int) -> np.ndarray:
+    """How often each token id occurs in the padded training arrays (pads included): the fold's row weights."""
+    return np.bincount(x_train.ravel(), minlength=vocab_size)
 
 
 def fold_embedding(model: Any, recipe: Recipe, counts: np.ndarray, steps_per_epoch: int) -> tuple[Any, float]:

@@ -148,9 +148,9 @@ def train(
     fit_seconds = time.perf_counter() - fit_started
     fold = None
     if recipe.embedding_rank:  # the folded model ships: the test and by-length figures are its own
-        from .fold import fold_embedding
+        from .fold import fold_embedding, id_counts
 
-        counts = np.bincount(arrays["x_train"].ravel(), minlength=tokenizer.vocab_size)
+        counts = id_counts(arrays["x_train"], tokenizer.vocab_size)
         wide = model.evaluate(*validation, batch_size=256, verbose=0) if validation else None
         model, error = fold_embedding(model, recipe, counts, steps_per_epoch)
         narrow = model.evaluate(*validation, batch_size=256, verbose=0) if validation else None
