@@ -16,6 +16,7 @@ import click
 
 from ._meta import __version__
 from .errors import EdgeSentimentError
+from .export.options import TOKENIZER_HELP, TokenizerOptions
 from .train.recipes import POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
 
 
@@ -162,15 +163,32 @@ def _require(module: str, extra: str, what: str) -> None:
         raise click.ClickException(message) from None
 
 
-@main.command()
+@main.command(epilog=TOKENIZER_HELP.replace("\n", "\n\n\b\n", 1))
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--out", "out_dir", type=click.Path(), required=True, help="Bundle folder to write (model.onnx, tokenizer.json, manifest.json).")
 @click.option("--tokenizer", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="tokenizer.json, when SOURCE is a bare .keras file rather than a run folder.")
+              help="The tokenizer the model's ids came from, when SOURCE is a model file: an edge-sentiment "
+                   "tokenizer.json, or the file a classic Keras Tokenizer's to_json() wrote.")
+@click.option("--text-vectorization", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A Keras TextVectorization layer saved on its own, for a model that takes its ids: a .keras "
+                   "file whose first layer it is, or JSON {\"config\": get_config(), \"vocabulary\": get_vocabulary()}.")
+@click.option("--word-index", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The keras.datasets.imdb word index (imdb_word_index.json), for a model trained on "
+                   "keras.datasets.imdb ids; num_words is the model's embedding rows.")
+@click.option("--index-from", type=click.IntRange(0), default=3, show_default=True, help="With --word-index: load_data's index_from.")
+@click.option("--start-char", type=click.IntRange(0), default=1, show_default=True, help="With --word-index: load_data's start_char.")
+@click.option("--oov-char", type=click.IntRange(0), default=2, show_default=True, help="With --word-index: load_data's oov_char.")
+@click.option("--max-len", type=click.IntRange(1, 100_000), default=None,
+              help="Ids per text (pad_sequences' maxlen, or a TextVectorization output_sequence_length). "
+                   "Default: the model's input length.")
+@click.option("--padding", type=click.Choice(["pre", "post"]), default=None,
+              help="Where pad_sequences put the pads, for --tokenizer (Keras) and --word-index. [pre]")
+@click.option("--truncating", type=click.Choice(["pre", "post"]), default=None,
+              help="Which end pad_sequences cut from long texts, for --tokenizer (Keras) and --word-index. [pre]")
 @click.option("--opset", type=click.IntRange(14, 21), default=17, show_default=True, help="ONNX opset to convert to.")
 @click.option("--parity-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="Texts compared between Keras and ONNX: real IMDB test reviews when the data is at hand, "
-                   "else generated token sequences (the manifest says which).")
+                   "else generated ones (the manifest says which).")
 @click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
 @click.option("--quantize", type=click.Choice(["int8"]), default=None,
               help="Also add an int8 model (dynamic quantisation, DynamicQuantizeLSTM); needs --data for its accuracy gate.")
@@ -180,20 +198,26 @@ def _require(module: str, extra: str, what: str) -> None:
               help="Test reviews for the int8 accuracy gate. Default: the whole test split.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def export(source: str, out_dir: str, tokenizer: str | None, opset: int, parity_samples: int,
-           data: str | None, quantize: str | None, int8_max_loss: float, accuracy_samples: int | None,
-           force: bool, as_json: bool) -> None:
-    """Convert a trained run (or a .keras file) into a verified ONNX bundle.
+def export(source: str, out_dir: str, tokenizer: str | None, text_vectorization: str | None, word_index: str | None,
+           index_from: int, start_char: int, oov_char: int, max_len: int | None, padding: str | None,
+           truncating: str | None, opset: int, parity_samples: int, data: str | None, quantize: str | None,
+           int8_max_loss: float, accuracy_samples: int | None, force: bool, as_json: bool) -> None:
+    """Convert a trained run, or your own Keras model, into a verified ONNX bundle.
 
-    Gates (all reported, any failure writes nothing): one fused LSTM op and no loops, the ONNX checker,
-    no external data, Keras vs ONNX parity (max |dp| <= 1e-5, all labels agree) padded and as the
-    runtime runs it, and the Keras model unchanged afterwards.
+    SOURCE is a run folder of 'edge-sentiment train' or a Keras model file (.keras). Gates (all
+    reported, any failure writes nothing): one fused LSTM op and no loops, the ONNX checker, no
+    external data, Keras vs ONNX parity (max |dp| <= 1e-5, all labels agree) padded and as the runtime
+    runs it, the bundle's tokenizer against the original one and parity from raw strings (where the
+    original is at hand), and the Keras model unchanged afterwards.
     """
     _require("tf2onnx", "train", "Export")
     from .export.exporter import export_bundle
 
     log = None if as_json else (lambda msg: click.echo(f"  {msg} ...", err=True))
-    result = export_bundle(source, out_dir, tokenizer=tokenizer, opset=opset, parity_samples=parity_samples,
+    options = TokenizerOptions(tokenizer=tokenizer, text_vectorization=text_vectorization, word_index=word_index,
+                               max_len=max_len, padding=padding, truncating=truncating, index_from=index_from,
+                               start_char=start_char, oov_char=oov_char)
+    result = export_bundle(source, out_dir, tokenizer_options=options, opset=opset, parity_samples=parity_samples,
                            data=data, force=force, quantize=quantize, int8_max_loss_pp=int8_max_loss,
                            accuracy_samples=accuracy_samples, command=_command_line(), log=log)
     if as_json:

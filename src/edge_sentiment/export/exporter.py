@@ -18,12 +18,14 @@ from ..runtime.bundle import INPUT_NAME, LABELS, OUTPUT_NAME, check_model, write
 from ..runtime.files import check_target
 from ..runtime.onnxinfo import read_onnx_info
 from ..runtime.predictor import Predictor
-from ..runtime.tokenizer import Tokenizer, pad_ids
-from .convert import DEFAULT_OPSET, load_keras_model, to_onnx
-from .gates import GateReport, check_parity, op_census_gate
-from .padskip import add_padding_skip
+from ..runtime.tokenizer import TokenizerBase, pad_ids
+from .convert import DEFAULT_OPSET, to_onnx
+from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
+from .padskip import add_padding_skip, name_embedding
+from .sources import Source, TokenizerOptions, embedding_rows, load_source
+from .texts import parity_texts
 
-__all__ = ["export_bundle", "ExportResult", "parity_sample"]
+__all__ = ["export_bundle", "ExportResult", "parity_sample", "TokenizerOptions"]
 
 
 @dataclass
@@ -33,22 +35,7 @@ class ExportResult:
     report: GateReport
 
 
-def _resolve_source(source: Path, tokenizer: Path | None) -> tuple[Path, Path, dict[str, Any]]:
-    if source.is_dir():
-        model_path, tok_path = source / "model.keras", tokenizer or source / "tokenizer.json"
-        metrics_path = source / "metrics.json"
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    else:
-        model_path, metrics = source, {}
-        if tokenizer is None:
-            raise ExportError(f"{source} is a model file: pass --tokenizer with the tokenizer.json it was trained with")
-        tok_path = tokenizer
-    if not model_path.is_file():
-        raise ExportError(f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train' or a .keras file")
-    return model_path, tok_path, metrics
-
-
-def parity_sample(tokenizer: Tokenizer, n: int, data: str | os.PathLike[str] | None) -> tuple[list[list[int]], str]:
+def parity_sample(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] | None) -> tuple[list[list[int]], str]:
     """Token ids of n real test reviews when the data is at hand, else n generated sequences."""
     try:
         reviews = load_imdb(data, splits=("test",))["test"].subset(n, seed=0) if n else None
@@ -69,6 +56,7 @@ def export_bundle(
     out: str | os.PathLike[str],
     *,
     tokenizer: str | os.PathLike[str] | None = None,
+    tokenizer_options: TokenizerOptions | None = None,
     opset: int = DEFAULT_OPSET,
     parity_samples: int = 1000,
     data: str | os.PathLike[str] | None = None,
@@ -80,7 +68,7 @@ def export_bundle(
     command: str | None = None,
     log: Any = None,
 ) -> ExportResult:
-    """Convert a run (or a .keras file + tokenizer) into a bundle; ExportError if any gate fails."""
+    """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails."""
     import onnx
 
     say = log or (lambda _msg: None)
@@ -89,6 +77,9 @@ def export_bundle(
         raise ExportError("parity needs at least 1 sample (--parity-samples); an export without parity is not gated")
     if quantize not in (None, "int8"):
         raise ExportError(f"unknown quantisation {quantize!r}; the choice is int8")
+    options = tokenizer_options or TokenizerOptions()
+    if tokenizer is not None:
+        options.tokenizer = tokenizer
     test_reviews = None
     if quantize:  # fail before any work when the accuracy gate cannot run
         try:
@@ -97,16 +88,13 @@ def export_bundle(
             raise ExportError(f"--quantize int8 measures test accuracy at export and needs the IMDB data: {exc}") from None
         if accuracy_samples:
             test_reviews = test_reviews.subset(accuracy_samples, seed=0)
-    model_path, tok_path, metrics = _resolve_source(Path(source), Path(tokenizer) if tokenizer else None)
-    tok = Tokenizer.load(tok_path)
-    model = load_keras_model(model_path)
-    rows = model.get_layer("embedding").input_dim if "embedding" in [l.name for l in model.layers] else None
-    if rows is not None and rows != tok.vocab_size:
-        raise ExportError(f"the model's embedding has {rows} rows but {tok_path} has {tok.vocab_size} ids: not the tokenizer it was trained with")
+    src = load_source(source, options)
+    tok, model = src.tokenizer, src.ids_model
+    rows = int(embedding_rows(model))
 
     say("choosing parity samples")
     ids, sample_source = parity_sample(tok, parity_samples, data)
-    padded = pad_ids(ids, tok.max_len)
+    padded = pad_ids(ids, tok.max_len, tok.padding)
     keras_before = model.predict(padded, batch_size=256, verbose=0).ravel() if len(ids) else np.empty(0)
 
     say(f"converting with tf2onnx (opset {opset})")
@@ -116,8 +104,10 @@ def export_bundle(
     op_census_gate(report, ref_census)
     padskip: dict[str, Any] = {}
     serving = reference
-    if report.passed:
+    if report.passed and tok.padding == "pre":
         serving, padskip = add_padding_skip(copy.deepcopy(reference), tok.max_len)
+    else:
+        serving = name_embedding(copy.deepcopy(reference))
     model_bytes = serving.SerializeToString()
     try:
         onnx.checker.check_model(serving, full_check=True)
@@ -128,14 +118,14 @@ def export_bundle(
     report.add("self-contained", not info.external_data,
                "no external data" if not info.external_data else f"external data: {info.external_data[:3]}")
 
-    contract = {"model": {"max_len": tok.max_len, "vocab_size": tok.vocab_size}}
+    model_contract = {"max_len": tok.max_len, "vocab_size": rows, "padding": tok.padding, "padding_skip": padskip}
     try:
-        check_model(info, contract, tok, "model.onnx")
-        report.add("runtime contract", True, f"{INPUT_NAME} int32 -> {OUTPUT_NAME} float32, ops allowed, {tok.vocab_size} embedding rows")
+        check_model(info, {"model": model_contract}, tok, "model.onnx")
+        report.add("runtime contract", True, f"{INPUT_NAME} int32 -> {OUTPUT_NAME} float32, ops allowed, {rows} embedding rows")
     except BundleError as exc:
         report.add("runtime contract", False, str(exc))
     files = {"model.onnx": model_bytes, "tokenizer.json": tok.to_json().encode("utf-8")}
-    parity: dict[str, Any] = {"source": sample_source, "atol": 1e-5}
+    parity: dict[str, Any] = {"source": sample_source, "atol": PARITY_ATOL}
     say("checking parity against Keras")  # even after a failed gate: every figure is reported
     import onnxruntime as ort
 
@@ -147,43 +137,46 @@ def export_bundle(
     if session is not None:
         full = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: padded[i:i + 256]})[0].ravel()
                                for i in range(0, len(padded), 256)])
-        parity["padded"] = check_parity(report, f"parity, padded to {tok.max_len}", keras_before, full)
-        staged = _staged_predictor(model_bytes, tok, out)
-        parity["runtime"] = check_parity(report, "parity, runtime (pads skipped, length-batched)", keras_before, staged.score_ids(ids))
+        parity["padded"] = check_parity(report, f"parity, padded to {tok.max_len}{'' if tok.padding == 'pre' else ' after the words'}", keras_before, full)
+        staged = _staged_predictor(model_bytes, tok, out, model_contract)
+        runs_as = "pads skipped, length-batched" if padskip else f"{tok.padding}-padded to {tok.max_len}, batched"
+        parity["runtime"] = check_parity(report, f"parity, runtime ({runs_as})", keras_before, staged.score_ids(ids))
+        parity.update(_text_gates(report, src, staged, parity_samples, data))
         keras_after = model.predict(padded[:256], batch_size=256, verbose=0).ravel()  # same batching as before
         unchanged = bool(np.array_equal(keras_after, keras_before[:256]))
         report.add("keras model unchanged", unchanged, "same outputs before and after export" if unchanged else "outputs changed after export")
     int8: dict[str, Any] = {}
     if quantize and report.passed:
         say("quantising to int8 and measuring test accuracy")
-        int8 = _int8_gate(report, serving, tok, out, test_reviews, int8_max_loss_pp)
+        int8 = _int8_gate(report, serving, tok, out, model_contract, test_reviews, int8_max_loss_pp)
         files["model.int8.onnx"] = int8.pop("bytes")
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
 
+    pads = (f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used" if padskip else
+            f"token ids {tok.padding}-padded with 0 to exactly {tok.max_len}")
     manifest = {
         "labels": LABELS,
         "threshold": 0.5,
-        "model": {
+        "model": {  # the contract the gates ran the staged runtime on, and what describes it
+            **model_contract,
             "file": "model.onnx",
             "opset": opset,
-            "inputs": [{"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "length"],
-                        "doc": f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used"}],
+            "inputs": [{"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "length"], "doc": pads}],
             "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", 1],
                          "doc": "probability that the text is positive"}],
-            "max_len": tok.max_len,
-            "vocab_size": tok.vocab_size,
             "op_census": dict(sorted(info.op_census.items())),
-            "padding_skip": padskip,
         },
+        "tokenizer": {"kind": tok.kind, "source": src.tokenizer_source, "padding": tok.padding,
+                      "truncation": tok.truncation, "vocab_size": tok.vocab_size},
         "precisions": {"fp32": "model.onnx", **({"int8": "model.int8.onnx"} if int8 else {})},
         "parity": parity,
         "int8": int8 or None,
         "gates": report.lines(),
-        "training": {k: metrics.get(k) for k in (
+        "training": {k: src.metrics.get(k) for k in (
             "recipe", "train_accuracy", "test_accuracy", "test_loss", "train_reviews", "test_reviews",
-            "embedding_fold", "data", "seed", "wall_seconds", "command") if k in metrics},
-        "source": {"model": str(model_path), "command": command},
+            "embedding_fold", "data", "seed", "wall_seconds", "command") if k in src.metrics},
+        "source": {"model": src.model_path.name, "command": command},
         "versions": tool_versions(),
     }
     try:
@@ -193,17 +186,44 @@ def export_bundle(
     return ExportResult(Path(out), written, report)
 
 
-def _staged_predictor(model_bytes: bytes, tok: Tokenizer, out: str | os.PathLike[str], precision: str = "fp32") -> Predictor:
+def _text_gates(report: GateReport, src: Source, staged: Predictor, n: int,
+                data: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """From raw strings: the bundle's tokenizer against the original, and the bundle against Keras."""
+    if src.reference_ids is None and src.keras_from_text is None:
+        return {}
+    texts, source = parity_texts(src.tokenizer, n, data)
+    out: dict[str, Any] = {"text_source": source}
+    reference = src.reference_ids(texts) if src.reference_ids is not None else None
+    if reference is not None:
+        ours = src.tokenizer.encode_batch(texts)
+        same = int(np.sum(np.all(ours == reference, axis=1))) if ours.shape == reference.shape else 0
+        first = next((i for i in range(len(texts)) if ours.shape != reference.shape or not np.array_equal(ours[i], reference[i])), None)
+        detail = f"ids equal {src.reference_name}'s for {same}/{len(texts)} texts"
+        if first is not None:
+            detail += f" (first difference: text {first}, {texts[first][:60]!r})"
+        report.add("tokenizer", same == len(texts), detail)
+        out["tokenizer"] = {"texts": len(texts), "identical": same, "reference": src.reference_name}
+    if src.keras_from_text is not None:
+        keras_p = np.concatenate([src.keras_from_text(texts[i:i + 256]).ravel() for i in range(0, len(texts), 256)])
+        what = "the Keras model on the strings"
+    else:
+        keras_p = src.ids_model.predict(reference, batch_size=256, verbose=0).ravel()
+        what = f"Keras on {src.reference_name}'s ids"
+    out["from_text"] = check_parity(report, f"parity from raw strings ({what})", keras_p, staged.predict_proba(texts))
+    return out
+
+
+def _staged_predictor(model_bytes: bytes, tok: TokenizerBase, out: str | os.PathLike[str],
+                      model_contract: dict[str, Any], precision: str = "fp32") -> Predictor:
     """A Predictor over a model of the not-yet-written bundle, to gate exactly what the runtime will run."""
     from ..runtime.bundle import Bundle
 
-    bundle = Bundle(Path(out), {"model": {"max_len": tok.max_len}}, tok, precision, model_bytes,
-                    read_onnx_info(model_bytes))
+    bundle = Bundle(Path(out), {"model": model_contract}, tok, precision, model_bytes, read_onnx_info(model_bytes))
     return Predictor(bundle)
 
 
-def _int8_gate(report: GateReport, serving: Any, tok: Tokenizer, out: str | os.PathLike[str],
-               reviews: Any, max_loss_pp: float) -> dict[str, Any]:
+def _int8_gate(report: GateReport, serving: Any, tok: TokenizerBase, out: str | os.PathLike[str],
+               model_contract: dict[str, Any], reviews: Any, max_loss_pp: float) -> dict[str, Any]:
     """Quantise, then fail the export if int8 loses more than max_loss_pp points of test accuracy."""
     from ..evaluate import score_figures
     from .gates import parity_figures
@@ -214,12 +234,12 @@ def _int8_gate(report: GateReport, serving: Any, tok: Tokenizer, out: str | os.P
     fused = census.get("com.microsoft.DynamicQuantizeLSTM", 0)
     report.add("int8 op census", fused == 1 and not census.get("Loop"), f"DynamicQuantizeLSTM={fused}, Loop={census.get('Loop', 0)}")
     try:
-        check_model(read_onnx_info(int8_bytes), {"model": {"vocab_size": tok.vocab_size}}, tok, "model.int8.onnx")
+        check_model(read_onnx_info(int8_bytes), {"model": model_contract}, tok, "model.int8.onnx")
     except BundleError as exc:
         report.add("int8 runtime contract", False, str(exc))
     labels = np.asarray(reviews.labels)
-    p32 = _staged_predictor(serving.SerializeToString(), tok, out).predict_proba(reviews.texts)
-    p8 = _staged_predictor(int8_bytes, tok, out, "int8").predict_proba(reviews.texts)
+    p32 = _staged_predictor(serving.SerializeToString(), tok, out, model_contract).predict_proba(reviews.texts)
+    p8 = _staged_predictor(int8_bytes, tok, out, model_contract, "int8").predict_proba(reviews.texts)
     acc32, acc8 = score_figures(p32, labels), score_figures(p8, labels)
     loss_pp = (acc32["accuracy"] - acc8["accuracy"]) * 100
     report.add("int8 accuracy", loss_pp <= max_loss_pp,

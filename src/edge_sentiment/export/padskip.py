@@ -91,6 +91,30 @@ def _last_state_from_y_h(graph: Any, lstm: Any, make: Any) -> list[Any]:
     return []
 
 
+def _embedding_lookup(graph: Any) -> Any:
+    """The embedding's Gather, with its weight renamed to EMBEDDING_NAME (what the runtime checks)."""
+    inits = {t.name: t for t in graph.initializer}
+    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
+               and len(inits[n.input[0]].dims) == 2]
+    if len(gathers) != 1:
+        raise ExportError(f"expected one embedding lookup (Gather on a 2-D weight), found {len(gathers)}")
+    old_name = gathers[0].input[0]
+    inits[old_name].name = EMBEDDING_NAME
+    for node in graph.node:
+        node.input[:] = [EMBEDDING_NAME if i == old_name else i for i in node.input]
+    return gathers[0]
+
+
+def gather_weight(graph: Any, gather: Any) -> Any:
+    return next(t for t in graph.initializer if t.name == gather.input[0])
+
+
+def name_embedding(model: Any) -> Any:
+    """Name the embedding weight as the runtime expects, for a model served without the pad skip."""
+    _embedding_lookup(model.graph)
+    return model
+
+
 def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     """Edit a converted model in place to skip leading pads exactly; returns it and a description."""
     from onnx import helper, numpy_helper, TensorProto
@@ -109,16 +133,8 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     w, r, b = (numpy_helper.to_array(inits[name])[0] for name in lstm.input[1:4])  # the forward direction
     hidden = r.shape[1]
 
-    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
-               and len(inits[n.input[0]].dims) == 2]
-    if len(gathers) != 1:
-        raise ExportError(f"expected one embedding lookup (Gather on a 2-D weight), found {len(gathers)}")
-    embedding = inits[gathers[0].input[0]]
-    old_name = embedding.name
-    embedding.name = EMBEDDING_NAME
-    for node in graph.node:
-        node.input[:] = [EMBEDDING_NAME if i == old_name else i for i in node.input]
-    x_pad = numpy_helper.to_array(embedding)[0]  # the padding id is 0
+    gather = _embedding_lookup(graph)
+    x_pad = numpy_helper.to_array(gather_weight(graph, gather))[0]  # the padding id is 0
 
     h_all, c_all = pad_states(x_pad, w, r, b, max_len)
     rows = _settled_rows(h_all, c_all)
@@ -173,7 +189,7 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     lstm.input[:] = inputs
     # Fewer small ops at batch 1: ONNX Gather already wraps negative ids the way TF's converted
     # select chain does, and the last hidden state is the LSTM's Y_h output.
-    gathers[0].input[1] = "tokens_last"
+    gather.input[1] = "tokens_last"
     nodes = new_nodes
     for node in graph.node:
         nodes.append(node)

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import BundleError, EdgeSentimentError
 from .files import atomic_folder, sha256_bytes, sha256_file
 from .onnxinfo import OnnxInfo, read_onnx_info
-from .tokenizer import Tokenizer
+from .tokenizer import TokenizerBase, tokenizer_from_dict
 
 __all__ = [
     "Bundle",
@@ -56,7 +56,7 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
-    tokenizer: Tokenizer
+    tokenizer: TokenizerBase
     precision: str
     model_bytes: bytes
     model_info: OnnxInfo
@@ -172,7 +172,7 @@ def _check_file(opened: _Folder, name: str, entry: Any, limit: int) -> bytes:
     return data
 
 
-def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: Tokenizer, name: str) -> None:
+def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: TokenizerBase, name: str) -> None:
     problems = []
     if info.external_data:
         problems.append(f"stores tensors outside the file ({', '.join(info.external_data[:3])})")
@@ -186,7 +186,8 @@ def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: Tokenizer, 
     embedding = info.initializers.get(EMBEDDING_NAME, info.initializers.get(f"{EMBEDDING_NAME}_quantized"))
     if embedding is None or len(embedding) != 2:
         problems.append(f"has no 2-D embedding initializer named {EMBEDDING_NAME!r}")
-    elif embedding[0] != tokenizer.vocab_size or embedding[0] != manifest["model"].get("vocab_size"):
+    elif (embedding[0] != manifest["model"].get("vocab_size") or embedding[0] < tokenizer.vocab_size
+          or (tokenizer.exact_rows and embedding[0] != tokenizer.vocab_size)):
         problems.append(
             f"has {embedding[0]} embedding rows but the tokenizer has {tokenizer.vocab_size} ids "
             f"and the manifest says {manifest['model'].get('vocab_size')}"
@@ -237,7 +238,7 @@ def _load(opened: _Folder, precision: str) -> Bundle:
         raise BundleError(f"bundle {folder} lists no tokenizer.json in its manifest")
     tok_bytes = _check_file(opened, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
     try:
-        tokenizer = Tokenizer.from_dict(json.loads(tok_bytes.decode("utf-8")))
+        tokenizer = tokenizer_from_dict(json.loads(tok_bytes.decode("utf-8")))
     except EdgeSentimentError as exc:
         raise BundleError(f"bundle tokenizer: {exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -245,6 +246,13 @@ def _load(opened: _Folder, precision: str) -> Bundle:
     if tokenizer.max_len != manifest["model"].get("max_len"):
         raise BundleError(
             f"tokenizer max_len {tokenizer.max_len} differs from the manifest's {manifest['model'].get('max_len')}"
+        )
+    skip = manifest["model"].get("padding_skip")
+    if not isinstance(skip, (dict, type(None))) or (skip and tokenizer.padding != "pre"):
+        raise BundleError(f"the manifest's padding_skip {skip!r} does not fit a {tokenizer.padding}-padded model; re-export it")
+    if tokenizer.padding != manifest["model"].get("padding", "pre"):
+        raise BundleError(
+            f"tokenizer pads {tokenizer.padding!r} but the manifest's model is {manifest['model'].get('padding', 'pre')!r}-padded"
         )
     model_bytes = _check_file(opened, model_name, files[model_name], _MAX_MODEL_BYTES)
     info = read_onnx_info(model_bytes)

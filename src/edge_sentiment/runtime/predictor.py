@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import BundleError, InputError
 from .bundle import INPUT_NAME, LABELS, OUTPUT_NAME, Bundle, load_bundle
+from .tokenizer import pad_ids
 
 __all__ = ["Predictor", "Prediction", "batch_by_length"]
 
@@ -96,6 +97,9 @@ class Predictor:
         self.batch_size = batch_size
         self.threshold = float(bundle.manifest.get("threshold", 0.5))
         self._encode = bundle.tokenizer.encode
+        # Without the exact pad skip (post-padded models, or models whose pads cannot be skipped) every
+        # text is padded to max_len as the model was trained; with it, batches are only as long as their texts.
+        self._fixed_length = not bundle.manifest["model"].get("padding_skip")
         self._run = self._session.run
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -125,11 +129,14 @@ class Predictor:
     def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
         """Start scoring id lists (in the pool when there are several batches); returns a waiter."""
         out = np.empty(len(id_lists), dtype=np.float32)
-        if len(id_lists) == 1:  # the common single-text call: no sorting, no copies, no pool
+        if self._fixed_length:
+            batches = self._fixed_batches(id_lists)
+        elif len(id_lists) == 1:  # the common single-text call: no sorting, no copies, no pool
             ids = id_lists[0]
             out[0] = self._score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
             return lambda: out
-        batches = list(batch_by_length(id_lists, self.batch_size))
+        else:
+            batches = list(batch_by_length(id_lists, self.batch_size))
         if self.threads == 1 or len(batches) == 1:
             for rows, batch in batches:
                 out[rows] = self._score_batch(batch)
@@ -143,6 +150,13 @@ class Predictor:
             return out
 
         return wait
+
+    def _fixed_batches(self, id_lists: Sequence[Sequence[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Batches in order, each text padded to max_len on the tokenizer's side."""
+        length, padding, size = self.bundle.max_len, self.tokenizer.padding, self.batch_size
+        return [(np.arange(start, min(start + size, len(id_lists))),
+                 pad_ids(id_lists[start:start + size], length, padding))
+                for start in range(0, len(id_lists), size)]
 
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:

@@ -1,4 +1,8 @@
-"""The one tokenizer: pure Python, shared by training and serving, saved as a versioned JSON file."""
+"""The one tokenizer: pure Python, shared by training and serving, saved as a versioned JSON file.
+
+A tokenizer file has a `kind`: "edge-sentiment" (this module's Tokenizer, what `train` fits) or one of
+the Keras tokenizers users trained with (keras_tokenizers.py). `load_tokenizer` reads any of them.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,16 @@ import numpy as np
 
 from ..errors import InputError, TokenizerError
 
-__all__ = ["Tokenizer", "pad_ids", "standardize", "words", "PAD_ID", "OOV_ID", "FORMAT_VERSION"]
+__all__ = [
+    "Tokenizer", "TokenizerBase", "load_tokenizer", "tokenizer_from_dict", "pad_ids", "standardize", "words",
+    "PAD_ID", "OOV_ID", "FORMAT_VERSION", "KIND",
+]
 
 FORMAT = "edge-sentiment/tokenizer"
-FORMAT_VERSION = 1
+# 1: edge-sentiment's own tokenizer only (no "kind" field); 2: a "kind" field, Keras tokenizers too.
+FORMAT_VERSION = 2
+KIND = "edge-sentiment"
+PADDINGS = ("pre", "post")
 STANDARDIZATION = "v1"
 PAD_ID = 0
 OOV_ID = 1
@@ -108,8 +118,76 @@ def _last_words(text: str, n: int) -> list[str]:
         size *= 4
 
 
-class Tokenizer:
+class TokenizerBase:
+    """What every tokenizer kind offers the runtime: ids of a text, padded batches, its file."""
+
+    kind: str = ""
+    max_len: int = 500
+    padding: str = "pre"  # where pads go: "pre" (Keras pad_sequences' default) or "post"
+    truncation: str = "pre"  # which end of a long text is dropped: "pre" keeps the last ids
+    # The embedding must have exactly vocab_size rows (our own tokenizer), or at least that many.
+    exact_rows: bool = False
+
+    @property
+    def vocab_size(self) -> int:
+        """One more than the largest id this tokenizer gives."""
+        raise NotImplementedError
+
+    def all_ids(self, text: str) -> list[int]:
+        """Every id of a text, before truncation."""
+        raise NotImplementedError
+
+    def known_words(self) -> list[str]:
+        """The tokens that have ids of their own, most frequent first where the tokenizer knows."""
+        raise NotImplementedError
+
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """Token ids of a text, truncated to max_len (the tokenizer's by default; no padding)."""
+        if not isinstance(text, str):
+            raise InputError(f"expected text (str), got {type(text).__name__}")
+        n = self.max_len if max_len is None else max_len
+        ids = self.all_ids(text)
+        if len(ids) <= n:
+            return ids
+        return (ids[len(ids) - n:] if self.truncation == "pre" else ids[:n]) if n else []
+
+    def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> np.ndarray:
+        """Ids as int32 (n, max_len), padded with 0 and truncated as the tokenizer says, like Keras pad_sequences."""
+        length = self.max_len if max_len is None else int(max_len)
+        if isinstance(texts, str):
+            raise InputError("encode_batch takes a sequence of texts; wrap a single text in a list")
+        return pad_ids([self.encode(text, length) for text in texts], length, self.padding)
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _header(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "max_len": self.max_len,
+                "padding": self.padding, "truncation": self.truncation, "pad_id": PAD_ID,
+                "vocab_size": self.vocab_size}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write tokenizer.json (atomically: a temporary file, then a rename)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.max_len, self.vocab_size))
+
+
+class Tokenizer(TokenizerBase):
     """Maps text to token ids: 0 pads, 1 is out-of-vocabulary, 2.. are the most frequent words."""
+
+    kind = KIND
+    exact_rows = True
 
     def __init__(self, vocab: Sequence[str], max_len: int = 500) -> None:
         vocab = list(vocab)
@@ -145,12 +223,11 @@ class Tokenizer:
         get = self._ids.get
         return [get(w, OOV_ID) for w in _last_words(text, n)] if n else []
 
-    def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> np.ndarray:
-        """Ids as int32 (n, max_len), pre-padded with 0 and keeping the last words, like Keras pad_sequences."""
-        length = self.max_len if max_len is None else int(max_len)
-        if isinstance(texts, str):
-            raise InputError("encode_batch takes a sequence of texts; wrap a single text in a list")
-        return pad_ids([self.encode(text, length) for text in texts], length)
+    def all_ids(self, text: str) -> list[int]:
+        return self.encode(text, max(len(text), 1))
+
+    def known_words(self) -> list[str]:
+        return list(self.words)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Words for ids (padding dropped, out-of-vocabulary shown as <oov>)."""
@@ -164,43 +241,13 @@ class Tokenizer:
 
     # -- file format -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "standardization": STANDARDIZATION,
-            "max_len": self.max_len,
-            "padding": "pre",
-            "truncation": "pre",
-            "pad_id": PAD_ID,
-            "oov_id": OOV_ID,
-            "vocab_size": self.vocab_size,
-            "words": self.words,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write tokenizer.json (atomically: a temporary file, then a rename)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
+        return {**self._header(), "standardization": STANDARDIZATION, "oov_id": OOV_ID, "words": self.words}
 
     @classmethod
     def from_dict(cls, data: Any) -> "Tokenizer":
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise TokenizerError("not an edge-sentiment tokenizer file (no 'format': 'edge-sentiment/tokenizer')")
-        version = data.get("format_version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise TokenizerError("tokenizer file has no integer format_version")
-        if version > FORMAT_VERSION:
-            raise TokenizerError(
-                f"tokenizer format_version {version} is newer than this edge-sentiment reads "
-                f"({FORMAT_VERSION}); upgrade edge-sentiment"
-            )
-        if version < 1:
-            raise TokenizerError(f"tokenizer format_version {version} is not one edge-sentiment ever wrote")
+        kind = _check_header(data)
+        if kind != KIND:
+            raise TokenizerError(f"this is a {kind!r} tokenizer file, not edge-sentiment's own; read it with load_tokenizer()")
         expected = {"standardization": STANDARDIZATION, "padding": "pre", "truncation": "pre",
                     "pad_id": PAD_ID, "oov_id": OOV_ID}
         for key, value in expected.items():
@@ -218,36 +265,97 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Tokenizer":
-        """Read and validate a tokenizer.json."""
-        path = Path(path)
-        try:
-            size = path.stat().st_size
-            if size > _MAX_FILE_BYTES:
-                raise TokenizerError(f"{path} is {size} bytes, larger than any tokenizer file ({_MAX_FILE_BYTES})")
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TokenizerError(f"tokenizer file not found: {path}") from None
-        except OSError as exc:
-            raise TokenizerError(f"cannot read tokenizer file {path}: {exc.strerror or exc}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise TokenizerError(f"{path} is not valid UTF-8 JSON: {exc}") from None
-        return cls.from_dict(data)
+        """Read and validate a tokenizer.json of edge-sentiment's own kind."""
+        return cls.from_dict(read_json_file(path, "tokenizer file"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tokenizer) and (self.words, self.max_len) == (other.words, other.max_len)
+
+    __hash__ = TokenizerBase.__hash__
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, max_len={self.max_len})"
 
 
-def pad_ids(id_lists: Sequence[Sequence[int]], length: int) -> np.ndarray:
-    """int32 (n, length): each id list pre-padded with 0, keeping its last length ids."""
+def pad_ids(id_lists: Sequence[Sequence[int]], length: int, padding: str = "pre") -> np.ndarray:
+    """int32 (n, length): each id list padded with 0 before ("pre") or after ("post") it.
+
+    A list longer than length keeps its last ids; tokenizers truncate before padding, as they say.
+    """
     out = np.zeros((len(id_lists), length), dtype=np.int32)
     for row, ids in enumerate(id_lists):
         ids = ids[-length:] if length else ()
         if len(ids):
-            out[row, length - len(ids):] = ids
+            if padding == "pre":
+                out[row, length - len(ids):] = ids
+            else:
+                out[row, :len(ids)] = ids
     return out
+
+
+def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
+    """A JSON file, with a TokenizerError that names it when it is missing, too large or not JSON."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > _MAX_FILE_BYTES:
+            raise TokenizerError(f"{path} is {size} bytes, larger than any {what} ({_MAX_FILE_BYTES})")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TokenizerError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise TokenizerError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise TokenizerError(f"{path} is not valid UTF-8 JSON: {exc}") from None
+
+
+def _check_header(data: Any) -> str:
+    """Check the fields every tokenizer file has; returns its kind."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TokenizerError("not an edge-sentiment tokenizer file (no 'format': 'edge-sentiment/tokenizer')")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TokenizerError("tokenizer file has no integer format_version")
+    if version > FORMAT_VERSION:
+        raise TokenizerError(
+            f"tokenizer format_version {version} is newer than this edge-sentiment reads "
+            f"({FORMAT_VERSION}); upgrade edge-sentiment"
+        )
+    if version < 1:
+        raise TokenizerError(f"tokenizer format_version {version} is not one edge-sentiment ever wrote")
+    if version == 1:
+        if "kind" in data:
+            raise TokenizerError("tokenizer format_version 1 has no 'kind' field; this file is not one edge-sentiment wrote")
+        return KIND
+    kind = data.get("kind")
+    if not isinstance(kind, str):
+        raise TokenizerError("tokenizer file of format_version 2 has no 'kind'")
+    if data.get("pad_id") != PAD_ID:
+        raise TokenizerError(f"tokenizer field 'pad_id' is {data.get('pad_id')!r}, expected {PAD_ID}")
+    for key in ("padding", "truncation"):
+        if data.get(key) not in PADDINGS:
+            raise TokenizerError(f"tokenizer field {key!r} is {data.get(key)!r}; expected 'pre' or 'post'")
+    return kind
+
+
+def tokenizer_from_dict(data: Any) -> TokenizerBase:
+    """A tokenizer of any kind from its file's contents, validated."""
+    from .keras_tokenizers import KINDS
+
+    kind = _check_header(data)
+    if kind == KIND:
+        return Tokenizer.from_dict(data)
+    if kind not in KINDS:
+        raise TokenizerError(
+            f"unknown tokenizer kind {kind!r}; this edge-sentiment reads: {', '.join([KIND, *KINDS])} "
+            "(a newer edge-sentiment may read it)"
+        )
+    return KINDS[kind].from_dict(data)
+
+
+def load_tokenizer(path: str | os.PathLike[str]) -> TokenizerBase:
+    """Read and validate a tokenizer.json of any kind."""
+    return tokenizer_from_dict(read_json_file(path, "tokenizer file"))
 
 
 def _check_config(vocab: list[Any], max_len: Any) -> None:

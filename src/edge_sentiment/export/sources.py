@@ -1,0 +1,233 @@
+"""The first stages of an export: load what the user has, find its tokenizer, and the model that takes ids.
+
+A user arrives with a run folder of ours, or a Keras model and one of: our tokenizer.json, a classic Keras
+`Tokenizer.to_json()` file, the `keras.datasets.imdb` word index, or a `TextVectorization` layer (inside the
+model as its first layer, or saved on its own). Everything that cannot be exported exactly is refused here,
+before any conversion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgeSentimentError, ExportError
+from ..runtime.keras_tokenizers import KerasImdbTokenizer, KerasTokenizer, TextVectorizationTokenizer
+from ..runtime.tokenizer import FORMAT, TokenizerBase, read_json_file, tokenizer_from_dict
+from .convert import load_keras_model
+from .options import TOKENIZER_HELP, TokenizerOptions
+
+__all__ = ["Source", "load_source", "embedding_rows"]
+
+@dataclass
+class Source:
+    """What the later stages convert and gate."""
+
+    model_path: Path
+    model: Any  # the Keras model as saved (it may take raw strings)
+    ids_model: Any  # the model that takes token ids: what is converted
+    tokenizer: TokenizerBase
+    tokenizer_source: str  # for the manifest: where the tokenizer came from
+    metrics: dict[str, Any] = field(default_factory=dict)
+    # texts -> the Keras model's probabilities from raw strings, as the user's own pipeline computes them
+    keras_from_text: Callable[[Sequence[str]], np.ndarray] | None = None
+    # texts -> the original tokenizer's padded ids, where the original is at hand
+    reference_ids: Callable[[Sequence[str]], np.ndarray] | None = None
+    reference_name: str = ""
+
+
+def embedding_rows(model: Any) -> int | None:
+    import keras
+
+    found = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    return int(found[0].input_dim) if found else None
+
+
+def _input_length(model: Any) -> int | None:
+    shape = model.inputs[0].shape
+    return int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
+
+
+def _first_layer(model: Any) -> Any:
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return layers[0] if layers else None
+
+
+def _is_text_vectorization(layer: Any) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.TextVectorization)
+
+
+def _after_text_vectorization(model: Any, length: int) -> Any:
+    """The model from the TextVectorization layer's output on: the same layers on an int32 ids input."""
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    for previous, layer in zip(layers, layers[1:]):
+        nodes = getattr(layer, "_inbound_nodes", [])
+        if not nodes or any(len(node.input_tensors) != 1
+                            or node.input_tensors[0]._keras_history.operation is not previous for node in nodes):
+            raise ExportError(
+                f"the layers after TextVectorization are not a single chain (layer {layer.name!r} does not read "
+                f"only {previous.name!r}); edge-sentiment splits models with the layer in front of a chain of "
+                "layers. Export the part after the layer with --text-vectorization instead")
+    x = tokens = keras.Input(shape=(length,), dtype="int32", name="tokens")
+    for layer in layers[1:]:
+        x = layer(x)
+    return keras.Model(tokens, x, name=f"{model.name}_ids")
+
+
+def _tv_from_layer(layer: Any, max_len: int | None) -> TextVectorizationTokenizer:
+    return TextVectorizationTokenizer.from_layer_config(layer.get_config(), layer.get_vocabulary(), max_len)
+
+
+def _string_batch(model: Any, texts: Sequence[str]) -> Any:
+    import tensorflow as tf
+
+    batch = tf.constant(list(texts), dtype=tf.string)
+    return batch[:, None] if len(model.inputs[0].shape) == 2 else batch
+
+
+def _load_text_vectorization(path: Path, max_len: int | None) -> tuple[TextVectorizationTokenizer, Any]:
+    """A TextVectorization layer saved on its own: a .keras model that starts with it, or JSON
+    {"config": layer.get_config(), "vocabulary": layer.get_vocabulary()}; returns it with the layer (or None)."""
+    if path.suffix == ".keras":
+        holder = load_keras_model(path)
+        layer = _first_layer(holder)
+        if layer is None or not _is_text_vectorization(layer):
+            raise ExportError(f"{path} does not start with a TextVectorization layer")
+        return _tv_from_layer(layer, max_len), layer
+    data = read_json_file(path, "TextVectorization file")
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("vocabulary"), list):
+        raise ExportError(f"{path} is not a saved TextVectorization layer: expected a .keras file whose first layer is "
+                          "the layer, or JSON {'config': layer.get_config(), 'vocabulary': layer.get_vocabulary()}")
+    return TextVectorizationTokenizer.from_layer_config(data["config"], data["vocabulary"], max_len), None
+
+
+def _classic_reference(raw: Any, tok: KerasTokenizer) -> Callable[[Sequence[str]], np.ndarray] | None:
+    """tf-keras's own Tokenizer and pad_sequences, where tf-keras is installed."""
+    try:
+        from tf_keras.preprocessing.sequence import pad_sequences
+        from tf_keras.preprocessing.text import tokenizer_from_json
+    except ImportError:
+        return None
+    original = tokenizer_from_json(raw if isinstance(raw, str) else json.dumps(raw))
+
+    def ids(texts: Sequence[str]) -> np.ndarray:
+        sequences = original.texts_to_sequences(list(texts))
+        return pad_sequences(sequences, maxlen=tok.max_len, padding=tok.padding, truncating=tok.truncation,
+                             dtype="int32", value=0)
+
+    return ids
+
+
+def _layer_reference(layer: Any) -> Callable[[Sequence[str]], np.ndarray]:
+    import tensorflow as tf
+
+    return lambda texts: np.asarray(layer(tf.constant(list(texts), dtype=tf.string)), dtype=np.int32)
+
+
+def load_source(source: str | os.PathLike[str], options: TokenizerOptions) -> Source:
+    """Load the model and its tokenizer; ExportError for anything that cannot be exported exactly."""
+    source = Path(source)
+    metrics: dict[str, Any] = {}
+    tok_path = options.tokenizer
+    if source.is_dir():
+        model_path = source / "model.keras"
+        metrics_path = source / "metrics.json"
+        if metrics_path.is_file():
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        if not options.given() and (source / "tokenizer.json").is_file():
+            tok_path = source / "tokenizer.json"
+    else:
+        model_path = source
+    if not model_path.is_file():
+        raise ExportError(f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train' or a .keras/.h5 file")
+    model = load_keras_model(model_path)
+    try:
+        found = _resolve(model, model_path, tok_path, options)
+    except EdgeSentimentError as exc:
+        if isinstance(exc, ExportError):
+            raise
+        raise ExportError(str(exc)) from None
+    found.metrics = metrics
+    _check_rows(found)
+    return found
+
+
+def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOptions) -> Source:
+    given = options.given()
+    if len(given) > 1:
+        raise ExportError(f"give one tokenizer, not {' and '.join(given)}\n{TOKENIZER_HELP}")
+    first = _first_layer(model)
+    if first is not None and _is_text_vectorization(first):
+        if given:
+            raise ExportError(f"{model_path} holds its own TextVectorization layer, which is its tokenizer: "
+                              f"leave out {given[0]}")
+        tok = _tv_from_layer(first, options.max_len)
+        return Source(model_path, model, _after_text_vectorization(model, tok.max_len), tok,
+                      "the model's TextVectorization layer",
+                      keras_from_text=lambda texts: np.asarray(model(_string_batch(model, texts), training=False)),
+                      reference_ids=_layer_reference(first), reference_name="the TextVectorization layer")
+    if len(model.inputs) != 1 or "int" not in str(model.inputs[0].dtype):
+        raise ExportError(f"{model_path} takes {[str(i.dtype) for i in model.inputs]} inputs; edge-sentiment exports "
+                          "models that take one tensor of token ids, or strings through a TextVectorization first layer")
+    length = options.max_len or _input_length(model)
+    padding, truncating = options.padding or "pre", options.truncating or "pre"
+    if options.text_vectorization is not None:
+        tok, layer = _load_text_vectorization(Path(options.text_vectorization), options.max_len or _input_length(model))
+        reference = _layer_reference(layer) if layer is not None else None
+        return Source(model_path, model, model, tok, f"TextVectorization {Path(options.text_vectorization).name}",
+                      reference_ids=reference, reference_name="the TextVectorization layer")
+    if options.word_index is not None:
+        rows = embedding_rows(model)
+        if rows is None:
+            raise ExportError(f"{model_path} has no Embedding layer to take num_words from")
+        if not length:
+            raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
+        index = read_json_file(options.word_index, "word index")
+        tok = KerasImdbTokenizer(index, num_words=rows, index_from=options.index_from, start_char=options.start_char,
+                                 oov_char=options.oov_char, max_len=length, padding=padding, truncation=truncating)
+        return Source(model_path, model, model, tok, f"keras.datasets.imdb word index {Path(options.word_index).name}")
+    if tok_path is None:
+        raise ExportError(f"{model_path} is a model file: say which tokenizer its ids came from\n{TOKENIZER_HELP}")
+    raw = read_json_file(tok_path, "tokenizer file")
+    unwrapped = json.loads(raw) if isinstance(raw, str) else raw
+    if isinstance(unwrapped, dict) and unwrapped.get("class_name") == "Tokenizer":
+        if not length:
+            raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
+        tok = KerasTokenizer.from_keras_json(unwrapped, max_len=length, padding=padding, truncation=truncating)
+        reference = _classic_reference(unwrapped, tok)
+        return Source(model_path, model, model, tok, f"Keras Tokenizer {Path(tok_path).name}",
+                      reference_ids=reference, reference_name="tf-keras's Tokenizer and pad_sequences")
+    if isinstance(unwrapped, dict) and unwrapped.get("format") == FORMAT:
+        return Source(model_path, model, model, tokenizer_from_dict(unwrapped), f"{Path(tok_path).name}")
+    raise ExportError(f"{tok_path} is neither an edge-sentiment tokenizer.json nor a Keras Tokenizer.to_json() file\n"
+                      f"{TOKENIZER_HELP}")
+
+
+def _check_rows(found: Source) -> None:
+    """Refuse a tokenizer whose ids do not fit the model's embedding, before any conversion."""
+    rows = embedding_rows(found.ids_model)
+    tok = found.tokenizer
+    if rows is None:
+        raise ExportError(f"{found.model_path} has no Embedding layer after its input; edge-sentiment exports "
+                          "Embedding -> recurrent layer -> Dense text classifiers")
+    if rows < tok.vocab_size or (tok.exact_rows and rows != tok.vocab_size):
+        raise ExportError(
+            f"the model's embedding has {rows} rows but {found.tokenizer_source} has {tok.vocab_size} ids"
+            f"{' (ids up to ' + str(tok.vocab_size - 1) + ')' if rows < tok.vocab_size else ''}: "
+            "not the tokenizer it was trained with")
+    length = _input_length(found.ids_model)
+    if length is not None and length != tok.max_len:
+        raise ExportError(f"the model takes {length} ids per text but the tokenizer gives {tok.max_len}: "
+                          "pass --max-len to match the model")

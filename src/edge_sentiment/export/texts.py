@@ -1,0 +1,60 @@
+"""The texts an export is checked on: ones that hit every tokenizer rule, and real or generated reviews."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..data import load_imdb
+from ..errors import DataError
+from ..runtime.tokenizer import TokenizerBase
+
+__all__ = ["RULE_TEXTS", "parity_texts"]
+
+# Punctuation, case, Unicode letters and marks, HTML line breaks, digits, apostrophes, unknown words,
+# whitespace of every kind, an empty text and an over-long one are added by parity_texts.
+RULE_TEXTS = [
+    "A wonderful, moving film.",
+    "Dull, and far too long...",
+    "GREAT cast; BAD ending!",
+    "I didn't like it - it's 'meh', honestly.",
+    "Best movie of 2009: 10/10, would watch again (twice).",
+    "It was good.<br /><br />Then it wasn't.<br/>The end.",
+    "<i>Loved</i> the <b>music</b> & the sets",
+    "Tabs\tand\nnewlines\r\nand\u00a0non-breaking\u2009spaces",
+    "Café, naïve, Straße, ÉLAN, İstanbul, ǅ, ＧＲＥＡＴ ﬁlm",
+    "don’t ‘quote’ me — it´s `fine`",
+    "zxqwv blorptastic unfilmable gobbledygook",
+    "emoji 😀👍 and math ∑ and CJK 映画 and Arabic فيلم",
+    "    ",
+    "!!!???...",
+    "a",
+    "The the THE tHe",
+    "well-made, low-budget, self-indulgent",
+    "7\\10 stars, c'mon, rock'n'roll",
+]
+
+
+def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] | None) -> tuple[list[str], str]:
+    """RULE_TEXTS, an empty and an over-long text, and n real IMDB test reviews when the data is at
+    hand, else n texts made of the tokenizer's own words with random case and punctuation."""
+    words = tokenizer.known_words() or ["film"]
+    extra = ["", " ".join(words[i % len(words)] for i in range(tokenizer.max_len + 25))]
+    try:
+        reviews = load_imdb(data, splits=("test",))["test"].subset(n, seed=0) if n else None
+    except DataError as exc:
+        if data is not None:
+            raise
+        reviews, reason = None, str(exc).split(":")[0]
+    if reviews is not None:
+        return RULE_TEXTS + extra + reviews.texts, f"{len(RULE_TEXTS) + 2} rule texts and {len(reviews)} IMDB test reviews"
+    rng = np.random.default_rng(0)
+    marks = ["", "", "", ",", ".", "!", "?", ";", "'s", "-"]
+    texts = []
+    for length in rng.integers(0, tokenizer.max_len + 10, size=n):
+        picked = rng.integers(0, len(words), size=int(length))
+        texts.append(" ".join(
+            (words[i].upper() if rng.random() < 0.1 else words[i]) + marks[int(rng.integers(len(marks)))] for i in picked))
+    return RULE_TEXTS + extra + texts, (f"{len(RULE_TEXTS) + 2} rule texts and {n} texts generated from the "
+                                        f"tokenizer's words (no IMDB data: {reason if n else 'none asked'})")

@@ -1,0 +1,358 @@
+"""The Keras tokenizers users train with, rebuilt in pure Python with the originals' exact rules.
+
+- "keras-text-vectorization": the `keras.layers.TextVectorization` layer (output_mode "int").
+- "keras-tokenizer": the classic `keras.preprocessing.text.Tokenizer` with `pad_sequences`.
+- "keras-imdb": the ids of `keras.datasets.imdb` (the Keras team's word ranks, a start mark, index_from).
+
+Each is a tokenizer.json kind (runtime/tokenizer.py); the exporter checks each against the original
+where the original is at hand (the layer itself, tf-keras's Tokenizer) before it writes a bundle.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import TokenizerError
+from .tokenizer import PADDINGS, TokenizerBase
+
+__all__ = ["TextVectorizationTokenizer", "KerasTokenizer", "KerasImdbTokenizer", "KINDS",
+           "TV_STANDARDIZE", "TV_SPLIT", "KERAS_FILTERS"]
+
+# TextVectorization (Keras 3, TensorFlow's string ops): tf.strings.lower without an encoding lower-cases
+# ASCII letters only; strip_punctuation removes the 32 ASCII punctuation characters (string.punctuation);
+# tf.strings.split splits on ASCII whitespace only and drops empty tokens; "character" splits into code points.
+TV_STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
+TV_SPLIT = ("whitespace", "character")
+_TV_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_TV_STRIP = str.maketrans("", "", string.punctuation)
+_TV_SPACE = str.maketrans({c: " " for c in "\t\n\v\f\r"})
+# The classic Tokenizer's default filters (punctuation, tab and newline; not the apostrophe).
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+_MAX_LEN_LIMIT = 100_000
+
+
+def _check_max_len(max_len: Any) -> int:
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= _MAX_LEN_LIMIT:
+        raise TokenizerError(f"max_len must be an integer from 1 to {_MAX_LEN_LIMIT}, got {max_len!r}")
+    return max_len
+
+
+def _check_padding(padding: Any, truncation: Any) -> None:
+    for name, value in (("padding", padding), ("truncation", truncation)):
+        if value not in PADDINGS:
+            raise TokenizerError(f"{name} must be 'pre' or 'post', got {value!r}")
+
+
+def _field(data: Mapping[str, Any], key: str, kind: str) -> Any:
+    if key not in data:
+        raise TokenizerError(f"{kind} tokenizer file has no {key!r} field")
+    return data[key]
+
+
+def _check_vocab_size(data: Mapping[str, Any], tok: TokenizerBase) -> None:
+    if data.get("vocab_size") != tok.vocab_size:
+        raise TokenizerError(
+            f"tokenizer says vocab_size={data.get('vocab_size')!r} but its vocabulary gives ids up to "
+            f"{tok.vocab_size - 1} (vocab_size {tok.vocab_size})"
+        )
+
+
+def _word_ids(word_index: Any, what: str, lowest: int) -> dict[str, int]:
+    """A validated word -> id mapping: string keys, distinct integer ids of at least `lowest`."""
+    if not isinstance(word_index, Mapping) or not word_index:
+        raise TokenizerError(f"{what} must be a non-empty mapping of word -> id")
+    seen: dict[int, str] = {}
+    for word, index in word_index.items():
+        if not isinstance(word, str) or not isinstance(index, int) or isinstance(index, bool) or index < lowest:
+            raise TokenizerError(f"{what}: entry {word!r} -> {index!r} is not a word with an id of {lowest} or more")
+        if index in seen:
+            raise TokenizerError(f"{what}: {word!r} and {seen[index]!r} share id {index}")
+        seen[index] = word
+    return dict(word_index)
+
+
+class TextVectorizationTokenizer(TokenizerBase):
+    """Keras `TextVectorization(output_mode="int")`: id 0 pads (''), 1 is out-of-vocabulary ('[UNK]')."""
+
+    kind = "keras-text-vectorization"
+
+    def __init__(self, vocabulary: Sequence[str], *, standardize: str | None = "lower_and_strip_punctuation",
+                 split: str = "whitespace", ngrams: Sequence[int] | None = None, max_len: int = 500,
+                 padding: str = "post", truncation: str = "post") -> None:
+        if standardize not in TV_STANDARDIZE:
+            raise TokenizerError(
+                f"TextVectorization standardize={standardize!r} is not supported; edge-sentiment reproduces "
+                f"{', '.join(repr(s) for s in TV_STANDARDIZE)} exactly (a custom callable cannot be ported)")
+        if split not in TV_SPLIT:
+            raise TokenizerError(
+                f"TextVectorization split={split!r} is not supported; edge-sentiment reproduces "
+                f"{', '.join(repr(s) for s in TV_SPLIT)} exactly (a custom callable cannot be ported)")
+        if ngrams is not None and (not ngrams or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                                         for n in ngrams)):
+            raise TokenizerError(f"ngrams must be None or widths of 1 or more, got {ngrams!r}")
+        vocabulary = list(vocabulary)
+        if len(vocabulary) < 2 or vocabulary[0] != "" or vocabulary[1] != "[UNK]":
+            raise TokenizerError("a TextVectorization vocabulary starts with '' (padding) and '[UNK]' (out of "
+                                 "vocabulary), as get_vocabulary() returns it")
+        if len(set(vocabulary)) != len(vocabulary) or not all(isinstance(w, str) for w in vocabulary):
+            raise TokenizerError("a TextVectorization vocabulary holds distinct strings")
+        _check_padding(padding, truncation)
+        self.vocabulary = vocabulary
+        self.standardize = standardize
+        self.split = split
+        self.ngrams = None if ngrams is None else [int(n) for n in ngrams]
+        self.max_len = _check_max_len(max_len)
+        self.padding, self.truncation = padding, truncation
+        self._ids = {w: i for i, w in enumerate(vocabulary) if i >= 2}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    def tokens(self, text: str) -> list[str]:
+        """The layer's tokens of a text: standardised, split, and combined into n-grams."""
+        if self.standardize in ("lower", "lower_and_strip_punctuation"):
+            text = text.translate(_TV_LOWER)
+        if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            text = text.translate(_TV_STRIP)
+        if self.split == "whitespace":
+            parts = [t for t in text.translate(_TV_SPACE).split(" ") if t]
+        else:
+            parts = list(text)
+        if not self.ngrams:
+            return parts
+        return [" ".join(parts[i:i + n]) for n in self.ngrams for i in range(len(parts) - n + 1)]
+
+    def all_ids(self, text: str) -> list[int]:
+        get = self._ids.get
+        return [get(t, 1) for t in self.tokens(text)]
+
+    def known_words(self) -> list[str]:
+        return self.vocabulary[2:]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._header(), "standardize": self.standardize, "split": self.split, "ngrams": self.ngrams,
+                "oov_id": 1, "vocabulary": self.vocabulary}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TextVectorizationTokenizer":
+        kind = cls.kind
+        vocabulary = _field(data, "vocabulary", kind)
+        if not isinstance(vocabulary, list):
+            raise TokenizerError("tokenizer field 'vocabulary' must be a list of strings")
+        tok = cls(vocabulary, standardize=_field(data, "standardize", kind), split=_field(data, "split", kind),
+                  ngrams=_field(data, "ngrams", kind), max_len=_field(data, "max_len", kind),
+                  padding=data["padding"], truncation=data["truncation"])
+        if data.get("oov_id") != 1:
+            raise TokenizerError(f"tokenizer field 'oov_id' is {data.get('oov_id')!r}, expected 1")
+        _check_vocab_size(data, tok)
+        return tok
+
+    @classmethod
+    def from_layer_config(cls, config: Mapping[str, Any], vocabulary: Sequence[str],
+                          max_len: int | None = None) -> "TextVectorizationTokenizer":
+        """From a TextVectorization layer's get_config() and get_vocabulary(); TokenizerError for what
+        cannot be reproduced exactly."""
+        for key, supported in (("standardize", TV_STANDARDIZE), ("split", TV_SPLIT)):
+            value = config.get(key)
+            if not (value is None or isinstance(value, str)) or value not in supported:
+                shown = value if isinstance(value, (str, type(None))) else "a custom callable"
+                raise TokenizerError(
+                    f"TextVectorization {key}={shown!r} cannot be exported: edge-sentiment reproduces "
+                    f"{key} = {', '.join(repr(s) for s in supported)} exactly, and a custom callable is Python "
+                    "code it cannot port. Retrain with one of those, or standardise the texts before scoring")
+        if config.get("output_mode", "int") != "int":
+            raise TokenizerError(f"TextVectorization output_mode={config.get('output_mode')!r} cannot be "
+                                 "exported; edge-sentiment serves sequence models on output_mode='int'")
+        if config.get("ragged"):
+            raise TokenizerError("TextVectorization ragged=True cannot be exported; use output_sequence_length")
+        length = config.get("output_sequence_length") or max_len
+        if not length:
+            raise TokenizerError(
+                "TextVectorization has no output_sequence_length: Keras pads each batch to its longest text, "
+                "so the model's scores depend on what else is in the batch. Pass --max-len N (the length the "
+                "model should see, padded after the words as the layer pads)")
+        ngrams = config.get("ngrams")
+        if isinstance(ngrams, int) and not isinstance(ngrams, bool):
+            ngrams = list(range(1, ngrams + 1))
+        return cls([str(w) for w in vocabulary], standardize=config.get("standardize"),
+                   split=config.get("split"), ngrams=ngrams, max_len=int(length))
+
+
+class KerasTokenizer(TokenizerBase):
+    """The classic `keras.preprocessing.text.Tokenizer` (Keras 2, tf-keras) with `pad_sequences`.
+
+    ids are the word_index's; with num_words, ids from num_words up become the oov_token's id, or are
+    dropped when there is no oov_token, as texts_to_sequences does. Words are not padded or cut there:
+    pad_sequences does it, with the padding and truncation recorded here.
+    """
+
+    kind = "keras-tokenizer"
+
+    def __init__(self, word_index: Mapping[str, int], *, num_words: int | None = None,
+                 filters: str = KERAS_FILTERS, lower: bool = True, split: str = " ", char_level: bool = False,
+                 oov_token: str | None = None, max_len: int = 500, padding: str = "pre",
+                 truncation: str = "pre") -> None:
+        word_index = _word_ids(word_index, "word_index", 1)
+        if num_words is not None and (not isinstance(num_words, int) or isinstance(num_words, bool) or num_words < 1):
+            raise TokenizerError(f"num_words must be None or a whole number of 1 or more, got {num_words!r}")
+        if not isinstance(filters, str) or not isinstance(split, str) or not split:
+            raise TokenizerError("filters must be a string and split a non-empty string")
+        if not isinstance(lower, bool) or not isinstance(char_level, bool):
+            raise TokenizerError("lower and char_level must be true or false")
+        if oov_token is not None and not isinstance(oov_token, str):
+            raise TokenizerError(f"oov_token must be a string or null, got {oov_token!r}")
+        _check_padding(padding, truncation)
+        self.num_words, self.filters, self.lower, self.split = num_words, filters, lower, split
+        self.char_level, self.oov_token = char_level, oov_token
+        self.max_len = _check_max_len(max_len)
+        self.padding, self.truncation = padding, truncation
+        self.oov_id = None
+        if oov_token is not None:
+            self.oov_id = word_index.get(oov_token)
+            if self.oov_id is None or (num_words is not None and self.oov_id >= num_words):
+                raise TokenizerError(
+                    f"the oov_token {oov_token!r} has {'no id' if self.oov_id is None else f'id {self.oov_id}'} "
+                    f"in word_index{'' if num_words is None else f' (num_words {num_words})'}: Keras would give "
+                    "ids no embedding row fits; this is not a tokenizer fitted with fit_on_texts")
+        # Words at num_words or beyond act exactly like unknown words, so only the others are kept.
+        self.word_index = {w: i for w, i in word_index.items() if num_words is None or i < num_words}
+        self._filter_map = str.maketrans({c: split for c in filters})
+
+    @property
+    def vocab_size(self) -> int:
+        return max(self.word_index.values(), default=0) + 1
+
+    def words_of(self, text: str) -> list[str]:
+        """text_to_word_sequence, or the characters when char_level."""
+        if self.lower:
+            text = text.lower()
+        if self.char_level:
+            return list(text)
+        return [w for w in text.translate(self._filter_map).split(self.split) if w]
+
+    def known_words(self) -> list[str]:
+        return sorted(self.word_index, key=self.word_index.__getitem__)
+
+    def all_ids(self, text: str) -> list[int]:
+        get, oov = self.word_index.get, self.oov_id
+        out = []
+        for w in self.words_of(text):
+            i = get(w)
+            if i is not None:
+                out.append(i)
+            elif oov is not None:
+                out.append(oov)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._header(), "num_words": self.num_words, "filters": self.filters, "lower": self.lower,
+                "split": self.split, "char_level": self.char_level, "oov_token": self.oov_token,
+                "word_index": self.word_index}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "KerasTokenizer":
+        kind = cls.kind
+        tok = cls(_field(data, "word_index", kind), num_words=_field(data, "num_words", kind),
+                  filters=_field(data, "filters", kind), lower=_field(data, "lower", kind),
+                  split=_field(data, "split", kind), char_level=_field(data, "char_level", kind),
+                  oov_token=_field(data, "oov_token", kind), max_len=_field(data, "max_len", kind),
+                  padding=data["padding"], truncation=data["truncation"])
+        _check_vocab_size(data, tok)
+        return tok
+
+    @classmethod
+    def from_keras_json(cls, data: Any, *, max_len: int, padding: str = "pre",
+                        truncation: str = "pre") -> "KerasTokenizer":
+        """From the JSON that Tokenizer.to_json() writes (its word_index is itself a JSON string)."""
+        import json
+
+        if isinstance(data, str):  # written with json.dump(tokenizer.to_json(), f): JSON inside a JSON string
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise TokenizerError(f"not a Keras Tokenizer JSON file ({exc})") from None
+        if not isinstance(data, dict) or data.get("class_name") != "Tokenizer" or not isinstance(data.get("config"), dict):
+            raise TokenizerError("not a Keras Tokenizer JSON file: expected {'class_name': 'Tokenizer', 'config': "
+                                 "{...}} as tokenizer.to_json() writes it")
+        config = data["config"]
+        word_index = config.get("word_index")
+        if isinstance(word_index, str):
+            try:
+                word_index = json.loads(word_index)
+            except json.JSONDecodeError as exc:
+                raise TokenizerError(f"the Keras Tokenizer's word_index is not valid JSON ({exc})") from None
+        if word_index is None:
+            raise TokenizerError("the Keras Tokenizer has no word_index: was it fitted (fit_on_texts) before to_json()?")
+        return cls(word_index, num_words=config.get("num_words"), filters=config.get("filters", KERAS_FILTERS),
+                   lower=config.get("lower", True), split=config.get("split", " "),
+                   char_level=config.get("char_level", False), oov_token=config.get("oov_token"),
+                   max_len=max_len, padding=padding, truncation=truncation)
+
+
+# keras.datasets.imdb: the Keras team's word index ranks words by frequency (1 = "the"); a review's ids
+# are [start_char] + [rank + index_from], and any id >= num_words becomes oov_char. Its words are the classic
+# Tokenizer's text_to_word_sequence run on UTF-8 bytes under Python 2: only ASCII letters are lower-cased,
+# the default filters become spaces (so "<br />" is the word "br"), and words are split on " " alone.
+# Words absent from the index are skipped, as the dataset's documentation says of its test reviews.
+_IMDB_FILTERS = str.maketrans({c: " " for c in KERAS_FILTERS})
+
+
+def keras_imdb_words(text: str) -> list[str]:
+    """The words of a raw review as the Keras team tokenized the IMDB data."""
+    return [w for w in text.translate(_TV_LOWER).translate(_IMDB_FILTERS).split(" ") if w]
+
+
+class KerasImdbTokenizer(TokenizerBase):
+    """Raw text -> the ids `keras.datasets.imdb.load_data(num_words=...)` gives (skip_top=0); unknown words skipped."""
+
+    kind = "keras-imdb"
+
+    def __init__(self, word_index: Mapping[str, int], *, num_words: int, index_from: int = 3,
+                 start_char: int | None = 1, oov_char: int = 2, max_len: int = 500, padding: str = "pre",
+                 truncation: str = "pre") -> None:
+        for name, value, low in (("num_words", num_words, 1), ("index_from", index_from, 0), ("oov_char", oov_char, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise TokenizerError(f"{name} must be a whole number of {low} or more, got {value!r}")
+        if start_char is not None and (not isinstance(start_char, int) or isinstance(start_char, bool) or start_char < 0):
+            raise TokenizerError(f"start_char must be a whole number or null, got {start_char!r}")
+        word_index = _word_ids(word_index, "word index", 1)
+        _check_padding(padding, truncation)
+        self.num_words, self.index_from, self.start_char, self.oov_char = num_words, index_from, start_char, oov_char
+        self.max_len = _check_max_len(max_len)
+        self.padding, self.truncation = padding, truncation
+        # The whole index is kept: a word beyond num_words becomes oov_char, an unknown word is skipped.
+        self.word_index = word_index
+        self._ids = {w: (r + index_from if r + index_from < num_words else oov_char) for w, r in word_index.items()}
+
+    @property
+    def vocab_size(self) -> int:
+        return self.num_words
+
+    def known_words(self) -> list[str]:
+        return sorted(self.word_index, key=self.word_index.__getitem__)
+
+    def all_ids(self, text: str) -> list[int]:
+        ids = self._ids
+        found = [ids[w] for w in keras_imdb_words(text) if w in ids]
+        return found if self.start_char is None else [self.start_char, *found]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._header(), "num_words": self.num_words, "index_from": self.index_from,
+                "start_char": self.start_char, "oov_char": self.oov_char, "word_index": self.word_index}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "KerasImdbTokenizer":
+        kind = cls.kind
+        tok = cls(_field(data, "word_index", kind), num_words=_field(data, "num_words", kind),
+                  index_from=_field(data, "index_from", kind), start_char=_field(data, "start_char", kind),
+                  oov_char=_field(data, "oov_char", kind), max_len=_field(data, "max_len", kind),
+                  padding=data["padding"], truncation=data["truncation"])
+        _check_vocab_size(data, tok)
+        return tok
+
+
+KINDS: dict[str, Any] = {cls.kind: cls for cls in (TextVectorizationTokenizer, KerasTokenizer, KerasImdbTokenizer)}
