@@ -12,7 +12,7 @@ from .errors import (
 )
 from .runtime.bundle import Bundle, load_bundle
 from .runtime.predictor import Prediction, Predictor
-from .runtime.tokenizer import Tokenizer
+from .runtime.tokenizer import Tokenizer, load_tokenizer
 
 __all__ = [
     "__version__",
@@ -21,6 +21,7 @@ __all__ = [
     "Bundle",
     "load_bundle",
     "Tokenizer",
+    "load_tokenizer",
     "EdgeSentimentError",
     "BundleError",
     "DataError",

@@ -11,10 +11,14 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DataError
 
-__all__ = ["Reviews", "load_imdb", "resolve_data_path", "DATA_ENV", "DOWNLOAD_URL"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Reviews", "load_imdb", "resolve_data_path", "keras_imdb", "keras_imdb_texts", "DATA_ENV", "DOWNLOAD_URL"]
 
 DATA_ENV = "EDGE_SENTIMENT_DATA"
 DOWNLOAD_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -168,3 +172,61 @@ def _walk_folder(root: Path) -> Iterator[tuple[str, int, int, int, bytes]]:
                     raise DataError(f"{entry.path} is too large for a review")
                 with open(entry.path, "rb") as fh:
                     yield (*parsed, fh.read())
+
+
+def keras_imdb_texts(path: str | os.PathLike[str] | None = None, seed: int = 113) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Each split's raw texts and labels in the order keras.datasets.imdb.load_data(seed=seed) gives them.
+
+    Keras's imdb.npz lists each split's positive reviews, then its negative ones, each by file name
+    (as a string: 0_9.txt, 10000_8.txt, ...); load_data shuffles train, then test, with one
+    np.random.RandomState(seed). Checked against the first 5,000 training reviews of Keras's own file.
+    """
+    import numpy as np
+
+    splits = load_imdb(path)
+    rng = np.random.RandomState(seed)
+    out = {}
+    for split in SPLITS:
+        reviews = splits[split]
+        order = sorted(range(len(reviews)), key=lambda i: (-reviews.labels[i], f"{reviews.ids[i]}_{reviews.ratings[i]}.txt"))
+        indices = np.arange(len(order))
+        rng.shuffle(indices)
+        picked = [order[i] for i in indices]
+        out[split] = ([reviews.texts[i] for i in picked], np.asarray([reviews.labels[i] for i in picked], dtype=np.int64))
+    return out
+
+
+def keras_imdb(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    word_index: str | os.PathLike[str] | dict[str, int],
+    num_words: int | None = None,
+    seed: int = 113,
+    start_char: int | None = 1,
+    oov_char: int = 2,
+    index_from: int = 3,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(x_train, y_train), (x_test, y_test) as keras.datasets.imdb.load_data gives them (skip_top=0,
+    maxlen=None), rebuilt from the raw archive and the Keras word index with the keras-imdb tokenizer."""
+    import json
+
+    import numpy as np
+
+    from .runtime.keras_tokenizers import KerasImdbTokenizer
+
+    if not isinstance(word_index, dict):
+        word_index = json.loads(Path(word_index).read_text(encoding="utf-8"))
+    texts = keras_imdb_texts(path, seed)
+    limit = num_words or max(word_index.values()) + index_from + 1
+    tok = KerasImdbTokenizer(word_index, num_words=limit, index_from=index_from, start_char=start_char,
+                             oov_char=oov_char, max_len=100_000)
+    ids = {split: [tok.all_ids(t) for t in texts[split][0]] for split in SPLITS}
+    if num_words is None:  # load_data then takes the largest id present as num_words, which excludes that id
+        top = max(max(x) for rows in ids.values() for x in rows if x)
+        ids = {split: [[w if w < top else oov_char for w in x] for x in rows] for split, rows in ids.items()}
+    arrays = []
+    for split in SPLITS:
+        x = np.empty(len(ids[split]), dtype=object)
+        x[:] = ids[split]
+        arrays.append((x, texts[split][1]))
+    return arrays[0], arrays[1]
