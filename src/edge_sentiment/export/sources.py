@@ -130,10 +130,16 @@ def _classic_reference(raw: Any, tok: KerasTokenizer) -> Callable[[Sequence[str]
     return ids
 
 
-def _layer_reference(layer: Any) -> Callable[[Sequence[str]], np.ndarray]:
+def _layer_reference(layer: Any, length: int) -> Callable[[Sequence[str]], np.ndarray]:
+    """The layer's own ids, cut or padded after the words to length (it pads to the batch's longest
+    text when it has no output_sequence_length)."""
     import tensorflow as tf
 
-    return lambda texts: np.asarray(layer(tf.constant(list(texts), dtype=tf.string)), dtype=np.int32)
+    def ids(texts: Sequence[str]) -> np.ndarray:
+        found = np.asarray(layer(tf.constant(list(texts), dtype=tf.string)), dtype=np.int32)[:, :length]
+        return np.pad(found, ((0, 0), (0, length - found.shape[1])))
+
+    return ids
 
 
 def load_source(source: str | os.PathLike[str], options: TokenizerOptions) -> Source:
@@ -174,10 +180,14 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
             raise ExportError(f"{model_path} holds its own TextVectorization layer, which is its tokenizer: "
                               f"leave out {given[0]}")
         tok = _tv_from_layer(first, options.max_len)
-        return Source(model_path, model, _after_text_vectorization(model, tok.max_len), tok,
-                      "the model's TextVectorization layer",
-                      keras_from_text=lambda texts: np.asarray(model(_string_batch(model, texts), training=False)),
-                      reference_ids=_layer_reference(first), reference_name="the TextVectorization layer")
+        ids_model = _after_text_vectorization(model, tok.max_len)
+        reference = _layer_reference(first, tok.max_len)
+        if first.get_config().get("output_sequence_length"):
+            from_text = lambda texts: np.asarray(model(_string_batch(model, texts), training=False))  # noqa: E731
+        else:  # Keras pads each batch to its longest text; the bundle pads to --max-len, compared on those ids
+            from_text = lambda texts: np.asarray(ids_model(reference(texts), training=False))  # noqa: E731
+        return Source(model_path, model, ids_model, tok, "the model's TextVectorization layer",
+                      keras_from_text=from_text, reference_ids=reference, reference_name="the TextVectorization layer")
     if len(model.inputs) != 1 or "int" not in str(model.inputs[0].dtype):
         raise ExportError(f"{model_path} takes {[str(i.dtype) for i in model.inputs]} inputs; edge-sentiment exports "
                           "models that take one tensor of token ids, or strings through a TextVectorization first layer")
@@ -185,7 +195,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
     padding, truncating = options.padding or "pre", options.truncating or "pre"
     if options.text_vectorization is not None:
         tok, layer = _load_text_vectorization(Path(options.text_vectorization), options.max_len or _input_length(model))
-        reference = _layer_reference(layer) if layer is not None else None
+        reference = _layer_reference(layer, tok.max_len) if layer is not None else None
         return Source(model_path, model, model, tok, f"TextVectorization {Path(options.text_vectorization).name}",
                       reference_ids=reference, reference_name="the TextVectorization layer")
     if options.word_index is not None:

@@ -173,8 +173,8 @@ class TextVectorizationTokenizer(TokenizerBase):
         if not length:
             raise TokenizerError(
                 "TextVectorization has no output_sequence_length: Keras pads each batch to its longest text, "
-                "so the model's scores depend on what else is in the batch. Pass --max-len N (the length the "
-                "model should see, padded after the words as the layer pads)")
+                "so the model's scores depend on what else is in the batch. Pass --max-len N: the bundle pads "
+                "after the words to N ids, and the export compares it with the layer's ids padded the same way")
         ngrams = config.get("ngrams")
         if isinstance(ngrams, int) and not isinstance(ngrams, bool):
             ngrams = list(range(1, ngrams + 1))
