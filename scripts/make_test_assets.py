@@ -1,4 +1,5 @@
-"""Remake tests/assets: a tiny run and bundle made by the project's own train and export (no IMDB data).
+"""Remake tests/assets: a tiny run and bundle made by the project's own train and export (no IMDB data),
+and a tiny bundle of each Keras tokenizer kind (tests/assets/kinds/<kind>), trained here and exported.
 
 A synthetic archive in the aclImdb layout (seeded; positive and negative word lists over filler text)
 goes through the real `train` and `export`, so the committed assets are exactly what the tools write.
@@ -13,6 +14,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "tests" / "assets"
@@ -61,7 +63,76 @@ def main() -> None:
             path = ASSETS / folder / name
             if path.exists():
                 path.write_text(path.read_text().replace(str(archive), "synthetic.tar.gz"))
+        kinds = make_kind_bundles(archive)
     print(f"test accuracy {metrics['test_accuracy']:.3f}; wrote {ASSETS}/tiny_run and tiny_bundle")
+    for kind, accuracy in kinds.items():
+        print(f"{kind}: training accuracy {accuracy:.3f}; wrote {ASSETS}/kinds/{kind}")
+
+
+def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict[str, float]:
+    """Train a tiny Embedding -> LSTM -> Dense model on each Keras tokenizer kind's ids and export it."""
+    import json
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from tf_keras.preprocessing.sequence import pad_sequences
+    from tf_keras.preprocessing.text import Tokenizer as Keras2Tokenizer
+
+    from edge_sentiment.data import load_imdb
+    from edge_sentiment.export.exporter import TokenizerOptions, export_bundle
+    from edge_sentiment.runtime.keras_tokenizers import keras_imdb_words
+
+    train = load_imdb(archive)["train"]
+    texts, labels = train.texts, np.asarray(train.labels)
+
+    def lstm(x: Any) -> Any:
+        return keras.layers.Dense(1, activation="sigmoid")(keras.layers.LSTM(8)(keras.layers.Embedding(vocab, 8)(x)))
+
+    def fit(model: Any, x: Any) -> float:
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
+        return float(model.fit(x, labels, epochs=8, batch_size=16, verbose=0).history["accuracy"][-1])
+
+    accuracy = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        keras.utils.set_random_seed(7)
+        layer = keras.layers.TextVectorization(max_tokens=vocab, output_sequence_length=max_len)
+        layer.adapt(texts)
+        text = keras.Input(shape=(1,), dtype="string")
+        model = keras.Model(text, lstm(layer(text)))
+        accuracy["keras-text-vectorization"] = fit(model, tf.constant(texts)[:, None])
+        model.save(work / "tv.keras")
+        export_bundle(work / "tv.keras", ASSETS / "kinds" / "keras-text-vectorization", parity_samples=64,
+                      data=archive, force=True, command="scripts/make_test_assets.py")
+
+        keras.utils.set_random_seed(7)
+        classic = Keras2Tokenizer(num_words=vocab, oov_token="<OOV>")
+        classic.fit_on_texts(texts)
+        (work / "tokenizer.json").write_text(classic.to_json(), encoding="utf-8")
+        tokens = keras.Input(shape=(max_len,), dtype="int32")
+        model = keras.Model(tokens, lstm(tokens))
+        accuracy["keras-tokenizer"] = fit(model, pad_sequences(classic.texts_to_sequences(texts), maxlen=max_len))
+        model.save(work / "classic.keras")
+        export_bundle(work / "classic.keras", ASSETS / "kinds" / "keras-tokenizer", parity_samples=64, data=archive,
+                      force=True, tokenizer=work / "tokenizer.json", command="scripts/make_test_assets.py")
+
+        keras.utils.set_random_seed(7)
+        counts: dict[str, int] = {}
+        for t in texts:
+            for w in keras_imdb_words(t):
+                counts[w] = counts.get(w, 0) + 1
+        index = {w: r for r, (w, _) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])), start=1)}
+        (work / "word_index.json").write_text(json.dumps(index), encoding="utf-8")
+        ids = [[1] + [index[w] + 3 if index[w] + 3 < vocab else 2 for w in keras_imdb_words(t)]
+               for t in texts]
+        model = keras.Model(tokens, lstm(tokens))
+        accuracy["keras-imdb"] = fit(model, pad_sequences(ids, maxlen=max_len))
+        model.save(work / "imdb.keras")
+        export_bundle(work / "imdb.keras", ASSETS / "kinds" / "keras-imdb", parity_samples=64, data=archive, force=True,
+                      tokenizer_options=TokenizerOptions(word_index=work / "word_index.json"),
+                      command="scripts/make_test_assets.py")
+    return accuracy
 
 
 if __name__ == "__main__":

@@ -138,6 +138,32 @@ def test_runtime_and_its_commands_work_without_the_train_extra(tmp_path: Path, m
     assert report["attempts"] == []  # not even tried: nothing on the serving path reaches for them
 
 
+KIND_SCRIPT = PRELUDE + r'''
+from edge_sentiment import Predictor
+predictor = Predictor.load(ARGS["bundle"], threads=2, batch_size=3)
+report = {"kind": predictor.tokenizer.kind, "scores": predictor.predict_proba(ARGS["texts"]).tolist(),
+          "heavy_loaded": heavy_loaded(), "attempts": ATTEMPTS}
+print(json.dumps(report))
+'''
+KIND_BUNDLES = sorted((ASSETS / "kinds").iterdir())
+
+
+@pytest.mark.parametrize("bundle", KIND_BUNDLES, ids=lambda p: p.name)
+def test_every_tokenizer_kind_runs_without_the_train_extra(tmp_path: Path, bundle: Path) -> None:
+    """The bundles of the Keras tokenizer kinds (made by scripts/make_test_assets.py) score text with
+    TensorFlow, Keras, tf2onnx and onnx refused, as they do here."""
+    from edge_sentiment import Predictor
+
+    texts = ["A wonderful film.", "Boring and dull.", "", "The GREAT movie<br />was bad, bad, bad!", "film " * 60]
+    done = run_blocked(KIND_SCRIPT, "refuse", {"bundle": str(bundle), "texts": texts}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["kind"] == bundle.name
+    assert report["heavy_loaded"] == [] and report["attempts"] == []
+    assert report["scores"] == pytest.approx(Predictor.load(bundle).predict_proba(texts).tolist(), abs=1e-7)
+    assert len(set(report["scores"])) > 1
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("command", ["train", "export"])
 def test_train_and_export_without_the_train_extra_name_the_fix(tmp_path: Path, command: str, mode: str) -> None:
