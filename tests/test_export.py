@@ -313,10 +313,13 @@ def _tiny_model_file(tmp_path: Path, dense_activation: str) -> Path:
     return run_dir
 
 
-def test_a_model_the_runtime_refuses_is_not_written(tmp_path: Path) -> None:
-    """A model whose bundle load_bundle would refuse (a Relu op) fails the export and keeps the old bundle."""
+def test_a_model_the_runtime_refuses_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model whose bundle load_bundle would refuse (a Relu op, here taken off the runtime's list) fails
+    the export and keeps the old bundle."""
+    import edge_sentiment.runtime.bundle as bundle_module
     from edge_sentiment.export.exporter import export_bundle
 
+    monkeypatch.setattr(bundle_module, "ALLOWED_OPS", bundle_module.ALLOWED_OPS - {"Relu"})
     run_dir = _tiny_model_file(tmp_path, "relu")
     out = tmp_path / "exports" / "bundle"
     shutil.copytree(ASSETS / "tiny_bundle", out)
@@ -433,12 +436,15 @@ def test_a_pooled_model_exports_exactly(tmp_path: Path, pooling: str, bidirectio
     np.testing.assert_allclose([predictor.score_ids([row[-MAX_LEN:]])[0] for row in ids], keras_p, rtol=0, atol=1e-5)
 
 
-def test_a_bidirectional_last_state_is_refused(tmp_path: Path) -> None:
-    """Its backward direction ends on the pads, so skipping pads changes its output: the runtime parity gate fails."""
+def test_a_bidirectional_last_state_runs_at_full_length(tmp_path: Path) -> None:
+    """Its backward direction ends on the pads, so pads cannot be skipped: the bundle pads every text to
+    max_len (the manifest says why) and equals Keras exactly."""
     import keras
 
+    from edge_sentiment import Predictor
     from edge_sentiment.export.exporter import export_bundle
 
+    keras.utils.set_random_seed(2)
     model = keras.Sequential([
         keras.Input(shape=(MAX_LEN,), dtype="int32"),
         keras.layers.Embedding(VOCAB_SIZE, 8, name="embedding"),
@@ -450,6 +456,11 @@ def test_a_bidirectional_last_state_is_refused(tmp_path: Path) -> None:
     model.save(run_dir / "model.keras")
     shutil.copy(TINY_RUN / "tokenizer.json", run_dir / "tokenizer.json")
     out = tmp_path / "bundle"
-    with pytest.raises(ExportError, match="✗ parity, runtime"):
-        export_bundle(run_dir, out, parity_samples=16)
-    assert_nothing_written(out)
+    result = export_bundle(run_dir, out, parity_samples=16)
+    model_info = result.manifest["model"]
+    assert model_info["pads"] == "fed" and model_info["padding_skip"] == {}
+    assert "bidirectional last state" in model_info["pads_note"]
+    rng = np.random.default_rng(4)
+    ids = [rng.integers(1, VOCAB_SIZE, size=n).tolist() for n in range(0, MAX_LEN + 1)]
+    np.testing.assert_allclose(Predictor.load(out, batch_size=4).score_ids(ids), model.predict(padded(ids), verbose=0)[:, 0],
+                               rtol=0, atol=1e-5)

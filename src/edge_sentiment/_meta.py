@@ -10,7 +10,7 @@ __all__ = ["__version__", "tool_versions"]
 # that import alone costs ~0.1 s and ~9 MiB, which a cold `predict` on a small host should not pay.
 __version__ = "0.1.0"
 
-_TOOLS = ("edge-sentiment", "numpy", "onnxruntime", "tensorflow", "keras", "tf2onnx", "onnx")
+_TOOLS = ("edge-sentiment", "numpy", "onnxruntime", "tensorflow", "keras", "tf-keras", "tf2onnx", "onnx")
 
 
 def tool_versions() -> dict[str, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from ..runtime.tokenizer import TokenizerBase, pad_ids
 from .convert import DEFAULT_OPSET, to_onnx
 from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
 from .padskip import add_padding_skip, name_embedding
-from .sources import Source, TokenizerOptions, embedding_rows, load_source
+from .architecture import recognise
+from .sources import Source, TokenizerOptions, load_source
 from .texts import parity_texts
 
 __all__ = ["export_bundle", "ExportResult", "parity_sample", "TokenizerOptions"]
@@ -63,6 +65,7 @@ def export_bundle(
     force: bool = False,
     strip_dropout: bool = True,
     quantize: str | None = None,
+    labels: Sequence[str] | None = None,
     int8_max_loss_pp: float = 0.3,
     accuracy_samples: int | None = None,
     command: str | None = None,
@@ -90,21 +93,28 @@ def export_bundle(
             test_reviews = test_reviews.subset(accuracy_samples, seed=0)
     src = load_source(source, options)
     tok, model = src.tokenizer, src.ids_model
-    rows = int(embedding_rows(model))
+    arch = recognise(model)  # the one refusal for an unsupported model, before any conversion
+    names = class_names(labels, arch.classes)
+    if quantize and arch.classes > 1:
+        raise ExportError("--quantize int8 gates on IMDB's two labels; a model of several classes is exported in fp32 only")
+    rows = arch.vocab_rows
+    skip_refusal = arch.pad_skip_refusal(tok.padding)
+    pads = "none" if arch.mask_zero else "skipped" if skip_refusal is None else "fed"
 
     say("choosing parity samples")
     ids, sample_source = parity_sample(tok, parity_samples, data)
     padded = pad_ids(ids, tok.max_len, tok.padding)
-    keras_before = model.predict(padded, batch_size=256, verbose=0).ravel() if len(ids) else np.empty(0)
+    keras_before = _scores(model.predict(padded, batch_size=256, verbose=0), arch.classes) if len(ids) else np.empty(0)
 
     say(f"converting with tf2onnx (opset {opset})")
     report = GateReport()
-    reference = to_onnx(model, opset=opset, strip_dropout=strip_dropout)
+    reference = to_onnx(model, opset=opset, strip_dropout=strip_dropout, architecture=arch)
     ref_census = dict(read_onnx_info(reference.SerializeToString()).op_census)
-    op_census_gate(report, ref_census)
+    op_census_gate(report, ref_census, arch.fused_ops())
     padskip: dict[str, Any] = {}
-    serving = reference
-    if report.passed and tok.padding == "pre":
+    if pads == "skipped" and not report.passed:  # the pad skip edits only the fused graph it knows
+        pads, skip_refusal = "fed", "the op census failed: no pad skip"
+    if pads == "skipped":
         serving, padskip = add_padding_skip(copy.deepcopy(reference), tok.max_len)
     else:
         serving = name_embedding(copy.deepcopy(reference))
@@ -118,7 +128,11 @@ def export_bundle(
     report.add("self-contained", not info.external_data,
                "no external data" if not info.external_data else f"external data: {info.external_data[:3]}")
 
-    model_contract = {"max_len": tok.max_len, "vocab_size": rows, "padding": tok.padding, "padding_skip": padskip}
+    model_contract: dict[str, Any] = {"max_len": tok.max_len, "vocab_size": rows, "padding": tok.padding,
+                                      "padding_skip": padskip, "pads": pads, "classes": arch.classes}
+    if pads == "none":  # what Keras gives a text with no words: every step masked
+        empty = _scores(model.predict(np.zeros((1, tok.max_len), dtype=np.int32), verbose=0), arch.classes)[0]
+        model_contract["empty_text"] = np.atleast_1d(empty).astype(float).tolist() if np.all(np.isfinite(empty)) else None
     try:
         check_model(info, {"model": model_contract}, tok, "model.onnx")
         report.add("runtime contract", True, f"{INPUT_NAME} int32 -> {OUTPUT_NAME} float32, ops allowed, {rows} embedding rows")
@@ -135,14 +149,22 @@ def export_bundle(
         session = None
         report.add("onnxruntime session", False, str(exc).splitlines()[0])
     if session is not None:
-        full = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: padded[i:i + 256]})[0].ravel()
-                               for i in range(0, len(padded), 256)])
-        parity["padded"] = check_parity(report, f"parity, padded to {tok.max_len}{'' if tok.padding == 'pre' else ' after the words'}", keras_before, full)
+        def run(batch: np.ndarray) -> np.ndarray:
+            return _scores(session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0], arch.classes)
+
+        if pads == "none":  # the unmasked model on the words alone equals Keras's masked model on the padded row
+            direct = np.concatenate([run(np.asarray([row or [0]], dtype=np.int32)) for row in ids])
+            name = "parity, words only (the pads masked in Keras)"
+        else:
+            direct = np.concatenate([run(padded[i:i + 256]) for i in range(0, len(padded), 256)])
+            name = f"parity, padded to {tok.max_len}{'' if tok.padding == 'pre' else ' after the words'}"
+        parity["padded"] = check_parity(report, name, keras_before, direct)
         staged = _staged_predictor(model_bytes, tok, out, model_contract)
-        runs_as = "pads skipped, length-batched" if padskip else f"{tok.padding}-padded to {tok.max_len}, batched"
+        runs_as = {"skipped": "pads skipped, length-batched", "none": "no pads, batched by length",
+                   "fed": f"{tok.padding}-padded to {tok.max_len}, batched"}[pads]
         parity["runtime"] = check_parity(report, f"parity, runtime ({runs_as})", keras_before, staged.score_ids(ids))
-        parity.update(_text_gates(report, src, staged, parity_samples, data))
-        keras_after = model.predict(padded[:256], batch_size=256, verbose=0).ravel()  # same batching as before
+        parity.update(_text_gates(report, src, staged, parity_samples, data, arch.classes))
+        keras_after = _scores(model.predict(padded[:256], batch_size=256, verbose=0), arch.classes)  # same batching
         unchanged = bool(np.array_equal(keras_after, keras_before[:256]))
         report.add("keras model unchanged", unchanged, "same outputs before and after export" if unchanged else "outputs changed after export")
     int8: dict[str, Any] = {}
@@ -153,18 +175,22 @@ def export_bundle(
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
 
-    pads = (f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used" if padskip else
-            f"token ids {tok.padding}-padded with 0 to exactly {tok.max_len}")
+    docs = {"skipped": f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used",
+            "fed": f"token ids {tok.padding}-padded with 0 to exactly {tok.max_len}",
+            "none": f"token ids of one length, no pads (at most {tok.max_len}); the model was trained with the pads masked"}
+    output_doc = ("probability that the text is positive" if arch.classes == 1 else
+                  f"probabilities of the {arch.classes} classes, in the order of 'labels'")
     manifest = {
-        "labels": LABELS,
+        "labels": names,
         "threshold": 0.5,
         "model": {  # the contract the gates ran the staged runtime on, and what describes it
             **model_contract,
             "file": "model.onnx",
             "opset": opset,
-            "inputs": [{"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "length"], "doc": pads}],
-            "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", 1],
-                         "doc": "probability that the text is positive"}],
+            "architecture": arch.describe(),
+            "pads_note": skip_refusal or "the exact pad skip: the pads' effect is tabulated",
+            "inputs": [{"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "length"], "doc": docs[pads]}],
+            "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", arch.classes], "doc": output_doc}],
             "op_census": dict(sorted(info.op_census.items())),
         },
         "tokenizer": {"kind": tok.kind, "source": src.tokenizer_source, "padding": tok.padding,
@@ -176,7 +202,7 @@ def export_bundle(
         "training": {k: src.metrics.get(k) for k in (
             "recipe", "train_accuracy", "test_accuracy", "test_loss", "train_reviews", "test_reviews",
             "embedding_fold", "data", "seed", "wall_seconds", "command") if k in src.metrics},
-        "source": {"model": src.model_path.name, "command": command},
+        "source": {"model": src.model_path.name, "keras": src.keras_version, "command": command},
         "versions": tool_versions(),
     }
     try:
@@ -186,8 +212,27 @@ def export_bundle(
     return ExportResult(Path(out), written, report)
 
 
+def _scores(outputs: np.ndarray, classes: int) -> np.ndarray:
+    """A model's outputs as scores: (n,) for one sigmoid output, (n, k) for k classes."""
+    outputs = np.asarray(outputs)
+    return outputs[:, 0] if classes == 1 else outputs
+
+
+def class_names(labels: Sequence[str] | None, classes: int) -> list[str]:
+    """The bundle's labels: given (--labels), else negative/positive for one sigmoid output, class_0... for k."""
+    default = list(LABELS) if classes == 1 else [f"class_{i}" for i in range(classes)]
+    if labels is None:
+        return default
+    names = [str(label).strip() for label in labels]
+    if len(names) != len(default) or len(set(names)) != len(names) or not all(names):
+        raise ExportError(f"--labels names {len(names)} labels ({', '.join(names)}) but the model has "
+                          f"{'one sigmoid output: two labels, negative first' if classes == 1 else f'{classes} classes'}"
+                          "; give that many distinct names, comma-separated")
+    return names
+
+
 def _text_gates(report: GateReport, src: Source, staged: Predictor, n: int,
-                data: str | os.PathLike[str] | None) -> dict[str, Any]:
+                data: str | os.PathLike[str] | None, classes: int) -> dict[str, Any]:
     """From raw strings: the bundle's tokenizer against the original, and the bundle against Keras."""
     if src.reference_ids is None and src.keras_from_text is None:
         return {}
@@ -204,10 +249,10 @@ def _text_gates(report: GateReport, src: Source, staged: Predictor, n: int,
         report.add("tokenizer", same == len(texts), detail)
         out["tokenizer"] = {"texts": len(texts), "identical": same, "reference": src.reference_name}
     if src.keras_from_text is not None:
-        keras_p = np.concatenate([src.keras_from_text(texts[i:i + 256]).ravel() for i in range(0, len(texts), 256)])
+        keras_p = np.concatenate([_scores(src.keras_from_text(texts[i:i + 256]), classes) for i in range(0, len(texts), 256)])
         what = "the Keras model on the strings"
     else:
-        keras_p = src.ids_model.predict(reference, batch_size=256, verbose=0).ravel()
+        keras_p = _scores(src.ids_model.predict(reference, batch_size=256, verbose=0), classes)
         what = f"Keras on {src.reference_name}'s ids"
     out["from_text"] = check_parity(report, f"parity from raw strings ({what})", keras_p, staged.predict_proba(texts))
     return out

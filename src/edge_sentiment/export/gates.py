@@ -43,16 +43,23 @@ class GateReport:
 
 
 def parity_figures(reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """max |Δp|, mean |Δp| and label agreement between two probability vectors."""
-    reference = np.asarray(reference, dtype=np.float64).ravel()
-    candidate = np.asarray(candidate, dtype=np.float64).ravel()
-    diff = np.abs(reference - candidate)
-    agree = int(np.sum((reference >= threshold) == (candidate >= threshold)))
+    """max |Δp|, mean |Δp| and label agreement between two sets of scores: probability vectors (n,), or
+    class probabilities (n, k) whose labels are the most probable class."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.ndim == 2 and reference.shape[1] > 1:
+        agree = int(np.sum(np.argmax(reference, axis=1) == np.argmax(candidate, axis=1))) if candidate.shape == reference.shape else 0
+        samples = reference.shape[0]
+    else:
+        reference, candidate = reference.ravel(), candidate.ravel()
+        agree = int(np.sum((reference >= threshold) == (candidate >= threshold)))
+        samples = reference.size
+    diff = np.abs(reference - candidate) if candidate.shape == reference.shape else np.array([np.inf])
     return {
-        "samples": int(reference.size),
+        "samples": int(samples),
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,
         "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
-        "label_agreement": agree / reference.size if reference.size else 1.0,
+        "label_agreement": agree / samples if samples else 1.0,
         "labels_agreeing": agree,
         "finite": bool(np.isfinite(candidate).all()),
     }
@@ -71,11 +78,14 @@ def check_parity(report: GateReport, name: str, reference: np.ndarray, candidate
     return fig
 
 
-def op_census_gate(report: GateReport, census: dict[str, int]) -> None:
-    lstm = census.get("LSTM", 0)
+def op_census_gate(report: GateReport, census: dict[str, int], fused: dict[str, int] | None = None) -> None:
+    """One fused ONNX op per recurrent layer (fused: op type -> layers), and no Loop, Scan or If."""
+    fused = fused or {"LSTM": 1}
+    found = {op: census.get(op, 0) for op in ("LSTM", "GRU")}
     loops = {op: census.get(op, 0) for op in ("Loop", "Scan", "If")}
-    ok = lstm == 1 and not any(loops.values())
-    detail = f"LSTM={lstm}, " + ", ".join(f"{k}={v}" for k, v in loops.items())
+    ok = all(found[op] == fused.get(op, 0) for op in found) and not any(loops.values())
+    detail = ", ".join(f"{k}={v}" for k, v in {**{op: n for op, n in found.items() if n or fused.get(op)}, **loops}.items())
     if not ok:
-        detail += " (want exactly one fused LSTM and no Loop/Scan/If: was the model exported with recurrent dropout?)"
+        want = " and ".join(f"{n} fused {op}" for op, n in fused.items())
+        detail += f" (want {want} and no Loop/Scan/If: was the model exported with recurrent dropout?)"
     report.add("op census", ok, detail)

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EdgeSentimentError, ExportError
 from ..runtime.keras_tokenizers import KerasImdbTokenizer, KerasTokenizer, TextVectorizationTokenizer
 from ..runtime.tokenizer import FORMAT, TokenizerBase, read_json_file, tokenizer_from_dict
-from .convert import load_keras_model
+from .kerasfile import keras_module, load_keras_model
 from .options import TOKENIZER_HELP, TokenizerOptions
 
 __all__ = ["Source", "load_source", "embedding_rows"]
@@ -40,12 +40,11 @@ class Source:
     # texts -> the original tokenizer's padded ids, where the original is at hand
     reference_ids: Callable[[Sequence[str]], np.ndarray] | None = None
     reference_name: str = ""
+    keras_version: str = ""  # of the Keras that loaded the model: keras (3) or tf_keras (2)
 
 
 def embedding_rows(model: Any) -> int | None:
-    import keras
-
-    found = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    found = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
     return int(found[0].input_dim) if found else None
 
 
@@ -55,23 +54,18 @@ def _input_length(model: Any) -> int | None:
 
 
 def _first_layer(model: Any) -> Any:
-    import keras
-
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     return layers[0] if layers else None
 
 
 def _is_text_vectorization(layer: Any) -> bool:
-    import keras
-
-    return isinstance(layer, keras.layers.TextVectorization)
+    return type(layer).__name__ == "TextVectorization"
 
 
 def _after_text_vectorization(model: Any, length: int) -> Any:
     """The model from the TextVectorization layer's output on: the same layers on an int32 ids input."""
-    import keras
-
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    keras = keras_module(model)
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     for previous, layer in zip(layers, layers[1:]):
         nodes = getattr(layer, "_inbound_nodes", [])
         if not nodes or any(len(node.input_tensors) != 1
@@ -166,6 +160,7 @@ def load_source(source: str | os.PathLike[str], options: TokenizerOptions) -> So
             raise
         raise ExportError(str(exc)) from None
     found.metrics = metrics
+    found.keras_version = f"{keras_module(model).__name__} {keras_module(model).__version__}"
     _check_rows(found)
     return found
 

@@ -43,7 +43,8 @@ _MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
 # Ops an exported sentiment LSTM may hold; anything else (Loop, Scan, If, custom domains) is refused.
 ALLOWED_OPS = frozenset(
-    "Add Cast Concat Constant Div Equal Expand Gather Greater Identity Less LSTM MatMul Max Min Mul Not "
+    "Add Cast Concat Constant Div Equal Expand Gather Greater Identity Less LSTM GRU MatMul Max Min Mul Not "
+    "ReduceMean Relu Softmax Split Gemm Neg Exp Sqrt Reciprocal Pow Erf "
     "ReduceMax ReduceSum Reshape Shape Sigmoid Slice Squeeze Sub Tanh Transpose Unsqueeze Where DynamicQuantizeLinear "
     "MatMulInteger DequantizeLinear QuantizeLinear com.microsoft.DynamicQuantizeLSTM "
     "com.microsoft.DynamicQuantizeMatMul com.microsoft.MatMulIntegerToFloat".split()
@@ -152,6 +153,15 @@ def _manifest(opened: _Folder) -> dict[str, Any]:
     for key in ("files", "model"):
         if not isinstance(data.get(key), dict):
             raise BundleError(f"{folder}/manifest.json has no {key!r} section")
+    model, labels = data["model"], data.get("labels", LABELS)
+    classes = model.get("classes", 1)
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise BundleError(f"{folder}/manifest.json has classes {classes!r}: 1 (one sigmoid output) or k (softmax over k)")
+    if (not isinstance(labels, list) or len(labels) != max(classes, 2) or len(set(labels)) != len(labels)
+            or not all(isinstance(label, str) and label for label in labels)):
+        raise BundleError(f"{folder}/manifest.json has labels {labels!r}: {max(classes, 2)} distinct names for {classes} output(s)")
+    if model.get("pads", "skipped") not in ("skipped", "fed", "none"):
+        raise BundleError(f"{folder}/manifest.json has pads {model.get('pads')!r}: one of skipped, fed, none")
     threshold = data.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
         raise BundleError(f"{folder}/manifest.json has threshold {threshold!r}; it must be a number between 0 and 1")

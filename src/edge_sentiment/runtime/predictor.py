@@ -23,10 +23,13 @@ CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any i
 
 @dataclass(frozen=True)
 class Prediction:
-    """A label ("negative" or "positive") and the probability that the text is positive."""
+    """A label and a score: for a two-label bundle ("negative"/"positive") the probability that the text
+    is positive; for a bundle of several classes the probability of the label, with every class's in
+    probabilities (in the order of the bundle's labels)."""
 
     label: str
     score: float
+    probabilities: tuple[float, ...] | None = None
 
 
 def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -97,9 +100,16 @@ class Predictor:
         self.batch_size = batch_size
         self.threshold = float(bundle.manifest.get("threshold", 0.5))
         self._encode = bundle.tokenizer.encode
-        # Without the exact pad skip (post-padded models, or models whose pads cannot be skipped) every
-        # text is padded to max_len as the model was trained; with it, batches are only as long as their texts.
-        self._fixed_length = not bundle.manifest["model"].get("padding_skip")
+        model = bundle.manifest["model"]
+        # "skipped": the exact pad skip, batches only as long as their texts (bundles before "pads" had it);
+        # "fed": every text padded to max_len as the model was trained (post-padded models, or pads that
+        # cannot be skipped); "none": texts batched by exact length, no pads (models that masked them).
+        self.pads = model.get("pads", "skipped" if model.get("padding_skip") else "fed")
+        self.classes = int(model.get("classes", 1))
+        self.labels = list(bundle.manifest.get("labels", LABELS))
+        empty = model.get("empty_text")
+        self._empty = np.asarray(empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes,
+                                 dtype=np.float32)
         self._run = self._session.run
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -124,13 +134,16 @@ class Predictor:
         return self.bundle.manifest
 
     def _score_batch(self, batch: np.ndarray) -> np.ndarray:
-        return self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
+        out = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        return out[:, 0] if self.classes == 1 else out
 
     def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
         """Start scoring id lists (in the pool when there are several batches); returns a waiter."""
-        out = np.empty(len(id_lists), dtype=np.float32)
-        if self._fixed_length:
+        out = np.empty((len(id_lists),) if self.classes == 1 else (len(id_lists), self.classes), dtype=np.float32)
+        if self.pads == "fed":
             batches = self._fixed_batches(id_lists)
+        elif self.pads == "none":
+            batches = self._exact_batches(id_lists, out)
         elif len(id_lists) == 1:  # the common single-text call: no sorting, no copies, no pool
             ids = id_lists[0]
             out[0] = self._score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
@@ -158,6 +171,20 @@ class Predictor:
                  pad_ids(id_lists[start:start + size], length, padding))
                 for start in range(0, len(id_lists), size)]
 
+    def _exact_batches(self, id_lists: Sequence[Sequence[int]], out: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Batches of texts of one length, no pads; an empty text gets the model's score for no words."""
+        by_length: dict[int, list[int]] = {}
+        for row, ids in enumerate(id_lists):
+            by_length.setdefault(len(ids), []).append(row)
+        for row in by_length.pop(0, []):
+            out[row] = self._empty if self.classes > 1 else self._empty[0]
+        batches = []
+        for length, rows in sorted(by_length.items()):
+            for start in range(0, len(rows), self.batch_size):
+                part = np.asarray(rows[start:start + self.batch_size])
+                batches.append((part, np.asarray([id_lists[r] for r in part], dtype=np.int32).reshape(len(part), length)))
+        return batches
+
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
@@ -169,7 +196,7 @@ class Predictor:
         return self._start(id_lists)()
 
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
-        """Probability that each text is positive, shape (n,)."""
+        """Probability that each text is positive, shape (n,); for a bundle of k classes, (n, k)."""
         it = iter(_as_texts(texts))
         parts = []
         pending: Callable[[], np.ndarray] | None = None
@@ -187,7 +214,9 @@ class Predictor:
             pending = started
         if pending is not None:
             parts.append(pending())
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+        if parts:
+            return np.concatenate(parts)
+        return np.empty((0,) if self.classes == 1 else (0, self.classes), dtype=np.float32)
 
     def close(self) -> None:
         """Stop the worker threads (the predictor stays usable; they restart when needed)."""
@@ -204,9 +233,10 @@ class Predictor:
 
     def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
         """A label and score for each text."""
-        return [
-            Prediction(LABELS[int(p >= self.threshold)], float(p)) for p in self.predict_proba(texts)
-        ]
+        scores = self.predict_proba(texts)
+        if self.classes == 1:
+            return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in scores]
+        return [Prediction(self.labels[int(np.argmax(p))], float(np.max(p)), tuple(float(v) for v in p)) for p in scores]
 
     def __repr__(self) -> str:
         return f"Predictor(bundle={str(self.bundle.path)!r}, precision={self.bundle.precision!r}, threads={self.threads})"

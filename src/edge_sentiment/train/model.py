@@ -1,5 +1,6 @@
-"""The Keras model: Embedding -> LSTM -> (pooling over the words) -> Dense(sigmoid), and its
-dropout-free inference clone."""
+"""The Keras model: Embedding -> LSTM -> (pooling over the words) -> Dense(sigmoid).
+
+Its inference form (dropout off, what the exporter converts) is export/inference.py's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from .recipes import Recipe
 
-__all__ = ["build_model", "inference_clone"]
+__all__ = ["build_model"]
 
 
 def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: int | None = None) -> Any:
@@ -58,28 +59,3 @@ def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: 
         metrics=["accuracy"],
     )
     return model
-
-
-def inference_clone(model: Any) -> Any:
-    """The same model and weights with dropout off: what inference computes, in a fusable form.
-
-    Dropout does nothing at inference, but a recurrent_dropout > 0 makes Keras and tf2onnx emit a
-    generic loop instead of one fused LSTM op; the clone has identical outputs.
-    """
-    import keras
-
-    def strip(config: dict[str, Any]) -> dict[str, Any]:
-        for key in ("dropout", "recurrent_dropout"):
-            if key in config:
-                config[key] = 0.0
-        for key in ("layer", "backward_layer"):  # the LSTMs inside a Bidirectional wrapper
-            if isinstance(config.get(key), dict):
-                strip(config[key]["config"])
-        return config
-
-    def strip_dropout(layer: Any) -> Any:
-        return layer.__class__.from_config(strip(layer.get_config()))
-
-    clone = keras.models.clone_model(model, clone_function=strip_dropout)
-    clone.set_weights(model.get_weights())
-    return clone
