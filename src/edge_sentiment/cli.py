@@ -196,16 +196,23 @@ def _require(module: str, extra: str, what: str) -> None:
               help="Fail the export if int8 loses more than this many points of test accuracy.")
 @click.option("--accuracy-samples", type=click.IntRange(2), default=None,
               help="Test reviews for the int8 accuracy gate. Default: the whole test split.")
+@click.option("--labels", default=None,
+              help="The classes' names, comma-separated, in the order of the model's outputs. Default: "
+                   "negative,positive for one sigmoid output; class_0,class_1,... for a softmax.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(source: str, out_dir: str, tokenizer: str | None, text_vectorization: str | None, word_index: str | None,
            index_from: int, start_char: int, oov_char: int, max_len: int | None, padding: str | None,
            truncating: str | None, opset: int, parity_samples: int, data: str | None, quantize: str | None,
-           int8_max_loss: float, accuracy_samples: int | None, force: bool, as_json: bool) -> None:
+           int8_max_loss: float, accuracy_samples: int | None, labels: str | None, force: bool,
+           as_json: bool) -> None:
     """Convert a trained run, or your own Keras model, into a verified ONNX bundle.
 
-    SOURCE is a run folder of 'edge-sentiment train' or a Keras model file (.keras). Gates (all
-    reported, any failure writes nothing): one fused LSTM op and no loops, the ONNX checker, no
+    SOURCE is a run folder of 'edge-sentiment train' or a Keras model file: .keras (Keras 3, or tf-keras),
+    or .h5 (Keras 2). The model is Embedding -> LSTM/GRU layers (Bidirectional, stacked) -> the last
+    state or a pooling -> Dense layers -> Dense(1, sigmoid) or Dense(k, softmax); anything else is
+    refused before conversion, naming the layer. Gates (all
+    reported, any failure writes nothing): one fused op per recurrent layer and no loops, the ONNX checker, no
     external data, Keras vs ONNX parity (max |dp| <= 1e-5, all labels agree) padded and as the runtime
     runs it, the bundle's tokenizer against the original one and parity from raw strings (where the
     original is at hand), and the Keras model unchanged afterwards.
@@ -219,6 +226,7 @@ def export(source: str, out_dir: str, tokenizer: str | None, text_vectorization:
                                start_char=start_char, oov_char=oov_char)
     result = export_bundle(source, out_dir, tokenizer_options=options, opset=opset, parity_samples=parity_samples,
                            data=data, force=force, quantize=quantize, int8_max_loss_pp=int8_max_loss,
+                           labels=labels.split(",") if labels is not None else None,
                            accuracy_samples=accuracy_samples, command=_command_line(), log=log)
     if as_json:
         _echo_json(result.manifest)
@@ -318,7 +326,10 @@ def predict(texts: tuple[str, ...], file_: str | None, bundle: str | None, preci
     while chunk := list(islice(source, CHUNK)):
         for text, result in zip(chunk, predictor.predict(chunk)):
             if as_json:
-                _echo_json({"index": index, "label": result.label, "score": round(result.score, 6)})
+                row: dict[str, Any] = {"index": index, "label": result.label, "score": round(result.score, 6)}
+                if result.probabilities is not None:
+                    row["probabilities"] = dict(zip(predictor.labels, (round(p, 6) for p in result.probabilities)))
+                _echo_json(row)
             else:
                 shown = " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
                 shown = shown if len(shown) <= 70 else shown[:67] + "..."

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .data import Reviews
+from .errors import InputError
 from .runtime.predictor import Predictor
 from .runtime.tokenizer import words
 
@@ -49,6 +50,9 @@ def evaluate_bundle(
 ) -> dict[str, Any]:
     """Figures per text variant (full review, first/last k words) for one bundle."""
     predictor = Predictor.load(bundle, precision=precision, threads=threads)
+    if predictor.classes > 1:
+        raise InputError(f"evaluate scores IMDB's negative/positive labels; {predictor.bundle.path} has "
+                         f"{predictor.classes} classes ({', '.join(predictor.labels)})")
     labels = np.asarray(reviews.labels)
     results = {}
     for name, cut in text_variants(cuts).items():

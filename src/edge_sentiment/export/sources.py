@@ -183,7 +183,8 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
             from_text = lambda texts: np.asarray(ids_model(reference(texts), training=False))  # noqa: E731
         return Source(model_path, model, ids_model, tok, "the model's TextVectorization layer",
                       keras_from_text=from_text, reference_ids=reference, reference_name="the TextVectorization layer")
-    if len(model.inputs) != 1 or "int" not in str(model.inputs[0].dtype):
+    first_is_embedding = first is not None and type(first).__name__ == "Embedding"  # Keras 2 types its input float
+    if len(model.inputs) != 1 or not ("int" in str(model.inputs[0].dtype) or first_is_embedding):
         raise ExportError(f"{model_path} takes {[str(i.dtype) for i in model.inputs]} inputs; edge-sentiment exports "
                           "models that take one tensor of token ids, or strings through a TextVectorization first layer")
     length = options.max_len or _input_length(model)
