@@ -335,3 +335,59 @@ def test_training_with_a_fold_saves_and_scores_the_folded_model(tmp_path) -> Non
     y_test = np.asarray(reviews["test"].labels, np.float32)
     assert model.evaluate(x_test, y_test, verbose=0)[0] == pytest.approx(metrics["test_loss"], abs=1e-5)
     assert train(archive, tmp_path / "run2", recipe.with_overrides(embedding_rank=0), verbose=0)["embedding_fold"] is None
+
+
+@needs_tf
+def test_train_on_keras_imdb_ids_then_predict_equals_keras(tmp_path) -> None:
+    """train --vocabulary keras-imdb trains on keras.datasets.imdb's ids (a start mark, rank + 3, 2 past
+    num_words, unknown words skipped); the exported bundle, given raw text, equals the Keras model on
+    those ids, written out here by hand."""
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from edge_sentiment.cli import main
+    from edge_sentiment.export.kerasfile import load_keras_model
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
+    ranked = ["the", "film", "a", "and", "is", "br", "story", "acting", "great", "boring", "wonderful", "awful",
+              "movie", "music", "cast", "stupid", "of", "end"]
+    index = {w: r for r, w in enumerate(ranked, start=1)}
+    (tmp_path / "word_index.json").write_text(json.dumps(index), encoding="utf-8")
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", "--data", str(archive), "--out", str(tmp_path / "run"), "--vocabulary", "keras-imdb",
+                                   "--word-index", str(tmp_path / "word_index.json"), "--vocab-size", "16", "--max-len", "24",
+                                   "--embedding-dim", "4", "--lstm-units", "4", "--epochs", "2", "--batch-size", "8",
+                                   "--recurrent-dropout", "0", "--json"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.output.splitlines()[-1])["vocabulary"] == "keras-imdb"
+    exported = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle"), "--parity-samples", "16"])
+    assert exported.exit_code == 0, exported.output
+    texts = ["A wonderful film, great acting!", "Boring, stupid and awful.<br /><br />The end.", "", "Café MUSIC zzz",
+             "the cast " * 20]
+    predicted = runner.invoke(main, ["predict", "--bundle", str(tmp_path / "bundle"), "--json", *texts])
+    assert predicted.exit_code == 0, predicted.output
+    scores = [json.loads(line)["score"] for line in predicted.output.splitlines()]
+
+    def lab_ids(text: str) -> list[int]:
+        lowered = "".join(c.lower() if "A" <= c <= "Z" else " " if c in '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n' else c
+                          for c in text)
+        return ([1] + [index[w] + 3 if index[w] + 3 < 16 else 2 for w in lowered.split(" ") if w in index])[-24:]
+
+    x = np.array([[0] * (24 - len(ids)) + ids for ids in map(lab_ids, texts)], dtype=np.int32)
+    assert (x == 2).any() and (x == 1).any()
+    keras_p = load_keras_model(tmp_path / "run" / "model.keras").predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose(scores, keras_p, rtol=0, atol=2e-6)  # predict --json rounds to 6 decimals
+
+
+@needs_tf
+def test_train_keras_imdb_needs_a_word_index(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from edge_sentiment.cli import main
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz")
+    result = CliRunner().invoke(main, ["train", "--data", str(archive), "--out", str(tmp_path / "run"), "--vocabulary", "keras-imdb"])
+    assert result.exit_code == 1 and "needs --word-index" in result.output, result.output
+    assert not (tmp_path / "run").exists()

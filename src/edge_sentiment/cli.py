@@ -101,12 +101,18 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
                    "SVD of the embedding times the LSTM's input weights, so a wide embedding ships at a narrow "
                    "one's size and speed. The model saved and the test figures are the folded one's; the "
                    "epochs' figures are the wide one's. 0 = no fold. [lab: 0; better: 16]")
+@click.option("--vocabulary", type=click.Choice(["own", "keras-imdb"]), default="own", show_default=True,
+              help="own: our tokenizer, fit on the training reviews (--vocab-size words); keras-imdb: the ids of "
+                   "keras.datasets.imdb.load_data(num_words=--vocab-size), rebuilt from the raw reviews with the Keras "
+                   "word index (--word-index), as the lab trained; the exported bundle scores raw text with those ids.")
+@click.option("--word-index", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The Keras IMDB word index (imdb_word_index.json), for --vocabulary keras-imdb.")
 @click.option("--train-limit", type=click.IntRange(2), default=None, help="Train on a balanced sample of this many reviews (for quick tries).")
 @click.option("--test-limit", type=click.IntRange(2), default=None, help="Evaluate on a balanced sample of this many test reviews.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, test_limit: int | None,
-          force: bool, as_json: bool, **overrides: Any) -> None:
+def train(data: str | None, out_dir: str, recipe: str, vocabulary: str, word_index: str | None,
+          train_limit: int | None, test_limit: int | None, force: bool, as_json: bool, **overrides: Any) -> None:
     """Train a recipe on raw IMDB review text (the lab's by default) and write a run folder."""
     try:
         chosen: Recipe = get_recipe(recipe).with_overrides(**overrides)
@@ -117,8 +123,9 @@ def train(data: str | None, out_dir: str, recipe: str, train_limit: int | None, 
         _require("gensim", "train", "Word2vec pre-training (--word2vec-epochs)")
     from .train.trainer import train as run_training
 
-    metrics = run_training(data, out_dir, chosen, force=force, train_limit=train_limit,
-                           test_limit=test_limit, verbose=0 if as_json else None, command=_command_line())
+    metrics = run_training(data, out_dir, chosen, force=force, train_limit=train_limit, test_limit=test_limit,
+                           verbose=0 if as_json else None, command=_command_line(), vocabulary=vocabulary,
+                           word_index=word_index)
     if as_json:
         _echo_json(metrics)
     else:

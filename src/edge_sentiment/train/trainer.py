@@ -14,10 +14,23 @@ from .._meta import tool_versions
 from ..data import Reviews, load_imdb, resolve_data_path
 from ..evaluate import score_figures, text_variants
 from ..runtime.files import atomic_folder, check_target, sha256_file
-from ..runtime.tokenizer import Tokenizer, pad_ids
+from ..errors import DataError
+from ..runtime.keras_tokenizers import KerasImdbTokenizer
+from ..runtime.tokenizer import Tokenizer, TokenizerBase, pad_ids, read_json_file
 from .recipes import Recipe
 
-__all__ = ["train", "prepare_training_data", "validation_by_length", "validation_rows"]
+__all__ = ["train", "prepare_training_data", "validation_by_length", "validation_rows", "VOCABULARIES"]
+
+VOCABULARIES = ("own", "keras-imdb")
+
+
+def _read_word_index(path: str | os.PathLike[str] | None) -> dict[str, int]:
+    if path is None:
+        raise DataError("--vocabulary keras-imdb needs --word-index: the Keras IMDB word index (imdb_word_index.json)")
+    index = read_json_file(path, "word index")
+    if not isinstance(index, dict):
+        raise DataError(f"{path} is not a word index (a JSON object of word -> rank)")
+    return index
 
 
 def _shuffle(n: int, recipe: Recipe) -> tuple[np.random.Generator, np.ndarray, int]:
@@ -32,7 +45,7 @@ def validation_rows(n: int, recipe: Recipe) -> np.ndarray:
     return order[n - n_val:]
 
 
-def validation_by_length(model: Any, tokenizer: Tokenizer, reviews: Reviews, rows: np.ndarray) -> dict[str, float]:
+def validation_by_length(model: Any, tokenizer: TokenizerBase, reviews: Reviews, rows: np.ndarray) -> dict[str, float]:
     """A Keras model's accuracy on the validation reviews, whole and cut to their first or last k words
     (the same cuts as `edge-sentiment evaluate` makes of the test set)."""
     labels = np.asarray([reviews.labels[i] for i in rows], dtype=np.float32)
@@ -44,7 +57,7 @@ def validation_by_length(model: Any, tokenizer: Tokenizer, reviews: Reviews, row
     return out
 
 
-def prepare_training_data(reviews: Reviews, tokenizer: Tokenizer, recipe: Recipe) -> dict[str, np.ndarray]:
+def prepare_training_data(reviews: Reviews, tokenizer: TokenizerBase, recipe: Recipe) -> dict[str, np.ndarray]:
     """Token ids and labels: shuffled (seeded), a validation tail held out, crops added to training only."""
     rng, order, n_val = _shuffle(len(reviews), recipe)
     ids = [tokenizer.encode(reviews.texts[i]) for i in order]
@@ -78,8 +91,15 @@ def train(
     test_limit: int | None = None,
     verbose: int | None = None,
     command: str | None = None,
+    vocabulary: str = "own",
+    word_index: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one recipe; returns the metrics written to metrics.json."""
+    """Train and evaluate one recipe; returns the metrics written to metrics.json.
+
+    vocabulary "own": our tokenizer, fit on the training reviews (the recipe's vocab_size words);
+    "keras-imdb": the ids of keras.datasets.imdb.load_data(num_words=vocab_size), from the Keras word
+    index at word_index, as the lab trained on (the run's tokenizer.json is that tokenizer).
+    """
     import keras
     import tensorflow as tf
 
@@ -87,6 +107,11 @@ def train(
 
     started = time.perf_counter()
     check_target(out_dir, force=force, what="run folder")
+    if vocabulary not in VOCABULARIES:
+        raise DataError(f"unknown vocabulary {vocabulary!r}; choose one of {', '.join(VOCABULARIES)}")
+    if vocabulary == "keras-imdb" and recipe.word2vec_epochs:
+        raise DataError("word2vec pre-training (--word2vec-epochs) needs our own vocabulary; use --vocabulary own")
+    index = _read_word_index(word_index) if vocabulary == "keras-imdb" else None
     data_path = resolve_data_path(data)
     splits = load_imdb(data_path)
     train_set, test_set = splits["train"], splits["test"]
@@ -97,7 +122,11 @@ def train(
 
     keras.utils.set_random_seed(recipe.seed)
     tf.config.experimental.enable_op_determinism()
-    tokenizer = Tokenizer.fit(train_set.texts, vocab_size=recipe.vocab_size, max_len=recipe.max_len)
+    tokenizer: TokenizerBase
+    if index is None:
+        tokenizer = Tokenizer.fit(train_set.texts, vocab_size=recipe.vocab_size, max_len=recipe.max_len)
+    else:
+        tokenizer = KerasImdbTokenizer(index, num_words=recipe.vocab_size, max_len=recipe.max_len)
     arrays = prepare_training_data(train_set, tokenizer, recipe)
     x_test = tokenizer.encode_batch(test_set.texts)
     y_test = np.asarray(test_set.labels, dtype=np.float32)
@@ -189,6 +218,7 @@ def train(
             "train_sha256": train_set.checksum(),
             "test_sha256": test_set.checksum(),
         },
+        "vocabulary": vocabulary,
         "seed": recipe.seed,
         "fit_seconds": round(fit_seconds, 1),
         "word2vec_seconds": word2vec_seconds,

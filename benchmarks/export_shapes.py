@@ -1,0 +1,223 @@
+"""Export the model shapes and files users have, each trained here on real IMDB reviews, and tabulate what
+the exporter measured, with batch-1 latency in one run: the table in docs/model-shapes.md comes from here.
+
+Every model reads our own tokenizer's ids (fit on the training reviews; the post-padded one reads the same
+vocabulary through a Keras `Tokenizer`-kind file that pads after the words), is trained for one epoch,
+saved (the lab's shape by tf-keras as a Keras 2 .h5), and exported by the real command line:
+`edge-sentiment export MODEL --tokenizer TOK --out BUNDLE --data DATA --parity-samples N --json`.
+Batch-1 latency is session.run and tokenizing of one median-length test review, Predictor(threads=1),
+in alternating rounds over all bundles of the run; the ratio is to the lab's .h5 bundle.
+
+Run: python benchmarks/export_shapes.py --data ../shared/data/aclImdb.tar.gz [--doc docs/model-shapes.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BEGIN, END = "<!-- export_shapes: begin -->", "<!-- export_shapes: end -->"
+
+
+def stars(rating: int) -> int:
+    """IMDB ratings 1-4 / 7-8 / 9-10 as three classes."""
+    return 0 if rating <= 4 else 1 if rating <= 8 else 2
+
+
+def shapes(keras: Any, vocab: int) -> dict[str, tuple[str, Callable[[], list[Any]]]]:
+    L = keras.layers
+    return {
+        "gru": ("Embedding(32) → GRU(64) → Dense(1, sigmoid)",
+                lambda: [L.Embedding(vocab, 32), L.GRU(64), L.Dense(1, activation="sigmoid")]),
+        "stacked-bilstm-maxpool": ("Embedding(32) → BiLSTM(32, seq) → BiLSTM(32, seq) → GlobalMaxPooling1D → Dense(1)",
+                                   lambda: [L.Embedding(vocab, 32), L.Bidirectional(L.LSTM(32, return_sequences=True)),
+                                            L.Bidirectional(L.LSTM(32, return_sequences=True)), L.GlobalMaxPooling1D(),
+                                            L.Dense(1, activation="sigmoid")]),
+        "masked-lstm": ("Embedding(32, mask_zero=True) → LSTM(64) → Dense(1)",
+                        lambda: [L.Embedding(vocab, 32, mask_zero=True), L.LSTM(64), L.Dense(1, activation="sigmoid")]),
+        "post-padded-bigru-maxpool": ("post-padded: Embedding(32) → BiGRU(32, seq) → GlobalMaxPooling1D → Dense(1)",
+                                      lambda: [L.Embedding(vocab, 32), L.Bidirectional(L.GRU(32, return_sequences=True)),
+                                               L.GlobalMaxPooling1D(), L.Dense(1, activation="sigmoid")]),
+        "three-class": ("Embedding(32) → LSTM(64) → Dense(32, relu) → Dense(3, softmax); stars 1-4 / 7-8 / 9-10",
+                        lambda: [L.Embedding(vocab, 32), L.LSTM(64), L.Dense(32, activation="relu"),
+                                 L.Dense(3, activation="softmax")]),
+    }
+
+
+def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list[dict[str, Any]]:
+    import keras
+    import tf_keras
+
+    from edge_sentiment.data import load_imdb
+    from edge_sentiment.runtime.keras_tokenizers import KerasTokenizer
+    from edge_sentiment.runtime.tokenizer import Tokenizer
+
+    train = load_imdb(data, splits=("train",))["train"].subset(n_train, seed=1)
+    tok = Tokenizer.fit(train.texts, vocab_size=vocab, max_len=length)
+    tok.save(work / "tokenizer.json")
+    post = KerasTokenizer({w: i + 2 for i, w in enumerate(tok.words)}, max_len=length, padding="post", truncation="pre")
+    post.save(work / "tokenizer-post.json")
+    x_pre, x_post = tok.encode_batch(train.texts), post.encode_batch(train.texts)
+    y, y3 = np.asarray(train.labels), np.asarray([stars(r) for r in train.ratings])
+    cases = []
+
+    tf_keras.utils.set_random_seed(7)  # the lab's model, as Keras 2 wrote it
+    lab = tf_keras.Sequential([tf_keras.layers.Embedding(vocab, 32, input_length=length),
+                               tf_keras.layers.LSTM(100, dropout=0.2, recurrent_dropout=0.2),
+                               tf_keras.layers.Dense(1, activation="sigmoid")])
+    lab.compile("adam", "binary_crossentropy")
+    lab.fit(x_pre, y, epochs=1, batch_size=64, verbose=0)
+    lab.save(work / "lab.h5")
+    cases.append({"name": "lab", "shape": "the lab's Embedding(32) → LSTM(100, dropout 0.2, recurrent_dropout 0.2) → Dense(1)",
+                  "file": "Keras 2 .h5 (tf-keras)", "path": work / "lab.h5", "tokenizer": work / "tokenizer.json", "options": []})
+    for name, (shape, layers) in shapes(keras, vocab).items():
+        keras.utils.set_random_seed(7)
+        classes = 3 if name == "three-class" else 1
+        model = keras.Sequential([keras.Input(shape=(length,), dtype="int32"), *layers()])
+        model.compile("adam", "binary_crossentropy" if classes == 1 else "sparse_categorical_crossentropy")
+        model.fit(x_post if name.startswith("post") else x_pre, y if classes == 1 else y3, epochs=1, batch_size=64, verbose=0)
+        model.save(work / f"{name}.keras")
+        cases.append({"name": name, "shape": shape, "file": "Keras 3 .keras", "path": work / f"{name}.keras",
+                      "tokenizer": work / ("tokenizer-post.json" if name.startswith("post") else "tokenizer.json"),
+                      "options": ["--labels", "negative,positive,strongly positive"] if classes == 3 else []})
+    return cases
+
+
+def export(case: dict[str, Any], data: Path, out: Path, samples: int) -> tuple[dict[str, Any], str]:
+    command = [sys.executable, "-m", "edge_sentiment", "export", str(case["path"]), "--tokenizer", str(case["tokenizer"]),
+               "--out", str(out), "--data", str(data), "--parity-samples", str(samples), "--json", "--force", *case["options"]]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    shown = shlex.join(["edge-sentiment", *command[3:]]).replace(str(out.parent), "$WORK").replace(str(data), "$DATA")
+    if done.returncode != 0:
+        error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
+        return {"error": error}, shown
+    return json.loads(done.stdout), shown
+
+
+def latency(bundles: dict[str, Path], text: str, rounds: int, calls: int) -> dict[str, float]:
+    """Median ms of one predict_proba(text) per bundle, the bundles alternating round by round."""
+    from edge_sentiment import Predictor
+
+    predictors = {name: Predictor.load(path, threads=1) for name, path in bundles.items()}
+    times: dict[str, list[float]] = {name: [] for name in bundles}
+    for p in predictors.values():
+        for _ in range(20):
+            p.predict_proba(text)
+    for r in range(rounds):
+        order = list(predictors.items())
+        for name, p in (order if r % 2 == 0 else order[::-1]):
+            for _ in range(calls):
+                started = time.perf_counter()
+                p.predict_proba(text)
+                times[name].append(time.perf_counter() - started)
+    return {name: float(np.median(t) * 1000) for name, t in times.items()}
+
+
+def accuracy(bundle: Path, data: Path, n: int, classes: int) -> float:
+    from edge_sentiment import Predictor
+    from edge_sentiment.data import load_imdb
+
+    test = load_imdb(data, splits=("test",))["test"].subset(n, seed=2)
+    p = Predictor.load(bundle).predict_proba(test.texts)
+    if classes == 1:
+        return float(np.mean((p >= 0.5) == np.asarray(test.labels)))
+    return float(np.mean(np.argmax(p, axis=1) == np.asarray([stars(r) for r in test.ratings])))
+
+
+def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Made by `python benchmarks/export_shapes.py --data $DATA --doc docs/model-shapes.md` on {meta['date']}: "
+        f"{meta['train_reviews']} training reviews, 1 epoch, {meta['max_len']} ids per review, our tokenizer's "
+        f"{meta['vocab']} ids; parity on {meta['samples']} IMDB test reviews; accuracy from raw text on "
+        f"{meta['test_reviews']} other test reviews (three classes: the stars); batch-1 latency of a "
+        f"{meta['words']}-word review, median of {meta['rounds']} alternating rounds × {meta['calls']} calls, one thread; "
+        f"{meta['versions']}.",
+        "",
+        "| shape | file | exported | op census (recurrent) | pads | parity max \\|Δp\\| | labels agree | accuracy | batch-1 ms | × lab |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lab = next((r["ms"] for r in rows if r["name"] == "lab" and "ms" in r), None)
+    for r in rows:
+        m = r["manifest"]
+        if "error" in m:
+            lines.append(f"| {r['shape']} | {r['file']} | refused: {m['error']} | | | | | | | |")
+            continue
+        census = ", ".join(f"{op} {n}" for op, n in sorted(m["model"]["op_census"].items()) if op in ("LSTM", "GRU", "Loop", "Scan", "If"))
+        parity = m["parity"]["runtime"]
+        ratio = f"{r['ms'] / lab:.2f}" if lab else ""
+        lines.append(f"| {r['shape']} | {r['file']} | ✓ {sum(g.startswith('✓') for g in m['gates'])}/{len(m['gates'])} gates | "
+                     f"{census} | {m['model']['pads']} | {parity['max_abs_diff']:.1e} | {parity['labels_agreeing']}/{parity['samples']} | "
+                     f"{r['accuracy']:.3f} | {r['ms']:.3f} | {ratio} |")
+    lines += ["", "pads: `skipped` the exact pad skip, `fed` padded to max_len as trained, `none` no pads (masked in Keras).",
+              "", "The commands, as run (`$WORK` the script's temporary folder):", ""]
+    lines += [f"- `{r['command']}`" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--train-reviews", type=int, default=5000)
+    parser.add_argument("--test-reviews", type=int, default=2000)
+    parser.add_argument("--parity-samples", type=int, default=1000)
+    parser.add_argument("--max-len", type=int, default=200)
+    parser.add_argument("--vocab", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--json-file", type=Path, default=None)
+    parser.add_argument("--doc", type=Path, default=None, help="Rewrite the table between the markers of this file.")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edge_sentiment._meta import tool_versions
+    from edge_sentiment.data import load_imdb
+    from edge_sentiment.runtime.tokenizer import words
+
+    test = load_imdb(args.data, splits=("test",))["test"]
+    counts = np.asarray([len(words(t)) for t in test.texts])
+    text = test.texts[int(np.argmin(np.abs(counts - np.median(counts))))]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for i, case in enumerate(build(args.data, work, args.train_reviews, args.max_len, args.vocab)):
+            out = work / f"bundle-{case['name']}"
+            manifest, command = export(case, args.data, out, args.parity_samples)
+            row = {k: case[k] for k in ("name", "shape", "file")} | {"command": command, "manifest": manifest, "bundle": out}
+            if "error" not in manifest:
+                row["accuracy"] = accuracy(out, args.data, args.test_reviews, manifest["model"].get("classes", 1))
+            print(f"{case['name']}: {'refused' if 'error' in manifest else 'exported'}", file=sys.stderr)
+            rows.append(row)
+        ms = latency({r["name"]: r["bundle"] for r in rows if "error" not in r["manifest"]}, text, args.rounds, args.calls)
+    for r in rows:
+        if r["name"] in ms:
+            r["ms"] = ms[r["name"]]
+    versions = tool_versions()
+    meta = {"date": time.strftime("%Y-%m-%d"), "train_reviews": args.train_reviews, "test_reviews": args.test_reviews,
+            "samples": args.parity_samples, "max_len": args.max_len, "vocab": args.vocab, "rounds": args.rounds,
+            "calls": args.calls, "words": int(len(words(text))),
+            "versions": ", ".join(f"{k} {versions[k]}" for k in ("tensorflow", "keras", "tf-keras", "tf2onnx", "onnxruntime")
+                                  if versions.get(k))}
+    table = render(rows, meta)
+    print(table)
+    if args.json_file:
+        args.json_file.write_text(json.dumps({"meta": meta, "rows": [{k: v for k, v in r.items() if k not in ("manifest", "bundle")}
+                                  | {"gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")} for r in rows]},
+                                  indent=1, default=str))
+    if args.doc:
+        doc = args.doc.read_text(encoding="utf-8")
+        start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+        args.doc.write_text(doc[:start] + "\n" + table + "\n" + doc[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
