@@ -236,8 +236,9 @@ def test_word_dropout_zeroes_whole_words_in_training_only() -> None:
 
 
 @needs_tf
-@pytest.mark.parametrize("pooling, bidirectional", [("last", False), ("mean-max", True)])
-def test_folding_the_embedding_keeps_what_its_rank_holds(pooling: str, bidirectional: bool) -> None:
+@pytest.mark.parametrize("pooling, bidirectional, cell", [("last", False, "lstm"), ("mean-max", True, "lstm"),
+                                                          ("mean-max", True, "gru")])
+def test_folding_the_embedding_keeps_what_its_rank_holds(pooling: str, bidirectional: bool, cell: str) -> None:
     """An embedding of rank 3 folds to width 3 exactly (the same outputs); to width 1 it cannot."""
     import keras
 
@@ -246,13 +247,16 @@ def test_folding_the_embedding_keeps_what_its_rank_holds(pooling: str, bidirecti
 
     keras.utils.set_random_seed(2)
     recipe = Recipe(vocab_size=60, max_len=12, embedding_dim=8, lstm_units=4, pooling=pooling,
-                    bidirectional=bidirectional, embedding_rank=3)
+                    bidirectional=bidirectional, embedding_rank=3, cell=cell)
     wide = build_model(recipe, steps_per_epoch=1)
     rng = np.random.default_rng(0)
     wide.get_layer("embedding").set_weights([rng.normal(0, 0.5, (60, 3)) @ rng.normal(0, 0.5, (3, 8))])
     kernel, bias = wide.get_layer("probability").get_weights()
     wide.get_layer("probability").set_weights([kernel * 20, bias])  # spread the outputs around 0.5
     tokens = np.concatenate([np.zeros((16, 4), int), rng.integers(1, 60, size=(16, 8))], axis=1)
+    expected = wide.predict(tokens, verbose=0)[:, 0]
+    logits = np.log(expected / (1 - expected))
+    wide.get_layer("probability").set_weights([kernel * 20, bias - np.median(logits)])  # ...and centre them there
     expected = wide.predict(tokens, verbose=0)[:, 0]
     assert expected.max() - expected.min() > 0.2, "the outputs must vary for the comparison to mean something"
     counts = rng.integers(0, 1000, size=60)
@@ -391,3 +395,34 @@ def test_train_keras_imdb_needs_a_word_index(tmp_path) -> None:
     result = CliRunner().invoke(main, ["train", "--data", str(archive), "--out", str(tmp_path / "run"), "--vocabulary", "keras-imdb"])
     assert result.exit_code == 1 and "needs --word-index" in result.output, result.output
     assert not (tmp_path / "run").exists()
+
+
+@needs_tf
+def test_train_a_gru_then_export_it(tmp_path) -> None:
+    """--cell gru: a real training run whose bundle has one fused GRU op and equals Keras on every length."""
+    from edge_sentiment import Predictor
+    from edge_sentiment.export.exporter import export_bundle
+    from edge_sentiment.export.kerasfile import load_keras_model
+    from edge_sentiment.train.trainer import train
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
+    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=2, batch_size=8, cell="gru",
+                    pooling="max", bidirectional=True, dropout=0.2, recurrent_dropout=0.1)
+    train(archive, tmp_path / "run", recipe, verbose=0)
+    manifest = export_bundle(tmp_path / "run", tmp_path / "bundle", parity_samples=16).manifest
+    assert manifest["model"]["op_census"].get("GRU") == 1 and "LSTM" not in manifest["model"]["op_census"]
+    assert manifest["model"]["pads"] == "fed"
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(1, 40, size=n).tolist() for n in range(0, 24)]
+    x = np.zeros((len(ids), 20), dtype=np.int32)
+    for row, seq in enumerate(ids):
+        seq = seq[-20:]
+        if seq:
+            x[row, 20 - len(seq):] = seq
+    keras_p = load_keras_model(tmp_path / "run" / "model.keras").predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose(Predictor.load(tmp_path / "bundle").score_ids([s[-20:] for s in ids]), keras_p, rtol=0, atol=1e-5)
+
+
+def test_recipe_refuses_an_unknown_cell() -> None:
+    with pytest.raises(ValueError, match="unknown cell 'rnn'"):
+        Recipe(cell="rnn")

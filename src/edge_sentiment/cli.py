@@ -17,7 +17,7 @@ import click
 from ._meta import __version__
 from .errors import EdgeSentimentError
 from .export.options import TOKENIZER_HELP, TokenizerOptions
-from .train.recipes import POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
+from .train.recipes import CELLS, POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
 
 
 class _Group(click.Group):
@@ -58,7 +58,9 @@ _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or it
 @click.option("--vocab-size", type=click.IntRange(3), help="Token ids, padding (0) and out-of-vocabulary (1) included. [lab: 5000; better: 10000]")
 @click.option("--max-len", type=click.IntRange(1, 100_000), help="Words per review; longer reviews keep their last words. [lab: 500]")
 @click.option("--embedding-dim", type=click.IntRange(1), help="Embedding width while training; above --embedding-rank when that is set. [lab: 32; better: 256]")
-@click.option("--lstm-units", type=click.IntRange(1), help="LSTM units (per direction). [lab: 100; better: 64]")
+@click.option("--lstm-units", type=click.IntRange(1), help="Units of the recurrent layer (per direction). [lab: 100; better: 64]")
+@click.option("--cell", type=click.Choice(CELLS), help="The recurrent layer: lstm, or gru (exported as one fused ONNX GRU "
+              "op; its bundles pad every text to --max-len, as the pad skip tabulates LSTMs only). [lstm]")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM input dropout. [lab: 0.2; better: 0.4]")
 @click.option("--dropout-per-step/--dropout-in-lstm", "dropout_per_step", default=None,
               help="Input dropout as a Dropout layer on the embeddings (a fresh mask per time step) or the "

@@ -32,7 +32,7 @@ def fold_embedding(model: Any, recipe: Recipe, counts: np.ndarray, steps_per_epo
 
     rank = recipe.embedding_rank
     embedding = model.get_layer("embedding").get_weights()[0].astype(np.float64)
-    lstm = model.get_layer("bidirectional_lstm" if recipe.bidirectional else "lstm")
+    lstm = model.get_layer(recipe.recurrent_name)  # an LSTM or a GRU: the input kernel comes first either way
     lstm_weights = lstm.get_weights()  # [kernel, recurrent kernel, bias] per direction
     kernels = lstm_weights[0::3]
     gate_inputs = embedding @ np.concatenate(kernels, axis=1).astype(np.float64)

@@ -36,9 +36,10 @@ def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: 
         layers.append(keras.layers.Dropout(recipe.dropout, name="input_dropout"))
         lstm_dropout = 0.0
     pooled = recipe.pooling != "last"
-    lstm = keras.layers.LSTM(recipe.lstm_units, dropout=lstm_dropout, return_sequences=pooled,
-                             recurrent_dropout=recipe.recurrent_dropout, name="lstm")
-    layers.append(keras.layers.Bidirectional(lstm, name="bidirectional_lstm") if recipe.bidirectional else lstm)
+    cell = keras.layers.GRU if recipe.cell == "gru" else keras.layers.LSTM
+    lstm = cell(recipe.lstm_units, dropout=lstm_dropout, return_sequences=pooled,
+                recurrent_dropout=recipe.recurrent_dropout, name=recipe.cell)
+    layers.append(keras.layers.Bidirectional(lstm, name=recipe.recurrent_name) if recipe.bidirectional else lstm)
     dense = keras.layers.Dense(1, activation="sigmoid", name="probability")
     if not pooled:  # the lab's model, layer for layer
         model = keras.Sequential([tokens, *layers, dense], name="sentiment_lstm")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["Recipe", "RECIPES", "POOLINGS", "SCHEDULES", "get_recipe"]
+__all__ = ["Recipe", "RECIPES", "POOLINGS", "SCHEDULES", "CELLS", "get_recipe"]
 
 # "last": the Dense layer reads the LSTM's final state. "max": the element-wise maximum of the LSTM's
 # outputs over the text's words (pads left out), "mean-max": their mean and maximum side by side.
@@ -13,6 +13,8 @@ POOLINGS = ("last", "max", "mean-max")
 # "constant": the learning rate as given (times learning_rate_decay after every epoch). "cosine": from the
 # learning rate down to 0 along a half cosine, step by step, over the recipe's epochs.
 SCHEDULES = ("constant", "cosine")
+# The recurrent layer: Keras LSTM, or GRU (reset_after=True, Keras's default; one fused ONNX GRU op).
+CELLS = ("lstm", "gru")
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class Recipe:
     vocab_size: int = 5000
     max_len: int = 500
     embedding_dim: int = 32
-    lstm_units: int = 100
+    lstm_units: int = 100  # units of the recurrent layer (per direction), LSTM or GRU
+    cell: str = "lstm"  # the recurrent layer: "lstm" or "gru"
     dropout: float = 0.2  # on the LSTM's inputs
     dropout_per_step: bool = False  # False: the LSTM's own input dropout (the lab); True: a Dropout layer
     recurrent_dropout: float = 0.2
@@ -45,6 +48,8 @@ class Recipe:
     embedding_rank: int = 0  # 0: the embedding as trained; else folded after training to this width (train/fold.py)
 
     def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; choose one of: {', '.join(CELLS)}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose one of: {', '.join(POOLINGS)}")
         if self.bidirectional and self.pooling == "last":
@@ -65,6 +70,11 @@ class Recipe:
         if self.early_stopping_patience and not self.validation_split:
             raise ValueError("early stopping watches the validation loss: give a validation_split above 0 "
                              "(--validation-split) or set the patience to 0")
+
+    @property
+    def recurrent_name(self) -> str:
+        """The Keras name of the model's recurrent layer."""
+        return f"bidirectional_{self.cell}" if self.bidirectional else self.cell
 
     def with_overrides(self, **overrides: Any) -> "Recipe":
         """A copy with the given fields changed (None values are ignored)."""
