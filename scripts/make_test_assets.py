@@ -64,9 +64,43 @@ def main() -> None:
             if path.exists():
                 path.write_text(path.read_text().replace(str(archive), "synthetic.tar.gz"))
         kinds = make_kind_bundles(archive)
+        make_shape_bundles(archive)
     print(f"test accuracy {metrics['test_accuracy']:.3f}; wrote {ASSETS}/tiny_run and tiny_bundle")
     for kind, accuracy in kinds.items():
         print(f"{kind}: training accuracy {accuracy:.3f}; wrote {ASSETS}/kinds/{kind}")
+    print(f"wrote {ASSETS}/shapes")
+
+
+def make_shape_bundles(archive: Path) -> None:
+    """A tiny bundle of each way the runtime feeds a model: a GRU (pads fed), a masked LSTM (no pads),
+    three classes (the pad skip, a softmax), on the tiny run's tokenizer."""
+    import keras
+    import numpy as np
+
+    from edge_sentiment.data import load_imdb
+    from edge_sentiment.export.exporter import export_bundle
+    from edge_sentiment.runtime.tokenizer import Tokenizer
+
+    tok_path = ASSETS / "tiny_run" / "tokenizer.json"
+    tok = Tokenizer.load(tok_path)
+    train = load_imdb(archive)["train"]
+    x, y = tok.encode_batch(train.texts), np.asarray(train.labels)
+    y3 = np.asarray([i % 3 if label else 0 for i, label in enumerate(train.labels)])
+    L = keras.layers
+    shapes = {
+        "gru": ([L.Embedding(tok.vocab_size, 8), L.GRU(8), L.Dense(1, activation="sigmoid")], y, None),
+        "masked-lstm": ([L.Embedding(tok.vocab_size, 8, mask_zero=True), L.LSTM(8), L.Dense(1, activation="sigmoid")], y, None),
+        "three-class": ([L.Embedding(tok.vocab_size, 8), L.LSTM(8), L.Dense(3, activation="softmax")], y3, ["bad", "good", "great"]),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (layers, labels, names) in shapes.items():
+            keras.utils.set_random_seed(7)
+            model = keras.Sequential([keras.Input(shape=(tok.max_len,), dtype="int32"), *layers])
+            model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy" if names is None else "sparse_categorical_crossentropy")
+            model.fit(x, labels, epochs=6, batch_size=16, verbose=0)
+            model.save(Path(tmp) / f"{name}.keras")
+            export_bundle(Path(tmp) / f"{name}.keras", ASSETS / "shapes" / name, tokenizer=tok_path, labels=names,
+                          parity_samples=64, data=archive, force=True, command="scripts/make_test_assets.py")
 
 
 def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict[str, float]:

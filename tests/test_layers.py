@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import ASSETS, ROOT, make_archive
 
@@ -142,26 +143,29 @@ KIND_SCRIPT = PRELUDE + r'''
 from edge_sentiment import Predictor
 predictor = Predictor.load(ARGS["bundle"], threads=2, batch_size=3)
 report = {"kind": predictor.tokenizer.kind, "scores": predictor.predict_proba(ARGS["texts"]).tolist(),
-          "heavy_loaded": heavy_loaded(), "attempts": ATTEMPTS}
+          "labels": [p.label for p in predictor.predict(ARGS["texts"])], "heavy_loaded": heavy_loaded(), "attempts": ATTEMPTS}
 print(json.dumps(report))
 '''
-KIND_BUNDLES = sorted((ASSETS / "kinds").iterdir())
+KIND_BUNDLES = sorted((ASSETS / "kinds").iterdir()) + sorted((ASSETS / "shapes").iterdir())
 
 
-@pytest.mark.parametrize("bundle", KIND_BUNDLES, ids=lambda p: p.name)
-def test_every_tokenizer_kind_runs_without_the_train_extra(tmp_path: Path, bundle: Path) -> None:
-    """The bundles of the Keras tokenizer kinds (made by scripts/make_test_assets.py) score text with
-    TensorFlow, Keras, tf2onnx and onnx refused, as they do here."""
+@pytest.mark.parametrize("bundle", KIND_BUNDLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_tokenizer_kind_and_shape_runs_without_the_train_extra(tmp_path: Path, bundle: Path) -> None:
+    """The bundles of the Keras tokenizer kinds and of each way a model is fed (pads fed, none, skipped;
+    several classes), made by scripts/make_test_assets.py, score text with TensorFlow, Keras, tf2onnx and
+    onnx refused, as they do here."""
     from edge_sentiment import Predictor
 
     texts = ["A wonderful film.", "Boring and dull.", "", "The GREAT movie<br />was bad, bad, bad!", "film " * 60]
     done = run_blocked(KIND_SCRIPT, "refuse", {"bundle": str(bundle), "texts": texts}, tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
-    assert report["kind"] == bundle.name
+    here = Predictor.load(bundle)
+    assert report["kind"] == (bundle.name if bundle.parent.name == "kinds" else "edge-sentiment")
     assert report["heavy_loaded"] == [] and report["attempts"] == []
-    assert report["scores"] == pytest.approx(Predictor.load(bundle).predict_proba(texts).tolist(), abs=1e-7)
-    assert len(set(report["scores"])) > 1
+    assert np.asarray(report["scores"]) == pytest.approx(here.predict_proba(texts), abs=1e-7)
+    assert report["labels"] == [p.label for p in here.predict(texts)]
+    assert len({json.dumps(s) for s in report["scores"]}) > 1
 
 
 @pytest.mark.parametrize("mode", MODES)
