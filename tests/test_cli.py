@@ -545,3 +545,23 @@ def test_version_in_a_subprocess() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"edge-sentiment, version {edge_sentiment.__version__}"
     assert edge_sentiment.__version__ == importlib.metadata.version("edge-sentiment")
+
+
+@pytest.mark.parametrize("bundle", sorted((ASSETS / "shapes").iterdir()) + sorted((ASSETS / "kinds").iterdir()),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_verify_predict_and_bench_run_every_shape_and_kind(bundle: Path, tmp_path: Path) -> None:
+    verified = invoke("verify", bundle, "--json")
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.output)["ok"] is True
+    predicted = invoke("predict", "--bundle", bundle, "--json", "A wonderful film.", "", "Dull.")
+    assert predicted.exit_code == 0, predicted.output
+    rows = [json.loads(line) for line in predicted.output.splitlines()]
+    labels = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))["labels"]
+    assert [r["index"] for r in rows] == [0, 1, 2] and all(r["label"] in labels for r in rows)
+    benched = invoke("bench", "--bundle", bundle, "--repeats", 10, "--throughput-texts", 20, "--cold-repeats", 0, "--json")
+    assert benched.exit_code == 0, benched.output
+
+
+def test_evaluate_refuses_a_bundle_of_several_classes(tiny_archive: Path) -> None:
+    result = invoke("evaluate", "--bundle", ASSETS / "shapes" / "three-class", "--data", tiny_archive, "--limit", 4)
+    assert_fails(result, 1, "has 3 classes (bad, good, great)")

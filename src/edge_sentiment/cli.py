@@ -261,7 +261,7 @@ def verify(bundle: str, as_json: bool) -> None:
             continue
         predictor = Predictor.load(bundle, precision=precision, threads=1)  # verifies before the session
         manifest = predictor.manifest
-        score = float(predictor.predict_proba("A wonderful, moving film.")[0])
+        score = predictor.predict("A wonderful, moving film.")[0].score
         if not 0.0 <= score <= 1.0:
             raise click.ClickException(f"the {precision} model gave {score}, not a probability")
         models[precision] = {"file": name, "sample_score": score}

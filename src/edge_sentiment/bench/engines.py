@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import EdgeSentimentError
 from ..runtime.predictor import Predictor
-from ..runtime.tokenizer import Tokenizer
+from ..runtime.tokenizer import TokenizerBase
 
 __all__ = ["OnnxEngine", "KerasEngine"]
 
@@ -26,11 +26,11 @@ class OnnxEngine:
     def tokenize(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
 
-    def infer(self, ids: list[int]) -> float:
-        return float(self.predictor.score_ids([ids])[0])
+    def infer(self, ids: list[int]) -> float:  # the first output (the first class's, for several)
+        return float(np.ravel(self.predictor.score_ids([ids])[0])[0])
 
     def e2e(self, text: str) -> float:
-        return float(self.predictor.predict_proba(text)[0])
+        return float(np.ravel(self.predictor.predict_proba(text)[0])[0])
 
     def throughput_run(self, texts: Sequence[str], batch_size: int) -> None:
         self.predictor.batch_size = batch_size
@@ -40,7 +40,7 @@ class OnnxEngine:
 class KerasEngine:
     """The same weights in Keras (a tf.function on inputs padded to max_len, as the lab runs it)."""
 
-    def __init__(self, model_path: str | Path, tokenizer: Tokenizer) -> None:
+    def __init__(self, model_path: str | Path, tokenizer: TokenizerBase) -> None:
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

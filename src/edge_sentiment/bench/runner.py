@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataError, EdgeSentimentError
 from ..runtime.bundle import load_bundle
-from ..runtime.tokenizer import Tokenizer, words
+from ..runtime.tokenizer import TokenizerBase, words
 from .engines import KerasEngine, OnnxEngine
 from .stats import summarize, time_calls
 from .system import machine_info
@@ -44,7 +44,7 @@ class BenchConfig:
     cold_repeats: int = 5
 
 
-def _texts(config: BenchConfig, tokenizer: Tokenizer) -> tuple[list[str], str]:
+def _texts(config: BenchConfig, tokenizer: TokenizerBase) -> tuple[list[str], str]:
     if config.text_file:
         with open(config.text_file, encoding="utf-8", errors="replace") as fh:
             texts = [line.rstrip("\n") for line in fh if line.strip()]
@@ -62,7 +62,7 @@ def _texts(config: BenchConfig, tokenizer: Tokenizer) -> tuple[list[str], str]:
     # No data: texts generated from the bundle's own vocabulary, with IMDB-like lengths.
     rng = np.random.default_rng(0)
     lengths = np.clip(rng.lognormal(np.log(172), 0.75, size=2000).astype(int), 1, 2400)
-    vocab = np.asarray(tokenizer.words[: min(len(tokenizer.words), 3000)])
+    vocab = np.asarray(tokenizer.known_words()[:3000] or ["film"])
     texts = [" ".join(rng.choice(vocab, size=int(k))) for k in lengths]
     return texts, "2000 texts generated from the bundle's vocabulary (no IMDB data given: pass --data)"
 
@@ -135,11 +135,11 @@ _KERAS_COLD = _PEAK + """
 import sys, time, json
 t0 = time.perf_counter()
 import keras, tensorflow
-from edge_sentiment import Tokenizer
-import edge_sentiment.train.pooling  # registers the WordPooling layer, for models that have one
+from edge_sentiment import load_tokenizer
+from edge_sentiment.export.kerasfile import load_keras_model  # Keras 3 or Keras 2 (tf-keras) files
 t1 = time.perf_counter()
-model = keras.models.load_model(sys.argv[1], safe_mode=True, compile=False)
-tok = Tokenizer.load(sys.argv[2])
+model = load_keras_model(sys.argv[1])
+tok = load_tokenizer(sys.argv[2])
 t2 = time.perf_counter()
 model.predict(tok.encode_batch(["A wonderful, moving film."]), verbose=0)
 t3 = time.perf_counter()

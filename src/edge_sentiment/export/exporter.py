@@ -202,7 +202,7 @@ def export_bundle(
         "training": {k: src.metrics.get(k) for k in (
             "recipe", "train_accuracy", "test_accuracy", "test_loss", "train_reviews", "test_reviews",
             "embedding_fold", "data", "seed", "wall_seconds", "command") if k in src.metrics},
-        "source": {"model": src.model_path.name, "keras": src.keras_version, "command": command},
+        "source": {"model": _shown_path(src.model_path), "keras": src.keras_version, "command": command},
         "versions": tool_versions(),
     }
     try:
@@ -210,6 +210,15 @@ def export_bundle(
     except BundleError as exc:
         raise ExportError(f"the runtime refuses the exported bundle, so nothing was replaced: {exc}") from None
     return ExportResult(Path(out), written, report)
+
+
+def _shown_path(path: Path) -> str:
+    """A path for the manifest: relative to the working folder when inside it, else the file's name
+    (a bundle carries no machine's absolute paths)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
 
 
 def _scores(outputs: np.ndarray, classes: int) -> np.ndarray:
