@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from _docs import write_between  # benchmarks/_docs.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- export_kinds: begin -->", "<!-- export_kinds: end -->"
 
 
 def _model(text_layer: Any, vocab: int, length: int) -> Any:
@@ -202,9 +203,7 @@ def main() -> None:
         args.json_file.write_text(json.dumps({"meta": meta, "rows": [{k: v for k, v in r.items() if k != "manifest"} | {
             "gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")} for r in rows]}, indent=1, default=str))
     if args.doc:
-        text = args.doc.read_text(encoding="utf-8")
-        start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-        args.doc.write_text(text[:start] + "\n" + table + "\n" + text[end:], encoding="utf-8")
+        write_between(args.doc, "export_kinds", table)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-BEGIN, END = "<!-- export_shapes: begin -->", "<!-- export_shapes: end -->"
+from _docs import write_between  # benchmarks/_docs.py, beside this script
+
 
 
 def stars(rating: int) -> int:
@@ -214,9 +215,7 @@ def main() -> None:
                                   | {"gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")} for r in rows]},
                                   indent=1, default=str))
     if args.doc:
-        doc = args.doc.read_text(encoding="utf-8")
-        start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-        args.doc.write_text(doc[:start] + "\n" + table + "\n" + doc[end:], encoding="utf-8")
+        write_between(args.doc, "export_shapes", table)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BEGIN, END = "<!-- lab_as_written: begin -->", "<!-- lab_as_written: end -->"
+from _docs import write_between  # benchmarks/_docs.py, beside this script
 
 # The lab's script, as written (the two changes marked). {keras} is "keras" or "tf_keras".
 LAB = '''
@@ -158,9 +158,7 @@ def main() -> None:
     text = table(results)
     print(text)
     if args.report:
-        doc = args.report.read_text(encoding="utf-8")
-        start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-        args.report.write_text(doc[:start] + "\n" + text + "\n" + doc[end:], encoding="utf-8")
+        write_between(args.report, "lab_as_written", text)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
 from .padskip import add_padding_skip, name_embedding
 from .architecture import recognise
 from .sources import Source, TokenizerOptions, load_source
-from .texts import parity_texts
+from .texts import parity_sample, parity_texts
 
 __all__ = ["export_bundle", "ExportResult", "parity_sample", "TokenizerOptions"]
 
@@ -35,22 +35,6 @@ class ExportResult:
     bundle: Path
     manifest: dict[str, Any]
     report: GateReport
-
-
-def parity_sample(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] | None) -> tuple[list[list[int]], str]:
-    """Token ids of n real test reviews when the data is at hand, else n generated sequences."""
-    try:
-        reviews = load_imdb(data, splits=("test",))["test"].subset(n, seed=0) if n else None
-    except DataError as exc:
-        if data is not None:
-            raise
-        reviews, reason = None, str(exc).split(":")[0]
-    if reviews is not None:
-        return [tokenizer.encode(t) for t in reviews.texts], f"{len(reviews)} IMDB test reviews"
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(1, tokenizer.max_len + 1, size=n)
-    ids = [rng.integers(1, tokenizer.vocab_size, size=int(k)).tolist() for k in lengths]
-    return ids, f"{n} generated token sequences (no IMDB data: {reason if n else 'none asked'})"
 
 
 def export_bundle(

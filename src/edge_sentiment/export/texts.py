@@ -10,7 +10,7 @@ from ..data import load_imdb
 from ..errors import DataError
 from ..runtime.tokenizer import TokenizerBase
 
-__all__ = ["RULE_TEXTS", "parity_texts"]
+__all__ = ["RULE_TEXTS", "parity_texts", "parity_sample"]
 
 # Punctuation, case, Unicode letters and marks, HTML line breaks, digits, apostrophes, unknown words,
 # whitespace of every kind, an empty text and an over-long one are added by parity_texts.
@@ -36,19 +36,38 @@ RULE_TEXTS = [
 ]
 
 
+def _test_reviews(n: int, data: str | os.PathLike[str] | None) -> tuple[list[str] | None, str]:
+    """n IMDB test reviews (a fixed balanced sample) when the data is at hand; else None and why not.
+    Data that was asked for (data given) and cannot be read is an error."""
+    if not n:
+        return None, "none asked"
+    try:
+        return load_imdb(data, splits=("test",))["test"].subset(n, seed=0).texts, ""
+    except DataError as exc:
+        if data is not None:
+            raise
+        return None, str(exc).split(":")[0]
+
+
+def parity_sample(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] | None) -> tuple[list[list[int]], str]:
+    """Token ids of n real test reviews when the data is at hand, else n generated sequences."""
+    reviews, reason = _test_reviews(n, data)
+    if reviews is not None:
+        return [tokenizer.encode(t) for t in reviews], f"{len(reviews)} IMDB test reviews"
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, tokenizer.max_len + 1, size=n)
+    ids = [rng.integers(1, tokenizer.vocab_size, size=int(k)).tolist() for k in lengths]
+    return ids, f"{n} generated token sequences (no IMDB data: {reason})"
+
+
 def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] | None) -> tuple[list[str], str]:
     """RULE_TEXTS, an empty and an over-long text, and n real IMDB test reviews when the data is at
     hand, else n texts made of the tokenizer's own words with random case and punctuation."""
     words = tokenizer.known_words() or ["film"]
     extra = ["", " ".join(words[i % len(words)] for i in range(tokenizer.max_len + 25))]
-    try:
-        reviews = load_imdb(data, splits=("test",))["test"].subset(n, seed=0) if n else None
-    except DataError as exc:
-        if data is not None:
-            raise
-        reviews, reason = None, str(exc).split(":")[0]
+    reviews, reason = _test_reviews(n, data)
     if reviews is not None:
-        return RULE_TEXTS + extra + reviews.texts, f"{len(RULE_TEXTS) + 2} rule texts and {len(reviews)} IMDB test reviews"
+        return RULE_TEXTS + extra + reviews, f"{len(RULE_TEXTS) + 2} rule texts and {len(reviews)} IMDB test reviews"
     rng = np.random.default_rng(0)
     marks = ["", "", "", ",", ".", "!", "?", ";", "'s", "-"]
     texts = []
@@ -57,4 +76,4 @@ def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] 
         texts.append(" ".join(
             (words[i].upper() if rng.random() < 0.1 else words[i]) + marks[int(rng.integers(len(marks)))] for i in picked))
     return RULE_TEXTS + extra + texts, (f"{len(RULE_TEXTS) + 2} rule texts and {n} texts generated from the "
-                                        f"tokenizer's words (no IMDB data: {reason if n else 'none asked'})")
+                                        f"tokenizer's words (no IMDB data: {reason})")
