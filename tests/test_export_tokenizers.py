@@ -264,11 +264,13 @@ def test_a_vocabulary_larger_than_the_embedding_is_refused(tmp_path: Path) -> No
     ({"class_name": "TextVectorization", "config": {}}, "neither an edge-sentiment tokenizer.json nor a Keras Tokenizer"),
     ({"class_name": "Tokenizer", "config": {"num_words": 5}}, "has no word_index"),
     ("not json at all", "not valid UTF-8 JSON"),
+    ('"a JSON string, not JSON inside"', "neither an edge-sentiment tokenizer.json nor a Keras Tokenizer"),
 ])
 def test_a_tokenizer_file_of_the_wrong_kind_is_refused(tmp_path: Path, content: Any, message: str) -> None:
     path = tmp_path / "tokenizer.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
     assert_fails(invoke(ids_model(tmp_path), "--tokenizer", path, "--out", tmp_path / "b"), message)
+    assert not (tmp_path / "b").exists()
 
 
 def test_tokenizer_options_that_do_not_fit_are_refused(tmp_path: Path) -> None:
@@ -281,3 +283,22 @@ def test_tokenizer_options_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     assert_fails(invoke(model, "--word-index", index, "--max-len", 8, "--out", tmp_path / "b"),
                  "takes 16 ids per text but the tokenizer gives 8")
     assert not (tmp_path / "b").exists()
+
+
+@needs_tf_keras
+def test_a_keras2_model_with_text_vectorization_exports(tmp_path: Path) -> None:
+    """A tf-keras (Keras 2) .keras file whose first layer is its TextVectorization, a GRU behind it."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(12)
+    layer = tf_keras.layers.TextVectorization(max_tokens=40, output_sequence_length=LENGTH)
+    layer.adapt(CORPUS)
+    model = tf_keras.Sequential([tf_keras.Input(shape=(1,), dtype="string"), layer, tf_keras.layers.Embedding(40, 8),
+                                 tf_keras.layers.GRU(6), tf_keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(tf_keras.optimizers.Adam(0.05), "binary_crossentropy")
+    model.fit(strings(CORPUS)[:, None], LABELS, epochs=12, verbose=0)
+    model.save(tmp_path / "model.keras")
+    result = invoke(tmp_path / "model.keras", "--out", tmp_path / "bundle")
+    assert result.exit_code == 0, result.output
+    assert "✓ op census: GRU=1" in result.output and "✓ tokenizer" in result.output
+    assert_same(tmp_path / "bundle", TEXTS, model.predict(strings(TEXTS)[:, None], verbose=0)[:, 0])

@@ -62,14 +62,25 @@ def _is_text_vectorization(layer: Any) -> bool:
     return type(layer).__name__ == "TextVectorization"
 
 
+def _reads_only(layer: Any, previous: Any) -> bool:
+    """Whether every call of layer in the model reads one tensor, the previous layer's output."""
+    nodes = getattr(layer, "_inbound_nodes", [])
+    for node in nodes:
+        tensors = node.input_tensors
+        tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+        history = getattr(tensors[0], "_keras_history", None) if len(tensors) == 1 else None
+        # Keras 3 names the producing layer history.operation, tf-keras history.layer
+        if getattr(history, "operation", None) is not previous and getattr(history, "layer", None) is not previous:
+            return False
+    return bool(nodes)
+
+
 def _after_text_vectorization(model: Any, length: int) -> Any:
     """The model from the TextVectorization layer's output on: the same layers on an int32 ids input."""
     keras = keras_module(model)
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     for previous, layer in zip(layers, layers[1:]):
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if not nodes or any(len(node.input_tensors) != 1
-                            or node.input_tensors[0]._keras_history.operation is not previous for node in nodes):
+        if not _reads_only(layer, previous):
             raise ExportError(
                 f"the layers after TextVectorization are not a single chain (layer {layer.name!r} does not read "
                 f"only {previous.name!r}); edge-sentiment splits models with the layer in front of a chain of "
@@ -207,7 +218,12 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
     if tok_path is None:
         raise ExportError(f"{model_path} is a model file: say which tokenizer its ids came from\n{TOKENIZER_HELP}")
     raw = read_json_file(tok_path, "tokenizer file")
-    unwrapped = json.loads(raw) if isinstance(raw, str) else raw
+    unwrapped = raw
+    if isinstance(raw, str):  # written with json.dump(tokenizer.to_json(), f): JSON inside a JSON string
+        try:
+            unwrapped = json.loads(raw)
+        except json.JSONDecodeError:
+            pass
     if isinstance(unwrapped, dict) and unwrapped.get("class_name") == "Tokenizer":
         if not length:
             raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
