@@ -106,7 +106,8 @@ def export(case: dict[str, Any], data: Path, out: Path, samples: int) -> tuple[d
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     seconds = time.perf_counter() - started
-    shown = shlex.join(["edge-sentiment", *command[3:]]).replace(str(out.parent), "$WORK").replace(str(data), "$DATA")
+    shown = (shlex.join(["edge-sentiment", *command[3:]]).replace(str(out.parent), "$WORK").replace(str(data), "$DATA")
+             .replace(str(data.parent), "$(dirname $DATA)"))
     if done.returncode != 0:
         error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
         return {"error": error}, shown, seconds

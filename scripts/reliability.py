@@ -1,7 +1,7 @@
 """Reliability trials: fuzzed texts, huge inputs, threads, kills and faults during export; prints the figures.
 
 Run:  .venv/bin/python scripts/reliability.py [--fuzz-examples N] [--random-texts N] [--kill-trials N] [--json]
-tests/test_reliability.py imports the trial functions from here and runs them small; RELIABILITY.md holds
+tests/test_reliability.py imports the trial functions from here and runs them small; docs/reliability.md holds
 the figures of a real run. Exports use only tests/assets (tiny_run, tiny_bundle), never the IMDB data.
 """
 

@@ -1,6 +1,6 @@
 """Reliability: any text gives a probability, non-text is refused, threads agree, and no kill or fault loses a bundle.
 
-The trials live in scripts/reliability.py, which runs them larger and prints the figures of RELIABILITY.md.
+The trials live in scripts/reliability.py, which runs them larger and prints the figures of docs/reliability.md.
 Tampered bundles and hostile archives are proved in test_bundle.py and test_data.py, not here.
 """
 
@@ -223,7 +223,7 @@ def test_sigkill_at_each_step_of_write_bundle_keeps_a_verifiable_bundle(tmp_path
 
 @pytest.mark.xfail(strict=True, reason="known limit: without renameat2's atomic exchange (non-Linux, or a file "
                    "system without RENAME_EXCHANGE) a SIGKILL between the two renames leaves the bundle only "
-                   "in .NAME.tmp-*.previous; see RELIABILITY.md")
+                   "in .NAME.tmp-*.previous; see docs/reliability.md")
 def test_sigkill_between_the_fallback_renames_keeps_a_bundle_at_the_path(tmp_path: Path) -> None:
     """Without renameat2, a kill between the two renames leaves no bundle at the path (a known limit)."""
     trial = harness.kill_point_trial(tmp_path, "fallback-after-first-rename")

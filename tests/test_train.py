@@ -29,6 +29,11 @@ def test_lab_recipe_is_the_lab() -> None:
 def test_every_recipe_named_as_its_key_and_overrides() -> None:
     for name, recipe in RECIPES.items():
         assert recipe.name == name
+    from edge_sentiment.train.recipes import ALIASES
+
+    assert ALIASES == {"default": "bilstm64-w2v256-fold16", "better": "bilstm64-w2v256-fold16", "large": "bilstm64-w2v256"}
+    for alias, name in ALIASES.items():
+        assert get_recipe(alias) is get_recipe(name)
     assert get_recipe("lab").with_overrides(epochs=1, seed=None).epochs == 1
     with pytest.raises(ValueError, match="unknown recipe"):
         get_recipe("nope")
@@ -37,16 +42,16 @@ def test_every_recipe_named_as_its_key_and_overrides() -> None:
 def test_large_recipe_is_better_without_the_fold() -> None:
     better, large = get_recipe("better").to_dict(), get_recipe("large").to_dict()
     changed = {k: (better[k], large[k]) for k in better if better[k] != large[k]}
-    assert changed == {"name": ("better", "large"), "embedding_rank": (16, 0)}
+    assert changed == {"name": ("bilstm64-w2v256-fold16", "bilstm64-w2v256"), "embedding_rank": (16, 0)}
     assert (better["embedding_dim"], better["word2vec_epochs"], better["learning_rate_schedule"],
             better["epochs"]) == (256, 5, "cosine", 2)
 
 
 def test_the_readme_overrides_give_the_fourth_better() -> None:
-    """README, Recipes: the `better` of the runs before the fold, from today's `better` and five options."""
+    """docs/experiments.md: the fourth `better` of the runs before the fold, from bilstm64-w2v256-fold16 and five options."""
     fourth = get_recipe("better").with_overrides(embedding_dim=32, embedding_rank=0, word2vec_epochs=0,
                                                  learning_rate_schedule="constant", epochs=10)
-    assert fourth == Recipe(name="better", vocab_size=10000, lstm_units=64, dropout=0.4, dropout_per_step=True,
+    assert fourth == Recipe(name="bilstm64-w2v256-fold16", vocab_size=10000, lstm_units=64, dropout=0.4, dropout_per_step=True,
                             recurrent_dropout=0.0, epochs=10, validation_split=0.1, early_stopping_patience=2,
                             crop_fraction=1.0, crop_min_words=3, crop_max_words=100, pooling="mean-max",
                             bidirectional=True)

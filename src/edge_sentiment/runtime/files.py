@@ -8,12 +8,13 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 try:  # CPython's own SHA-256: hashlib would load OpenSSL, ~3.7 MiB more resident on a small host
-    from _sha256 import sha256 as _sha256  # Python <= 3.11
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]  # Python <= 3.11
 except ImportError:
     try:
-        from _sha2 import sha256 as _sha256  # Python >= 3.12
+        from _sha2 import sha256 as _sha256  # type: ignore[import-not-found]  # Python >= 3.12
     except ImportError:
         from hashlib import sha256 as _sha256
 
@@ -21,7 +22,7 @@ __all__ = ["sha256_bytes", "sha256_file", "atomic_folder", "check_target", "fsyn
 
 
 def sha256_bytes(data: bytes) -> str:
-    return _sha256(data).hexdigest()
+    return str(_sha256(data).hexdigest())
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -29,7 +30,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 def fsync_tree(folder: Path) -> None:
@@ -64,7 +65,7 @@ def _swap(new: Path, target: Path) -> None:
     os.rename(aside, new)
 
 
-def _load_renameat2():  # type: ignore[no-untyped-def]
+def _load_renameat2() -> Any:
     if sys.platform != "linux":
         return None
     try:

@@ -175,11 +175,11 @@ class TextVectorizationTokenizer(TokenizerBase):
                 "TextVectorization has no output_sequence_length: Keras pads each batch to its longest text, "
                 "so the model's scores depend on what else is in the batch. Pass --max-len N: the bundle pads "
                 "after the words to N ids, and the export compares it with the layer's ids padded the same way")
-        ngrams = config.get("ngrams")
+        ngrams: Any = config.get("ngrams")
         if isinstance(ngrams, int) and not isinstance(ngrams, bool):
             ngrams = list(range(1, ngrams + 1))
         return cls([str(w) for w in vocabulary], standardize=config.get("standardize"),
-                   split=config.get("split"), ngrams=ngrams, max_len=int(length))
+                   split=str(config.get("split")), ngrams=None if ngrams is None else list(ngrams), max_len=int(length))
 
 
 class KerasTokenizer(TokenizerBase):

@@ -7,7 +7,9 @@ bundle be verified before onnxruntime sees it, on hosts that install only numpy 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import BundleError
 
@@ -53,7 +55,7 @@ class _Reader:
                 return result
             shift += 7
 
-    def fields(self):  # type: ignore[no-untyped-def]
+    def fields(self) -> Iterator[tuple[int, int, Any]]:
         """Yield (field number, wire type, value) with LEN values as memoryviews."""
         end = len(self.data)
         while self.pos < end:
@@ -79,7 +81,7 @@ class _Reader:
                 raise BundleError("model.onnx is not a valid ONNX file (truncated)")
 
 
-def _fields(buf: memoryview):  # type: ignore[no-untyped-def]
+def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any]]:
     return _Reader(buf).fields()
 
 

@@ -78,7 +78,7 @@ class Predictor:
     """
 
     def __init__(self, bundle: Bundle, *, threads: int | None = None, batch_size: int = 32) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
 
         if threads is not None and threads < 1:
             raise InputError(f"threads must be at least 1, got {threads}")
@@ -134,7 +134,7 @@ class Predictor:
         return self.bundle.manifest
 
     def _score_batch(self, batch: np.ndarray) -> np.ndarray:
-        out = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        out: np.ndarray = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
         return out[:, 0] if self.classes == 1 else out
 
     def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:

@@ -177,7 +177,7 @@ class TokenizerBase:
         os.replace(tmp, path)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return isinstance(other, TokenizerBase) and type(other) is type(self) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash((self.kind, self.max_len, self.vocab_size))
@@ -261,7 +261,7 @@ class Tokenizer(TokenizerBase):
                 f"tokenizer says vocab_size={data.get('vocab_size')!r} but lists {len(vocab)} words "
                 f"(+2 reserved ids = {len(vocab) + 2})"
             )
-        return cls(vocab, max_len=data.get("max_len"))  # type: ignore[arg-type]
+        return cls(vocab, max_len=data.get("max_len"))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Tokenizer":
@@ -350,7 +350,8 @@ def tokenizer_from_dict(data: Any) -> TokenizerBase:
             f"unknown tokenizer kind {kind!r}; this edge-sentiment reads: {', '.join([KIND, *KINDS])} "
             "(a newer edge-sentiment may read it)"
         )
-    return KINDS[kind].from_dict(data)
+    found: TokenizerBase = KINDS[kind].from_dict(data)
+    return found
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> TokenizerBase:
