@@ -4,11 +4,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DATA   ?= $(or $(EDGE_SENTIMENT_DATA),../shared/data/aclImdb.tar.gz)
+# The IMDB archive: $EDGE_SENTIMENT_DATA, else the shared copy, else the one `edge-sentiment data download` caches.
+CACHED := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edge-sentiment/aclImdb_v1.tar.gz
+DATA   ?= $(or $(EDGE_SENTIMENT_DATA),$(wildcard ../shared/data/aclImdb.tar.gz),$(CACHED))
 RUN    ?= runs/lab
 BUNDLE ?= bundles/lab
 
-.PHONY: all setup test test-slow train export evaluate bench predict default-bundle test-assets
+.PHONY: all setup data test test-slow train export evaluate bench predict default-bundle test-assets
 
 all: setup train export evaluate bench predict
 
@@ -26,23 +28,29 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
-train: setup
+# Downloads the archive into the cache (and checks its sha256) when that is where DATA points.
+data: setup
+ifeq ($(DATA),$(CACHED))
+	$(BIN)/edge-sentiment data download
+endif
+
+train: data
 	$(BIN)/edge-sentiment train --data $(DATA) --out $(RUN) --force
 
-export: setup
+export: data
 	$(BIN)/edge-sentiment export $(RUN) --out $(BUNDLE) --data $(DATA) --quantize int8 --force
 
-evaluate: setup
+evaluate: data
 	$(BIN)/edge-sentiment evaluate --bundle $(BUNDLE) --data $(DATA)
 
-bench: setup
+bench: data
 	$(BIN)/edge-sentiment bench --bundle $(BUNDLE) --data $(DATA) --precision fp32,int8 --plot $(BUNDLE)-latency.png
 
 predict: setup
 	$(BIN)/edge-sentiment predict --bundle $(BUNDLE) "A wonderful, moving film." "Dull, and far too long."
 
 # Remakes the bundle shipped inside the package (src/edge_sentiment/assets/default).
-default-bundle: setup
+default-bundle: data
 	$(BIN)/python scripts/make_default_bundle.py --data $(DATA)
 
 # Remakes the tiny committed test assets (tests/assets), no IMDB data needed.

@@ -14,7 +14,25 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = Path(__file__).resolve().parent / "assets"
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 
-needs_tf = pytest.mark.skipif(not HAS_TF, reason="needs TensorFlow: pip install 'edge-sentiment[train]'")
+# A test that needs TensorFlow carries the needs_tf marker: `-m "not needs_tf"` runs the runtime alone,
+# and where TensorFlow is absent such tests are skipped with the reason (pytest_collection_modifyitems).
+needs_tf = pytest.mark.needs_tf
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_tf = pytest.mark.skip(reason="needs TensorFlow: pip install 'edge-sentiment[train]'")
+    for item in items:
+        if "imdb_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_data)
+        if not HAS_TF and item.get_closest_marker("needs_tf"):
+            item.add_marker(skip_tf)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty download cache: an archive a user cached (edge-sentiment data download)
+    must not stand in for the data a test gives or withholds."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from edge_sentiment.runtime.bundle import FORMAT_VERSION, load_bundle
 from edge_sentiment.runtime.onnxinfo import read_onnx_info
 from edge_sentiment.runtime.tokenizer import Tokenizer
 
-pytestmark = [needs_tf, pytest.mark.needs_tf]
+pytestmark = needs_tf
 
 TINY_RUN = ASSETS / "tiny_run"
 MAX_LEN = 40  # the tiny run's tokenizer and model input

@@ -18,7 +18,7 @@ from edge_sentiment.cli import main
 from edge_sentiment.data import DATA_ENV
 from edge_sentiment.export.texts import RULE_TEXTS
 
-pytestmark = [needs_tf, pytest.mark.needs_tf]
+pytestmark = needs_tf
 needs_tf_keras = pytest.mark.skipif(importlib.util.find_spec("tf_keras") is None,
                                     reason="needs tf-keras: pip install 'edge-sentiment[train]'")
 

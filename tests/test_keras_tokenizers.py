@@ -126,6 +126,7 @@ def _classic(settings: dict[str, Any]) -> Any:
     return original
 
 
+@needs_tf
 @needs_tf_keras
 @pytest.mark.parametrize("padding, truncating", [("pre", "pre"), ("post", "post"), ("pre", "post")])
 @pytest.mark.parametrize("settings", CLASSIC_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "defaults")
@@ -140,6 +141,7 @@ def test_classic_tokenizer_ids_equal_tf_keras(settings: dict[str, Any], padding:
     assert np.count_nonzero(expected) > 20
 
 
+@needs_tf
 @needs_tf_keras
 @settings(max_examples=40, deadline=None)
 @given(texts=FUZZ, which=st.sampled_from(range(len(CLASSIC_SETTINGS))))

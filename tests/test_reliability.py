@@ -258,7 +258,6 @@ def test_an_error_between_the_fallback_renames_keeps_a_bundle_at_the_path(
 
 
 @needs_tf
-@pytest.mark.needs_tf
 @pytest.mark.parametrize("trial", range(3))
 def test_sigkill_at_a_random_time_during_export_keeps_a_verifiable_bundle(tmp_path: Path, trial: int) -> None:
     """Export tiny_run over a good bundle, SIGKILL it after a seeded delay: once in the export, twice in the write."""
@@ -284,7 +283,6 @@ def fault_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[st
 
 
 @needs_tf
-@pytest.mark.needs_tf
 @pytest.mark.parametrize("kind", FAULTS)
 def test_a_fault_during_export_is_a_clean_error_and_keeps_the_old_bundle(fault_results: dict[str, Any],
                                                                          kind: str) -> None:

@@ -9,7 +9,7 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -17,7 +17,7 @@ import click
 from ._meta import __version__
 from .errors import EdgeSentimentError
 from .export.options import TOKENIZER_HELP, TokenizerOptions
-from .train.recipes import CELLS, POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
+from .train.recipes import ALIASES, CELLS, POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
 
 
 class _Group(click.Group):
@@ -45,16 +45,20 @@ def _echo_json(obj: Any) -> None:
 
 
 _DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or its folder. Default: $EDGE_SENTIMENT_DATA."
+_TRAIN_DATA_HELP = ("The IMDB data: the aclImdb .tar.gz (read without extracting) or its folder. Default: "
+                    "$EDGE_SENTIMENT_DATA, else the archive in the cache, downloaded there first when absent "
+                    "(see 'edge-sentiment data download').")
 
 
 @main.command()
-@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--data", type=click.Path(), default=None, help=_TRAIN_DATA_HELP)
 @click.option("--out", "out_dir", type=click.Path(), required=True, help="Run folder to write (model.keras, tokenizer.json, metrics.json).")
-@click.option("--recipe", type=click.Choice(sorted(RECIPES)), default="lab", show_default=True,
-              help="Starting hyper-parameters; the options below override single fields. lab: the lab as "
-                   "written; better: the default bundle's, a bidirectional LSTM(64) pooled over the words, "
-                   "a 256-wide word2vec embedding folded to 16 wide after training (needs gensim); large: "
-                   "better without the fold (as accurate on validation, a 13 MiB bundle). README, Recipes.")
+@click.option("--recipe", type=click.Choice([*RECIPES, *ALIASES]), default="lab", show_default=True,
+              help="Starting hyper-parameters; the options below override single fields. lab: the lab as written; "
+                   "bilstm64-w2v256-fold16 (alias default, better): the shipped bundle's, a bidirectional LSTM(64) "
+                   "pooled over the words, a 256-wide word2vec embedding folded to 16 wide after training (needs "
+                   "gensim); bilstm64-w2v256 (alias large): the same without the fold (a 13 MiB bundle). "
+                   "docs/training.md. In the brackets below, 'better' is bilstm64-w2v256-fold16.")
 @click.option("--vocab-size", type=click.IntRange(3), help="Token ids, padding (0) and out-of-vocabulary (1) included. [lab: 5000; better: 10000]")
 @click.option("--max-len", type=click.IntRange(1, 100_000), help="Words per review; longer reviews keep their last words. [lab: 500]")
 @click.option("--embedding-dim", type=click.IntRange(1), help="Embedding width while training; above --embedding-rank when that is set. [lab: 32; better: 256]")
@@ -123,8 +127,11 @@ def train(data: str | None, out_dir: str, recipe: str, vocabulary: str, word_ind
     _require("tensorflow", "train", "Training")
     if chosen.word2vec_epochs:
         _require("gensim", "train", "Word2vec pre-training (--word2vec-epochs)")
+    from .download import resolve_or_download
     from .train.trainer import train as run_training
 
+    with _download_progress() as (progress, log):  # --data, $EDGE_SENTIMENT_DATA, the cache, else a download
+        data = str(resolve_or_download(data, progress=progress, log=log))
     metrics = run_training(data, out_dir, chosen, force=force, train_limit=train_limit, test_limit=test_limit,
                            verbose=0 if as_json else None, command=_command_line(), vocabulary=vocabulary,
                            word_index=word_index)
@@ -136,6 +143,72 @@ def train(data: str | None, out_dir: str, recipe: str, vocabulary: str, word_ind
             f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}), "
             f"{metrics['wall_seconds']:.0f} s"
         )
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def _download_progress() -> Iterator[tuple[Callable[[int, int], None] | None, Callable[[str], None]]]:
+    """(progress, log) for a download: a bar on stderr when it is a terminal; a message ends the bar's line."""
+    if not sys.stderr.isatty():
+        yield None, _say
+        return
+    bar: list[Any] = []  # the bar on screen, if any
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(click.progressbar(
+                length=total, label="downloading", file=sys.stderr,
+                item_show_func=lambda n: None if n is None else f"{n / 1e6:.1f} of {total / 1e6:.1f} MB").__enter__())
+        bar[0].update(done - bar[0].pos, done)
+
+    def end_bar() -> None:
+        if bar:
+            bar.pop().render_finish()
+
+    def log(message: str) -> None:
+        end_bar()  # a message gets a line of its own; the next progress call starts a new bar
+        _say(message)
+
+    try:
+        yield progress, log
+    finally:
+        end_bar()
+
+
+@main.group("data")
+def data_group() -> None:
+    """The IMDB data: download it into the cache, or show where it is read from."""
+
+
+@data_group.command("download")
+@click.option("--json", "as_json", is_flag=True, help="Print path, bytes, sha256 and downloaded (true or false) as JSON.")
+def data_download(as_json: bool) -> None:
+    """Download the IMDB archive (84 MB) into the cache and check its sha256, unless it is there already.
+
+    The cache is $XDG_CACHE_HOME/edge-sentiment (default ~/.cache/edge-sentiment). An interrupted download
+    is resumed by running the command again; only a verified archive is given its final name.
+    """
+    from .download import download_archive
+
+    with _download_progress() as (progress, log):
+        result = download_archive(progress=progress, log=None if as_json else log)
+    if as_json:
+        _echo_json(result.as_dict())
+    elif result.downloaded:
+        click.echo(f"downloaded {result.path} ({result.bytes} bytes, sha256 verified)")
+    else:
+        click.echo(f"{result.path} is there already ({result.bytes} bytes, sha256 verified); nothing downloaded")
+
+
+@data_group.command("path")
+def data_path() -> None:
+    """Print where commands read the IMDB data from without --data: $EDGE_SENTIMENT_DATA, else the cache."""
+    from .data import resolve_data_path
+
+    click.echo(str(resolve_data_path(None)))
 
 
 @contextlib.contextmanager

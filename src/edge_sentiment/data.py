@@ -18,10 +18,14 @@ from .errors import DataError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Reviews", "load_imdb", "resolve_data_path", "keras_imdb", "keras_imdb_texts", "DATA_ENV", "DOWNLOAD_URL"]
+__all__ = ["Reviews", "load_imdb", "resolve_data_path", "keras_imdb", "keras_imdb_texts", "DATA_ENV", "DOWNLOAD_URL",
+           "ARCHIVE_NAME", "ARCHIVE_BYTES", "ARCHIVE_SHA256"]
 
 DATA_ENV = "EDGE_SENTIMENT_DATA"
 DOWNLOAD_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+ARCHIVE_NAME = "aclImdb_v1.tar.gz"  # what DOWNLOAD_URL serves, and its name in the cache
+ARCHIVE_BYTES = 84_125_825
+ARCHIVE_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
 MAX_REVIEW_BYTES = 1 << 20  # the largest IMDB review is ~14 KB
@@ -72,13 +76,19 @@ class Reviews:
 
 
 def resolve_data_path(path: str | os.PathLike[str] | None) -> Path:
-    """The --data path, else $EDGE_SENTIMENT_DATA; with neither, an error that says where to get the data."""
+    """The --data path, else $EDGE_SENTIMENT_DATA, else the verified archive in the cache; never downloads."""
     if path is None or str(path) == "":
         env = os.environ.get(DATA_ENV, "")
         if not env:
+            from .download import archive_path, cached_archive, source_from_env
+
+            cached = cached_archive()
+            if cached is not None:
+                return cached
             raise DataError(
-                f"no IMDB data given: pass --data PATH or set {DATA_ENV}. Download the archive "
-                f"({DOWNLOAD_URL}, 84 MB) and pass the .tar.gz as it is; it is read without extracting."
+                f"no IMDB data given: pass --data PATH, set {DATA_ENV}, or run 'edge-sentiment data download', "
+                f"which fetches the archive ({source_from_env().url}, 84 MB) into {archive_path()}. "
+                f"The .tar.gz ({ARCHIVE_NAME}) is read as it is, without extracting."
             )
         path = env
     p = Path(path).expanduser()
