@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make all   set up, then train the lab model, export it, evaluate, benchmark and predict
 #   make test  set up, then run the test suite
+# and beside them: make check (lint, format, types, generated docs), make test-runtime (the runtime's
+# tests alone, no TensorFlow), make test-slow (the full-size checks).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,7 +12,7 @@ DATA   ?= $(or $(EDGE_SENTIMENT_DATA),$(wildcard ../shared/data/aclImdb.tar.gz),
 RUN    ?= runs/lab
 BUNDLE ?= bundles/lab
 
-.PHONY: all setup data test test-slow train export evaluate bench predict default-bundle test-assets
+.PHONY: all setup data check test test-runtime test-slow train export evaluate bench predict default-bundle test-assets
 
 all: setup train export evaluate bench predict
 
@@ -25,8 +27,17 @@ setup: $(BIN)/edge-sentiment
 test: setup
 	$(BIN)/python -m pytest
 
+test-runtime: setup
+	$(BIN)/python -m pytest -m "not needs_tf"
+
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/docs.py --check
 
 # Downloads the archive into the cache (and checks its sha256) when that is where DATA points.
 data: setup

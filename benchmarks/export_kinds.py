@@ -58,19 +58,33 @@ def build_cases(data: Path, keras_imdb_dir: Path, work: Path, n_train: int, leng
     texts, labels = train.texts, np.asarray(train.labels)
     cases = []
 
-    for standardize, split in (("lower_and_strip_punctuation", "whitespace"), ("lower", "whitespace"),
-                               (None, "whitespace"), ("lower_and_strip_punctuation", "character")):
+    for standardize, split in (
+        ("lower_and_strip_punctuation", "whitespace"),
+        ("lower", "whitespace"),
+        (None, "whitespace"),
+        ("lower_and_strip_punctuation", "character"),
+    ):
         keras.utils.set_random_seed(7)
         size = vocab if split == "whitespace" else 128
-        layer = keras.layers.TextVectorization(max_tokens=size, standardize=standardize, split=split,
-                                               output_sequence_length=length if split == "whitespace" else 4 * length)
+        layer = keras.layers.TextVectorization(
+            max_tokens=size,
+            standardize=standardize,
+            split=split,
+            output_sequence_length=length if split == "whitespace" else 4 * length,
+        )
         layer.adapt(texts)
         model = _model(layer, size, length)
         model.fit(tf.constant(texts)[:, None], labels, epochs=1, batch_size=64, verbose=0)
         path = work / f"tv-{standardize}-{split}.keras"
         model.save(path)
-        cases.append({"kind": "keras-text-vectorization", "model": f"TextVectorization(standardize={standardize!r}, "
-                      f"split={split!r}) inside the model", "path": path, "options": []})
+        cases.append(
+            {
+                "kind": "keras-text-vectorization",
+                "model": f"TextVectorization(standardize={standardize!r}, split={split!r}) inside the model",
+                "path": path,
+                "options": [],
+            }
+        )
 
     for padding in ("pre", "post"):
         keras.utils.set_random_seed(7)
@@ -83,9 +97,15 @@ def build_cases(data: Path, keras_imdb_dir: Path, work: Path, n_train: int, leng
         model.fit(x, labels, epochs=1, batch_size=64, verbose=0)
         path = work / f"classic-{padding}.keras"
         model.save(path)
-        cases.append({"kind": "keras-tokenizer", "model": f"tf-keras Tokenizer(num_words={vocab}, oov_token), "
-                      f"pad_sequences(padding={padding!r}, truncating={padding!r})", "path": path,
-                      "options": ["--tokenizer", str(tok_path), "--padding", padding, "--truncating", padding]})
+        cases.append(
+            {
+                "kind": "keras-tokenizer",
+                "model": f"tf-keras Tokenizer(num_words={vocab}, oov_token), "
+                f"pad_sequences(padding={padding!r}, truncating={padding!r})",
+                "path": path,
+                "options": ["--tokenizer", str(tok_path), "--padding", padding, "--truncating", padding],
+            }
+        )
 
     keras.utils.set_random_seed(7)
     index = keras_imdb_dir / "imdb_word_index.json"
@@ -94,20 +114,44 @@ def build_cases(data: Path, keras_imdb_dir: Path, work: Path, n_train: int, leng
     model.fit(pad_sequences(list(x_all[:n_train]), maxlen=length), y_all[:n_train], epochs=1, batch_size=64, verbose=0)
     path = work / "keras-imdb.keras"
     model.save(path)
-    cases.append({"kind": "keras-imdb", "model": f"keras.datasets.imdb ids (num_words={vocab}), rebuilt from the raw "
-                  "archive, pad_sequences defaults", "path": path, "options": ["--word-index", str(index)],
-                  "keras_ids": lambda texts: pad_sequences(texts, maxlen=length)})
+    cases.append(
+        {
+            "kind": "keras-imdb",
+            "model": f"keras.datasets.imdb ids (num_words={vocab}), rebuilt from the raw archive, pad_sequences defaults",
+            "path": path,
+            "options": ["--word-index", str(index)],
+            "keras_ids": lambda texts: pad_sequences(texts, maxlen=length),
+        }
+    )
     return cases
 
 
 def export(case: dict[str, Any], data: Path, out: Path, samples: int) -> tuple[dict[str, Any], str, float]:
-    command = [sys.executable, "-m", "edge_sentiment", "export", str(case["path"]), "--out", str(out), "--data", str(data),
-               "--parity-samples", str(samples), "--json", "--force", *case["options"]]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_sentiment",
+        "export",
+        str(case["path"]),
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+        "--parity-samples",
+        str(samples),
+        "--json",
+        "--force",
+        *case["options"],
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     seconds = time.perf_counter() - started
-    shown = (shlex.join(["edge-sentiment", *command[3:]]).replace(str(out.parent), "$WORK").replace(str(data), "$DATA")
-             .replace(str(data.parent), "$(dirname $DATA)"))
+    shown = (
+        shlex.join(["edge-sentiment", *command[3:]])
+        .replace(str(out.parent), "$WORK")
+        .replace(str(data), "$DATA")
+        .replace(str(data.parent), "$(dirname $DATA)")
+    )
     if done.returncode != 0:
         error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
         return {"error": error}, shown, seconds
@@ -130,7 +174,8 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['samples']} IMDB test reviews plus the rule texts; accuracy of the bundle from raw text on "
         f"{meta['test_reviews']} other test reviews; {meta['versions']}).",
         "",
-        "| kind | the model | gates | parity on ids, max \\|Δp\\| | tokenizer = original | from raw strings, max \\|Δp\\| (labels) | pad skip | bundle accuracy |",
+        "| kind | the model | gates | parity on ids, max \\|Δp\\| | tokenizer = original "
+        "| from raw strings, max \\|Δp\\| (labels) | pad skip | bundle accuracy |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -144,9 +189,13 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         gates = sum(g.startswith("✓") for g in m["gates"])
         lines.append(
             f"| `{row['kind']}` | {row['model']} | {gates}/{len(m['gates'])} ✓ | {parity['runtime']['max_abs_diff']:.1e} | "
-            + (f"{tok['identical']}/{tok['texts']}" if tok else "no original at hand") + " | "
-            + (f"{text['max_abs_diff']:.1e} ({text['labels_agreeing']}/{text['samples']})" if text else "") + " | "
-            + ("on" if m["model"]["padding_skip"] else f"off ({m['model']['padding']}-padded)") + f" | {row['accuracy']:.3f} |")
+            + (f"{tok['identical']}/{tok['texts']}" if tok else "no original at hand")
+            + " | "
+            + (f"{text['max_abs_diff']:.1e} ({text['labels_agreeing']}/{text['samples']})" if text else "")
+            + " | "
+            + ("on" if m["model"]["padding_skip"] else f"off ({m['model']['padding']}-padded)")
+            + f" | {row['accuracy']:.3f} |"
+        )
     lines += ["", "The commands, as run (`$WORK` the script's temporary folder):", ""]
     lines += [f"- `{row['command']}`" for row in rows]
     return "\n".join(lines)
@@ -171,13 +220,19 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cases = build_cases(args.data, args.keras_imdb or args.data.parent / "keras-imdb", work,
-                            args.train_reviews, args.max_len, args.vocab)
+        cases = build_cases(
+            args.data, args.keras_imdb or args.data.parent / "keras-imdb", work, args.train_reviews, args.max_len, args.vocab
+        )
         for i, case in enumerate(cases):
             out = work / f"bundle-{i}"
             manifest, command, seconds = export(case, args.data, out, args.parity_samples)
-            row = {"kind": case["kind"], "model": case["model"], "command": command, "manifest": manifest,
-                   "export_seconds": round(seconds, 1)}
+            row = {
+                "kind": case["kind"],
+                "model": case["model"],
+                "command": command,
+                "manifest": manifest,
+                "export_seconds": round(seconds, 1),
+            }
             if "error" not in manifest:
                 row["accuracy"] = score(out, args.data, args.test_reviews)
                 if "keras_ids" in case:  # no original tokenizer at export: Keras on load_data's ids here
@@ -187,22 +242,42 @@ def main() -> None:
                     from edge_sentiment.data import keras_imdb
                     from edge_sentiment.export.gates import parity_figures
 
-                    texts = keras_imdb_texts(args.data)["test"][0][:args.parity_samples]
+                    texts = keras_imdb_texts(args.data)["test"][0][: args.parity_samples]
                     _, (x_test, _) = keras_imdb(args.data, word_index=case["options"][1], num_words=args.vocab)
-                    keras_p = keras.models.load_model(case["path"]).predict(case["keras_ids"](list(x_test[:len(texts)])), verbose=0)
+                    keras_p = keras.models.load_model(case["path"]).predict(
+                        case["keras_ids"](list(x_test[: len(texts)])), verbose=0
+                    )
                     row["from_text"] = parity_figures(keras_p, Predictor.load(out).predict_proba(texts))
-            print(f"{case['kind']}: {case['model']}: {'refused' if 'error' in manifest else 'exported'} in {seconds:.0f} s",
-                  file=sys.stderr)
+            print(
+                f"{case['kind']}: {case['model']}: {'refused' if 'error' in manifest else 'exported'} in {seconds:.0f} s",
+                file=sys.stderr,
+            )
             rows.append(row)
     versions = tool_versions()
-    meta = {"date": time.strftime("%Y-%m-%d"), "train_reviews": args.train_reviews, "test_reviews": args.test_reviews,
-            "samples": args.parity_samples,
-            "versions": ", ".join(f"{k} {versions[k]}" for k in ("tensorflow", "keras", "tf2onnx", "onnxruntime") if k in versions)}
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "train_reviews": args.train_reviews,
+        "test_reviews": args.test_reviews,
+        "samples": args.parity_samples,
+        "versions": ", ".join(f"{k} {versions[k]}" for k in ("tensorflow", "keras", "tf2onnx", "onnxruntime") if k in versions),
+    }
     table = render(rows, meta)
     print(table)
     if args.json_file:
-        args.json_file.write_text(json.dumps({"meta": meta, "rows": [{k: v for k, v in r.items() if k != "manifest"} | {
-            "gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")} for r in rows]}, indent=1, default=str))
+        args.json_file.write_text(
+            json.dumps(
+                {
+                    "meta": meta,
+                    "rows": [
+                        {k: v for k, v in r.items() if k != "manifest"}
+                        | {"gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")}
+                        for r in rows
+                    ],
+                },
+                indent=1,
+                default=str,
+            )
+        )
     if args.doc:
         write_between(args.doc, "export_kinds", table)
 

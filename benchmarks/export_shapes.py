@@ -30,7 +30,6 @@ import numpy as np
 from _docs import write_between  # benchmarks/_docs.py, beside this script
 
 
-
 def stars(rating: int) -> int:
     """IMDB ratings 1-4 / 7-8 / 9-10 as three classes."""
     return 0 if rating <= 4 else 1 if rating <= 8 else 2
@@ -39,20 +38,37 @@ def stars(rating: int) -> int:
 def shapes(keras: Any, vocab: int) -> dict[str, tuple[str, Callable[[], list[Any]]]]:
     L = keras.layers
     return {
-        "gru": ("Embedding(32) → GRU(64) → Dense(1, sigmoid)",
-                lambda: [L.Embedding(vocab, 32), L.GRU(64), L.Dense(1, activation="sigmoid")]),
-        "stacked-bilstm-maxpool": ("Embedding(32) → BiLSTM(32, seq) → BiLSTM(32, seq) → GlobalMaxPooling1D → Dense(1)",
-                                   lambda: [L.Embedding(vocab, 32), L.Bidirectional(L.LSTM(32, return_sequences=True)),
-                                            L.Bidirectional(L.LSTM(32, return_sequences=True)), L.GlobalMaxPooling1D(),
-                                            L.Dense(1, activation="sigmoid")]),
-        "masked-lstm": ("Embedding(32, mask_zero=True) → LSTM(64) → Dense(1)",
-                        lambda: [L.Embedding(vocab, 32, mask_zero=True), L.LSTM(64), L.Dense(1, activation="sigmoid")]),
-        "post-padded-bigru-maxpool": ("post-padded: Embedding(32) → BiGRU(32, seq) → GlobalMaxPooling1D → Dense(1)",
-                                      lambda: [L.Embedding(vocab, 32), L.Bidirectional(L.GRU(32, return_sequences=True)),
-                                               L.GlobalMaxPooling1D(), L.Dense(1, activation="sigmoid")]),
-        "three-class": ("Embedding(32) → LSTM(64) → Dense(32, relu) → Dense(3, softmax); stars 1-4 / 7-8 / 9-10",
-                        lambda: [L.Embedding(vocab, 32), L.LSTM(64), L.Dense(32, activation="relu"),
-                                 L.Dense(3, activation="softmax")]),
+        "gru": (
+            "Embedding(32) → GRU(64) → Dense(1, sigmoid)",
+            lambda: [L.Embedding(vocab, 32), L.GRU(64), L.Dense(1, activation="sigmoid")],
+        ),
+        "stacked-bilstm-maxpool": (
+            "Embedding(32) → BiLSTM(32, seq) → BiLSTM(32, seq) → GlobalMaxPooling1D → Dense(1)",
+            lambda: [
+                L.Embedding(vocab, 32),
+                L.Bidirectional(L.LSTM(32, return_sequences=True)),
+                L.Bidirectional(L.LSTM(32, return_sequences=True)),
+                L.GlobalMaxPooling1D(),
+                L.Dense(1, activation="sigmoid"),
+            ],
+        ),
+        "masked-lstm": (
+            "Embedding(32, mask_zero=True) → LSTM(64) → Dense(1)",
+            lambda: [L.Embedding(vocab, 32, mask_zero=True), L.LSTM(64), L.Dense(1, activation="sigmoid")],
+        ),
+        "post-padded-bigru-maxpool": (
+            "post-padded: Embedding(32) → BiGRU(32, seq) → GlobalMaxPooling1D → Dense(1)",
+            lambda: [
+                L.Embedding(vocab, 32),
+                L.Bidirectional(L.GRU(32, return_sequences=True)),
+                L.GlobalMaxPooling1D(),
+                L.Dense(1, activation="sigmoid"),
+            ],
+        ),
+        "three-class": (
+            "Embedding(32) → LSTM(64) → Dense(32, relu) → Dense(3, softmax); stars 1-4 / 7-8 / 9-10",
+            lambda: [L.Embedding(vocab, 32), L.LSTM(64), L.Dense(32, activation="relu"), L.Dense(3, activation="softmax")],
+        ),
     }
 
 
@@ -74,14 +90,26 @@ def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list
     cases = []
 
     tf_keras.utils.set_random_seed(7)  # the lab's model, as Keras 2 wrote it
-    lab = tf_keras.Sequential([tf_keras.layers.Embedding(vocab, 32, input_length=length),
-                               tf_keras.layers.LSTM(100, dropout=0.2, recurrent_dropout=0.2),
-                               tf_keras.layers.Dense(1, activation="sigmoid")])
+    lab = tf_keras.Sequential(
+        [
+            tf_keras.layers.Embedding(vocab, 32, input_length=length),
+            tf_keras.layers.LSTM(100, dropout=0.2, recurrent_dropout=0.2),
+            tf_keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     lab.compile("adam", "binary_crossentropy")
     lab.fit(x_pre, y, epochs=1, batch_size=64, verbose=0)
     lab.save(work / "lab.h5")
-    cases.append({"name": "lab", "shape": "the lab's Embedding(32) → LSTM(100, dropout 0.2, recurrent_dropout 0.2) → Dense(1)",
-                  "file": "Keras 2 .h5 (tf-keras)", "path": work / "lab.h5", "tokenizer": work / "tokenizer.json", "options": []})
+    cases.append(
+        {
+            "name": "lab",
+            "shape": "the lab's Embedding(32) → LSTM(100, dropout 0.2, recurrent_dropout 0.2) → Dense(1)",
+            "file": "Keras 2 .h5 (tf-keras)",
+            "path": work / "lab.h5",
+            "tokenizer": work / "tokenizer.json",
+            "options": [],
+        }
+    )
     for name, (shape, layers) in shapes(keras, vocab).items():
         keras.utils.set_random_seed(7)
         classes = 3 if name == "three-class" else 1
@@ -89,15 +117,38 @@ def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list
         model.compile("adam", "binary_crossentropy" if classes == 1 else "sparse_categorical_crossentropy")
         model.fit(x_post if name.startswith("post") else x_pre, y if classes == 1 else y3, epochs=1, batch_size=64, verbose=0)
         model.save(work / f"{name}.keras")
-        cases.append({"name": name, "shape": shape, "file": "Keras 3 .keras", "path": work / f"{name}.keras",
-                      "tokenizer": work / ("tokenizer-post.json" if name.startswith("post") else "tokenizer.json"),
-                      "options": ["--labels", "negative,positive,strongly positive"] if classes == 3 else []})
+        cases.append(
+            {
+                "name": name,
+                "shape": shape,
+                "file": "Keras 3 .keras",
+                "path": work / f"{name}.keras",
+                "tokenizer": work / ("tokenizer-post.json" if name.startswith("post") else "tokenizer.json"),
+                "options": ["--labels", "negative,positive,strongly positive"] if classes == 3 else [],
+            }
+        )
     return cases
 
 
 def export(case: dict[str, Any], data: Path, out: Path, samples: int) -> tuple[dict[str, Any], str]:
-    command = [sys.executable, "-m", "edge_sentiment", "export", str(case["path"]), "--tokenizer", str(case["tokenizer"]),
-               "--out", str(out), "--data", str(data), "--parity-samples", str(samples), "--json", "--force", *case["options"]]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_sentiment",
+        "export",
+        str(case["path"]),
+        "--tokenizer",
+        str(case["tokenizer"]),
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+        "--parity-samples",
+        str(samples),
+        "--json",
+        "--force",
+        *case["options"],
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     shown = shlex.join(["edge-sentiment", *command[3:]]).replace(str(out.parent), "$WORK").replace(str(data), "$DATA")
     if done.returncode != 0:
@@ -117,7 +168,7 @@ def latency(bundles: dict[str, Path], text: str, rounds: int, calls: int) -> dic
             p.predict_proba(text)
     for r in range(rounds):
         order = list(predictors.items())
-        for name, p in (order if r % 2 == 0 else order[::-1]):
+        for name, p in order if r % 2 == 0 else order[::-1]:
             for _ in range(calls):
                 started = time.perf_counter()
                 p.predict_proba(text)
@@ -145,7 +196,8 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['words']}-word review, median of {meta['rounds']} alternating rounds × {meta['calls']} calls, one thread; "
         f"{meta['versions']}.",
         "",
-        "| shape | file | exported | op census (recurrent) | pads | parity max \\|Δp\\| | labels agree | accuracy | batch-1 ms | × lab |",
+        "| shape | file | exported | op census (recurrent) | pads | parity max \\|Δp\\| | labels agree "
+        "| accuracy | batch-1 ms | × lab |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lab = next((r["ms"] for r in rows if r["name"] == "lab" and "ms" in r), None)
@@ -154,14 +206,23 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         if "error" in m:
             lines.append(f"| {r['shape']} | {r['file']} | refused: {m['error']} | | | | | | | |")
             continue
-        census = ", ".join(f"{op} {n}" for op, n in sorted(m["model"]["op_census"].items()) if op in ("LSTM", "GRU", "Loop", "Scan", "If"))
+        census = ", ".join(
+            f"{op} {n}" for op, n in sorted(m["model"]["op_census"].items()) if op in ("LSTM", "GRU", "Loop", "Scan", "If")
+        )
         parity = m["parity"]["runtime"]
         ratio = f"{r['ms'] / lab:.2f}" if lab else ""
-        lines.append(f"| {r['shape']} | {r['file']} | ✓ {sum(g.startswith('✓') for g in m['gates'])}/{len(m['gates'])} gates | "
-                     f"{census} | {m['model']['pads']} | {parity['max_abs_diff']:.1e} | {parity['labels_agreeing']}/{parity['samples']} | "
-                     f"{r['accuracy']:.3f} | {r['ms']:.3f} | {ratio} |")
-    lines += ["", "pads: `skipped` the exact pad skip, `fed` padded to max_len as trained, `none` no pads (masked in Keras).",
-              "", "The commands, as run (`$WORK` the script's temporary folder):", ""]
+        lines.append(
+            f"| {r['shape']} | {r['file']} | ✓ {sum(g.startswith('✓') for g in m['gates'])}/{len(m['gates'])} gates | "
+            f"{census} | {m['model']['pads']} | {parity['max_abs_diff']:.1e} | {parity['labels_agreeing']}/{parity['samples']} | "
+            f"{r['accuracy']:.3f} | {r['ms']:.3f} | {ratio} |"
+        )
+    lines += [
+        "",
+        "pads: `skipped` the exact pad skip, `fed` padded to max_len as trained, `none` no pads (masked in Keras).",
+        "",
+        "The commands, as run (`$WORK` the script's temporary folder):",
+        "",
+    ]
     lines += [f"- `{r['command']}`" for r in rows]
     return "\n".join(lines)
 
@@ -190,7 +251,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for i, case in enumerate(build(args.data, work, args.train_reviews, args.max_len, args.vocab)):
+        for case in build(args.data, work, args.train_reviews, args.max_len, args.vocab):
             out = work / f"bundle-{case['name']}"
             manifest, command = export(case, args.data, out, args.parity_samples)
             row = {k: case[k] for k in ("name", "shape", "file")} | {"command": command, "manifest": manifest, "bundle": out}
@@ -203,17 +264,37 @@ def main() -> None:
         if r["name"] in ms:
             r["ms"] = ms[r["name"]]
     versions = tool_versions()
-    meta = {"date": time.strftime("%Y-%m-%d"), "train_reviews": args.train_reviews, "test_reviews": args.test_reviews,
-            "samples": args.parity_samples, "max_len": args.max_len, "vocab": args.vocab, "rounds": args.rounds,
-            "calls": args.calls, "words": int(len(words(text))),
-            "versions": ", ".join(f"{k} {versions[k]}" for k in ("tensorflow", "keras", "tf-keras", "tf2onnx", "onnxruntime")
-                                  if versions.get(k))}
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "train_reviews": args.train_reviews,
+        "test_reviews": args.test_reviews,
+        "samples": args.parity_samples,
+        "max_len": args.max_len,
+        "vocab": args.vocab,
+        "rounds": args.rounds,
+        "calls": args.calls,
+        "words": int(len(words(text))),
+        "versions": ", ".join(
+            f"{k} {versions[k]}" for k in ("tensorflow", "keras", "tf-keras", "tf2onnx", "onnxruntime") if versions.get(k)
+        ),
+    }
     table = render(rows, meta)
     print(table)
     if args.json_file:
-        args.json_file.write_text(json.dumps({"meta": meta, "rows": [{k: v for k, v in r.items() if k not in ("manifest", "bundle")}
-                                  | {"gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")} for r in rows]},
-                                  indent=1, default=str))
+        args.json_file.write_text(
+            json.dumps(
+                {
+                    "meta": meta,
+                    "rows": [
+                        {k: v for k, v in r.items() if k not in ("manifest", "bundle")}
+                        | {"gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")}
+                        for r in rows
+                    ],
+                },
+                indent=1,
+                default=str,
+            )
+        )
     if args.doc:
         write_between(args.doc, "export_shapes", table)
 

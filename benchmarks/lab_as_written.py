@@ -30,7 +30,7 @@ from typing import Any
 from _docs import write_between  # benchmarks/_docs.py, beside this script
 
 # The lab's script, as written (the two changes marked). {keras} is "keras" or "tf_keras".
-LAB = '''
+LAB = """
 import numpy
 from {keras}.datasets import imdb
 from {keras}.models import Sequential
@@ -59,10 +59,10 @@ model.fit(X_train, y_train, epochs=3, batch_size=64)
 # Final evaluation of the model
 scores = model.evaluate(X_test, y_test, verbose=0)
 print("Accuracy: %.2f%%" % (scores[1]*100))
-'''
+"""
 
 # Run first in the child: load_data from the raw archive (the change), and a record of what fit() saw.
-PRELUDE = '''
+PRELUDE = """
 import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import {keras}
@@ -84,8 +84,8 @@ def _recording_fit(self, *args, **kwargs):  # the lab drops fit's History, and K
 
 Sequential.fit = _recording_fit
 _started = time.perf_counter()
-'''
-EPILOGUE = '''
+"""
+EPILOGUE = """
 model.save(os.environ["LAB_MODEL"])
 history = _history
 json.dump({{"test_accuracy": float(scores[1]), "test_loss": float(scores[0]),
@@ -93,7 +93,7 @@ json.dump({{"test_accuracy": float(scores[1]), "test_loss": float(scores[0]),
            "train_loss_by_epoch": [float(a) for a in history["loss"]],
            "seconds": time.perf_counter() - _started, "keras": {keras}.__version__}},
           open(os.environ["LAB_RESULT"], "w"))
-'''
+"""
 STACKS = {"keras3": ("keras", ".keras"), "keras2": ("tf_keras", ".h5")}
 
 
@@ -106,28 +106,59 @@ def run_one(stack: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / f"{name}{suffix}"
     script = PRELUDE.format(keras=module) + LAB.format(keras=module, seed=seed) + EPILOGUE.format(keras=module)
-    env = {**os.environ, "LAB_DATA": str(args.data), "LAB_WORD_INDEX": str(args.word_index), "LAB_MODEL": str(model_path),
-           "LAB_RESULT": str(args.out / f"{name}.fit.json"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "LAB_DATA": str(args.data),
+        "LAB_WORD_INDEX": str(args.word_index),
+        "LAB_MODEL": str(model_path),
+        "LAB_RESULT": str(args.out / f"{name}.fit.json"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
     fit = json.loads((args.out / f"{name}.fit.json").read_text())
     bundle = args.out / f"{name}-bundle"
-    command = ["edge-sentiment", "export", str(model_path), "--word-index", str(args.word_index), "--out", str(bundle),
-               "--data", str(args.data), "--parity-samples", str(args.parity_samples), "--force", "--json"]
+    command = [
+        "edge-sentiment",
+        "export",
+        str(model_path),
+        "--word-index",
+        str(args.word_index),
+        "--out",
+        str(bundle),
+        "--data",
+        str(args.data),
+        "--parity-samples",
+        str(args.parity_samples),
+        "--force",
+        "--json",
+    ]
     exported = subprocess.run([sys.executable, "-m", "edge_sentiment", *command[1:]], env=env, capture_output=True, text=True)
     manifest = json.loads(exported.stdout) if exported.returncode == 0 else {"error": exported.stderr.strip().splitlines()[-1]}
-    result = {"stack": stack, "seed": seed, **fit, "wall_seconds": time.perf_counter() - started,
-              "export": {"command": shlex.join(command), "gates": manifest.get("gates"), "error": manifest.get("error"),
-                         "parity": (manifest.get("parity") or {}).get("runtime")}}
+    result = {
+        "stack": stack,
+        "seed": seed,
+        **fit,
+        "wall_seconds": time.perf_counter() - started,
+        "export": {
+            "command": shlex.join(command),
+            "gates": manifest.get("gates"),
+            "error": manifest.get("error"),
+            "parity": (manifest.get("parity") or {}).get("runtime"),
+        },
+    }
     result_path.write_text(json.dumps(result, indent=1))
     return result
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| stack | runs | test accuracy: median (min–max) | epoch-3 train accuracy: median (min–max) | "
-             "minutes a run | export gates | parity max \\|Δp\\| |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| stack | runs | test accuracy: median (min–max) | epoch-3 train accuracy: median (min–max) | "
+        "minutes a run | export gates | parity max \\|Δp\\| |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for stack in STACKS:
         rows = sorted((r for r in results if r["stack"] == stack), key=lambda r: r["seed"])
         if not rows:
@@ -136,20 +167,31 @@ def table(results: list[dict[str, Any]]) -> str:
         train = [r["train_accuracy_by_epoch"][-1] for r in rows]
         gates = sum(bool(r["export"]["gates"]) and all(g.startswith("✓") for g in r["export"]["gates"]) for r in rows)
         parity = max((r["export"]["parity"] or {}).get("max_abs_diff", float("nan")) for r in rows)
-        lines.append(f"| {stack} ({rows[0]['keras']}) | {len(rows)} (seeds {', '.join(str(r['seed']) for r in rows)}) | "
-                     f"{statistics.median(test):.4f} ({min(test):.4f}–{max(test):.4f}) | "
-                     f"{statistics.median(train):.4f} ({min(train):.4f}–{max(train):.4f}) | "
-                     f"{statistics.median(r['seconds'] for r in rows) / 60:.1f} | {gates}/{len(rows)} pass | {parity:.1e} |")
-    lines += ["", "Each run: " + "; ".join(f"{r['stack']} seed {r['seed']}: test {r['test_accuracy']:.4f}, train by epoch "
-                                            + "/".join(f"{a:.3f}" for a in r["train_accuracy_by_epoch"])
-                                            for r in sorted(results, key=lambda r: (r["stack"], r["seed"]))) + "."]
+        lines.append(
+            f"| {stack} ({rows[0]['keras']}) | {len(rows)} (seeds {', '.join(str(r['seed']) for r in rows)}) | "
+            f"{statistics.median(test):.4f} ({min(test):.4f}–{max(test):.4f}) | "
+            f"{statistics.median(train):.4f} ({min(train):.4f}–{max(train):.4f}) | "
+            f"{statistics.median(r['seconds'] for r in rows) / 60:.1f} | {gates}/{len(rows)} pass | {parity:.1e} |"
+        )
+    lines += [
+        "",
+        "Each run: "
+        + "; ".join(
+            f"{r['stack']} seed {r['seed']}: test {r['test_accuracy']:.4f}, train by epoch "
+            + "/".join(f"{a:.3f}" for a in r["train_accuracy_by_epoch"])
+            for r in sorted(results, key=lambda r: (r["stack"], r["seed"]))
+        )
+        + ".",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--word-index", type=Path, default=None, help="imdb_word_index.json. Default: beside --data in keras-imdb/.")
+    parser.add_argument(
+        "--word-index", type=Path, default=None, help="imdb_word_index.json. Default: beside --data in keras-imdb/."
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", default="7,8,9,10,11")
     parser.add_argument("--stacks", default="keras3,keras2")

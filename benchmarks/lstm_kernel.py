@@ -55,9 +55,13 @@ def _bare_graphs(model: onnx.ModelProto) -> tuple[dict[str, bytes], int, int]:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["steps", 1, features])
     attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute}
     bare = helper.make_graph(
-        [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "y_h"], **attrs)], "bare_lstm", [x],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None)],
+        [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "y_h"], **attrs)],
+        "bare_lstm",
+        [x],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None),
+        ],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"), numpy_helper.from_array(b, "B")],
     )
     # The same multiply-adds per step and direction (x·Wᵀ and h·Rᵀ), batched over all steps: no
@@ -66,21 +70,28 @@ def _bare_graphs(model: onnx.ModelProto) -> tuple[dict[str, bytes], int, int]:
     hs = helper.make_tensor_value_info("hs", TensorProto.FLOAT, ["steps", hidden])
     nodes, outputs, weights = [], [], []
     for d in range(w.shape[0]):  # 1 direction, or 2 for a bidirectional LSTM
-        nodes += [helper.make_node("MatMul", ["xs", f"Wt{d}"], [f"gx{d}"]),
-                  helper.make_node("MatMul", ["hs", f"Rt{d}"], [f"gh{d}"]),
-                  helper.make_node("Add", [f"gx{d}", f"gh{d}"], [f"gates{d}"])]
+        nodes += [
+            helper.make_node("MatMul", ["xs", f"Wt{d}"], [f"gx{d}"]),
+            helper.make_node("MatMul", ["hs", f"Rt{d}"], [f"gh{d}"]),
+            helper.make_node("Add", [f"gx{d}", f"gh{d}"], [f"gates{d}"]),
+        ]
         outputs.append(helper.make_tensor_value_info(f"gates{d}", TensorProto.FLOAT, None))
-        weights += [numpy_helper.from_array(np.ascontiguousarray(w[d].T), f"Wt{d}"),
-                    numpy_helper.from_array(np.ascontiguousarray(r[d].T), f"Rt{d}")]
+        weights += [
+            numpy_helper.from_array(np.ascontiguousarray(w[d].T), f"Wt{d}"),
+            numpy_helper.from_array(np.ascontiguousarray(r[d].T), f"Rt{d}"),
+        ]
     floor = helper.make_graph(nodes, "floor", [xs, hs], outputs, weights)
-    return {
-        "bare LSTM op": helper.make_model(bare, opset_imports=opset).SerializeToString(),
-        "no-recurrence floor": helper.make_model(floor, opset_imports=opset).SerializeToString(),
-    }, hidden, features
+    return (
+        {
+            "bare LSTM op": helper.make_model(bare, opset_imports=opset).SerializeToString(),
+            "no-recurrence floor": helper.make_model(floor, opset_imports=opset).SerializeToString(),
+        },
+        hidden,
+        features,
+    )
 
 
-def _throughput(bundle: str | None, precisions: list[str], texts: list[str],
-                rounds: int) -> dict[str, dict[str, list[float]]]:
+def _throughput(bundle: str | None, precisions: list[str], texts: list[str], rounds: int) -> dict[str, dict[str, list[float]]]:
     """Texts per second over the whole test set: tokenizer alone, model alone (ids in), text in."""
     out = {}
     for precision in precisions:
@@ -88,9 +99,11 @@ def _throughput(bundle: str | None, precisions: list[str], texts: list[str],
             ids = [predictor.tokenizer.encode(t) for t in texts]
             rates: dict[str, list[float]] = {"tokenizer": [], "ids": [], "texts": []}
             for _ in range(rounds):
-                for part, work in (("tokenizer", lambda: [predictor.tokenizer.encode(t) for t in texts]),
-                                   ("ids", lambda: predictor.score_ids(ids)),
-                                   ("texts", lambda: predictor.predict_proba(texts))):
+                for part, work in (
+                    ("tokenizer", lambda: [predictor.tokenizer.encode(t) for t in texts]),
+                    ("ids", lambda: predictor.score_ids(ids)),
+                    ("texts", lambda: predictor.predict_proba(texts)),
+                ):
                     start = time.perf_counter()
                     work()
                     rates[part].append(len(texts) / (time.perf_counter() - start))
@@ -105,8 +118,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median slope is shown")
     parser.add_argument("--data", default=None, help="IMDB archive: also split test-set throughput (see above)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--json-file", default=None,
-                        help="also write them there (benchmarks/run.py puts that file into RESULTS.md)")
+    parser.add_argument(
+        "--json-file", default=None, help="also write them there (benchmarks/run.py puts that file into RESULTS.md)"
+    )
     args = parser.parse_args()
 
     fp32 = load_bundle(args.bundle)
@@ -118,13 +132,16 @@ def main() -> None:
     sessions.update({name: _session(data) for name, data in bare.items()})
 
     rng = np.random.default_rng(0)
+
     def feeds(name: str, steps: int) -> dict[str, np.ndarray]:
         if name.startswith("bundle"):
             return {"tokens": rng.integers(2, fp32.tokenizer.vocab_size, (1, steps), dtype=np.int32)}
         if name.startswith("bare"):
             return {"x": rng.standard_normal((steps, 1, features), dtype=np.float32) * 0.05}
-        return {"xs": rng.standard_normal((steps, features), dtype=np.float32),
-                "hs": rng.standard_normal((steps, hidden), dtype=np.float32)}
+        return {
+            "xs": rng.standard_normal((steps, features), dtype=np.float32),
+            "hs": rng.standard_normal((steps, hidden), dtype=np.float32),
+        }
 
     slopes: dict[str, list[float]] = {name: [] for name in sessions}
     for round_ in range(args.rounds):
@@ -145,8 +162,7 @@ def main() -> None:
         "bundle": str(fp32.path),
         "onnxruntime": ort.__version__,
         "lengths": list(LENGTHS),
-        "us_per_step": {name: {"median": float(np.median(v)), "rounds": [round(x, 3) for x in v]}
-                        for name, v in slopes.items()},
+        "us_per_step": {name: {"median": float(np.median(v)), "rounds": [round(x, 3) for x in v]} for name, v in slopes.items()},
     }
     if args.data:
         texts = load_imdb(resolve_data_path(args.data))["test"].texts
@@ -163,8 +179,10 @@ def main() -> None:
         us = figures["median"]
         print(f"{name:<22}{us:>16.2f}{us / floor:>9.1f}{us * 172 / 1000:>15.3f}")
     for precision, rates in result.get("throughput", {}).items():
-        print(f"{precision} throughput, {len(rates['texts'])} rounds, 2 threads, batch 64, texts/s (median): "
-              + ", ".join(f"{part} {int(np.median(v))}" for part, v in rates.items()))
+        print(
+            f"{precision} throughput, {len(rates['texts'])} rounds, 2 threads, batch 64, texts/s (median): "
+            + ", ".join(f"{part} {int(np.median(v))}" for part, v in rates.items())
+        )
 
 
 if __name__ == "__main__":

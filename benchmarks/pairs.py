@@ -32,8 +32,20 @@ def main(argv: list[str] | None = None) -> dict:
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
 
-    base = ["bench", "--threads", "1", "--batch-sizes", "1", "--cold-repeats", "0", "--repeats",
-            str(args.repeats), "--throughput-texts", "1", "--json"]
+    base = [
+        "bench",
+        "--threads",
+        "1",
+        "--batch-sizes",
+        "1",
+        "--cold-repeats",
+        "0",
+        "--repeats",
+        str(args.repeats),
+        "--throughput-texts",
+        "1",
+        "--json",
+    ]
     if args.data:
         base += ["--data", args.data]
     pairs = []
@@ -45,8 +57,10 @@ def main(argv: list[str] | None = None) -> dict:
             p50[side] = _bench_p50(base + ["--bundle", bundle])
         pair = {"pair": i, "first": order[0], "a_ms": p50["a"], "b_ms": p50["b"], "ratio": p50["a"] / p50["b"]}
         pairs.append(pair)
-        print(f"pair {i} ({order[0].upper()} first): A {pair['a_ms']:.3f} ms, B {pair['b_ms']:.3f} ms, "
-              f"A/B {pair['ratio']:.2f}", flush=True)
+        print(
+            f"pair {i} ({order[0].upper()} first): A {pair['a_ms']:.3f} ms, B {pair['b_ms']:.3f} ms, A/B {pair['ratio']:.2f}",
+            flush=True,
+        )
 
     result = {
         "command": shlex.join(["python", "benchmarks/pairs.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -59,9 +73,10 @@ def main(argv: list[str] | None = None) -> dict:
         "median_b_ms": statistics.median(p["b_ms"] for p in pairs),
         "median_ratio": statistics.median(p["ratio"] for p in pairs),
     }
-    print(f"median of {len(pairs)} pairs: A {result['median_a_ms']:.3f} ms, B {result['median_b_ms']:.3f} ms, "
-          f"A/B ratio {result['median_ratio']:.2f} (pair ratios "
-          + ", ".join(f"{p['ratio']:.2f}" for p in pairs) + ")")
+    print(
+        f"median of {len(pairs)} pairs: A {result['median_a_ms']:.3f} ms, B {result['median_b_ms']:.3f} ms, "
+        f"A/B ratio {result['median_ratio']:.2f} (pair ratios " + ", ".join(f"{p['ratio']:.2f}" for p in pairs) + ")"
+    )
     if args.json_file:
         with open(args.json_file, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)
@@ -71,8 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _bench_p50(args: list[str]) -> float:
     """One `edge-sentiment bench` in a fresh process; its batch-1 end-to-end p50 in ms."""
-    out = subprocess.run([sys.executable, "-m", "edge_sentiment", *args], check=True, stdout=subprocess.PIPE,
-                         text=True).stdout
+    out = subprocess.run([sys.executable, "-m", "edge_sentiment", *args], check=True, stdout=subprocess.PIPE, text=True).stdout
     report = json.loads(out)
     return report["latency_batch1"]["onnx-fp32-t1"]["end_to_end"]["p50_ms"]
 

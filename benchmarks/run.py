@@ -32,8 +32,9 @@ def main() -> None:
     parser.add_argument("--throughput-texts", default="25000", help="texts per throughput run (25000 = the test set)")
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras comparison")
     parser.add_argument("--runs", type=int, default=2, help="repeat the whole benchmark; RESULTS.md shows each run")
-    parser.add_argument("--render-only", action="store_true",
-                        help="measure nothing: rewrite RESULTS.md from results.json and lstm_kernel.json")
+    parser.add_argument(
+        "--render-only", action="store_true", help="measure nothing: rewrite RESULTS.md from results.json and lstm_kernel.json"
+    )
     args = parser.parse_args()
 
     if args.render_only:
@@ -41,8 +42,7 @@ def main() -> None:
         shown, reports = saved["command"], saved["runs"]
     else:
         shown, reports = _measure(args)
-        (HERE / "results.json").write_text(json.dumps({"command": shown, "runs": reports}, indent=2) + "\n",
-                                           encoding="utf-8")
+        (HERE / "results.json").write_text(json.dumps({"command": shown, "runs": reports}, indent=2) + "\n", encoding="utf-8")
     report = reports[-1]
 
     sys.path.insert(0, str(HERE.parent / "src"))
@@ -77,9 +77,21 @@ def main() -> None:
 
 def _measure(args: argparse.Namespace) -> tuple[str, list[dict]]:
     """Run `edge-sentiment bench --json` args.runs times; returns the command as shown and the reports."""
-    cmd = ["edge-sentiment", "bench", "--threads", args.threads, "--batch-sizes", args.batch_sizes,
-           "--precision", args.precision, "--throughput-texts", args.throughput_texts,
-           "--plot", str(HERE / "latency.png"), "--json"]
+    cmd = [
+        "edge-sentiment",
+        "bench",
+        "--threads",
+        args.threads,
+        "--batch-sizes",
+        args.batch_sizes,
+        "--precision",
+        args.precision,
+        "--throughput-texts",
+        args.throughput_texts,
+        "--plot",
+        str(HERE / "latency.png"),
+        "--json",
+    ]
     for flag, value in (("--bundle", args.bundle), ("--data", args.data), ("--keras-model", args.keras_model)):
         if value:
             cmd += [flag, value]
@@ -98,8 +110,10 @@ def _measure(args: argparse.Namespace) -> tuple[str, list[dict]]:
 def _per_run(reports: list[dict]) -> str:
     """Headline figures of every run side by side, and their median."""
     engines = list(reports[0]["latency_batch1"])
-    rows = ["| engine | figure | " + " | ".join(f"run {i + 1}" for i in range(len(reports))) + " | median |",
-            "|---|---|" + "---|" * (len(reports) + 1)]
+    rows = [
+        "| engine | figure | " + " | ".join(f"run {i + 1}" for i in range(len(reports))) + " | median |",
+        "|---|---|" + "---|" * (len(reports) + 1),
+    ]
     figures = [
         ("batch-1 end to end p50, ms", lambda r, e: r["latency_batch1"][e]["end_to_end"]["p50_ms"], "{:.3f}"),
         ("batch-1 model p50, ms", lambda r, e: r["latency_batch1"][e]["model"]["p50_ms"], "{:.3f}"),
@@ -121,9 +135,11 @@ def _where_time_goes(report: dict) -> str:
     out = ["## Where the time goes (from this run)", ""]
     for key, parts in report["latency_batch1"].items():
         e2e, tok, model = (parts[p]["p50_ms"] for p in ("end_to_end", "tokenizer", "model"))
-        out.append(f"- {key}: end to end {e2e:.3f} ms = tokenizer {tok:.3f} ms ({tok / e2e:.0%}) + model "
-                   f"{model:.3f} ms ({model / e2e:.0%}); the rest, {e2e - tok - model:+.3f} ms, is call overhead and "
-                   f"noise (each part is a separate median; a {report['sample_text_words']}-word review).")
+        out.append(
+            f"- {key}: end to end {e2e:.3f} ms = tokenizer {tok:.3f} ms ({tok / e2e:.0%}) + model "
+            f"{model:.3f} ms ({model / e2e:.0%}); the rest, {e2e - tok - model:+.3f} ms, is call overhead and "
+            f"noise (each part is a separate median; a {report['sample_text_words']}-word review)."
+        )
     return "\n".join(out)
 
 
@@ -135,27 +151,39 @@ def _kernel_section() -> str:
     k = json.loads(path.read_text(encoding="utf-8"))
     us = {name: f["median"] for name, f in k["us_per_step"].items()}
     floor = us["no-recurrence floor"]
-    out = ["", "## Inside the model: the LSTM kernel", "",
-           f"From `{k['command']}` ({k['date']}, onnxruntime {k['onnxruntime']}; median of {k['rounds']} rounds; "
-           "batch 1, one thread; slope of time against length, so fixed per-call costs drop out):", "",
-           "| graph | µs per word step | × no-recurrence floor | 172 words, ms |", "|---|---|---|---|"]
+    out = [
+        "",
+        "## Inside the model: the LSTM kernel",
+        "",
+        f"From `{k['command']}` ({k['date']}, onnxruntime {k['onnxruntime']}; median of {k['rounds']} rounds; "
+        "batch 1, one thread; slope of time against length, so fixed per-call costs drop out):",
+        "",
+        "| graph | µs per word step | × no-recurrence floor | 172 words, ms |",
+        "|---|---|---|---|",
+    ]
     out += [f"| {name} | {v:.2f} | {v / floor:.1f} | {v * 172 / 1000:.3f} |" for name, v in us.items()]
     target = 0.25 / 172 * 1000  # issue #6: 0.25 ms for the 172-word review
-    out += ["",
-            f"- onnxruntime's bare `LSTM` op with the bundle's weights takes {us['bare LSTM op'] / us['bundle fp32']:.0%} "
-            "of the whole model's time per word (embedding lookup, padding skip, LSTM, dense).",
-            f"- The 0.25 ms target for 172 words needs {target:.2f} µs per word: {us['bundle fp32'] / target:.1f}x "
-            f"less than the model here; the no-recurrence floor (the same multiply-adds as one batched MatMul, which "
-            f"an LSTM cannot do: step t needs h from step t-1) alone uses {floor / target:.0%} of that budget."]
+    out += [
+        "",
+        f"- onnxruntime's bare `LSTM` op with the bundle's weights takes {us['bare LSTM op'] / us['bundle fp32']:.0%} "
+        "of the whole model's time per word (embedding lookup, padding skip, LSTM, dense).",
+        f"- The 0.25 ms target for 172 words needs {target:.2f} µs per word: {us['bundle fp32'] / target:.1f}x "
+        f"less than the model here; the no-recurrence floor (the same multiply-adds as one batched MatMul, which "
+        f"an LSTM cannot do: step t needs h from step t-1) alone uses {floor / target:.0%} of that budget.",
+    ]
     if "bundle int8" in us:
-        out.append(f"- int8 at batch 1: {us['bundle fp32'] / us['bundle int8']:.2f}x the fp32 speed per word "
-                   "(`DynamicQuantizeLSTM` re-quantizes h at every step).")
+        out.append(
+            f"- int8 at batch 1: {us['bundle fp32'] / us['bundle int8']:.2f}x the fp32 speed per word "
+            "(`DynamicQuantizeLSTM` re-quantizes h at every step)."
+        )
     for precision, rates in k.get("throughput", {}).items():
         med = {part: statistics.median(v) for part, v in rates.items()}
-        out.append(f"- Whole test set, {precision}, 2 threads, batch 64: text in {med['texts']:.0f} texts/s; model alone "
-                   f"(token ids in) {med['ids']:.0f}/s; tokenizer alone {med['tokenizer']:.0f}/s (pure Python, one "
-                   f"core at a time under the GIL). Against the 6,000 texts/s target: {med['texts'] / 6000:.0%} text "
-                   f"in, {med['ids'] / 6000:.0%} for the model alone.")
+        out.append(
+            f"- Whole test set, {precision}, 2 threads, batch 64: text in {med['texts']:.0f} texts/s; model alone "
+            f"(token ids in) {med['ids']:.0f}/s; tokenizer alone {med['tokenizer']:.0f}/s (pure Python, one "
+            f"core at a time under the GIL). Against the 6,000 texts/s target: {med['texts'] / 6000:.0%} text "
+            f"in, {med['ids'] / 6000:.0%} for the model alone."
+        )
     return "\n".join(out)
 
 

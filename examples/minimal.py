@@ -1,7 +1,7 @@
 """The smallest edge-sentiment program: load a bundle, score two sentences, print label and score.
 
-    python examples/minimal.py                      # the bundle shipped inside the package
-    python examples/minimal.py --bundle bundles/lab # a bundle you exported yourself
+python examples/minimal.py                      # the bundle shipped inside the package
+python examples/minimal.py --bundle bundles/lab # a bundle you exported yourself
 """
 
 from __future__ import annotations

@@ -70,8 +70,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the scores here instead of standard output")
     parser.add_argument("--format", choices=["tsv", "jsonl"], default="tsv", help="output format (default: tsv)")
     parser.add_argument("--block", type=int, default=1000, help="lines scored at a time (default: 1000)")
-    parser.add_argument("--max-line-bytes", type=int, default=1 << 20,
-                        help="longer lines keep only their start (default: 1 MiB)")
+    parser.add_argument("--max-line-bytes", type=int, default=1 << 20, help="longer lines keep only their start (default: 1 MiB)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: one per core)")
     args = parser.parse_args()
     if args.block < 1 or args.max_line_bytes < 1:

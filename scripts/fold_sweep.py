@@ -47,10 +47,8 @@ def main() -> None:
 
     print(json.dumps({"run": str(args.run), "width": recipe.embedding_dim, **score(model)}), flush=True)
     for rank in ranks:
-        folded, error = fold_embedding(model, recipe.with_overrides(embedding_rank=rank), counts,
-                                       steps_per_epoch=1)
-        print(json.dumps({"run": str(args.run), "rank": rank, "relative_error": round(error, 4), **score(folded)}),
-              flush=True)
+        folded, error = fold_embedding(model, recipe.with_overrides(embedding_rank=rank), counts, steps_per_epoch=1)
+        print(json.dumps({"run": str(args.run), "rank": rank, "relative_error": round(error, 4), **score(folded)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,13 @@ def main() -> None:
         return keras_lstm(*a, recurrent_activation=hard_sigmoid_keras2, **k)
 
     keras.layers.LSTM = lstm  # build_model looks it up at call time
-    metrics = train(args.data, args.out, get_recipe("lab").with_overrides(seed=args.seed), verbose=2,
-                    command="python scripts/lab_hard_sigmoid.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v))
+    metrics = train(
+        args.data,
+        args.out,
+        get_recipe("lab").with_overrides(seed=args.seed),
+        verbose=2,
+        command="python scripts/lab_hard_sigmoid.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v),
+    )
     print(json.dumps({k: metrics[k] for k in ("seed", "train_accuracy", "test_accuracy", "wall_seconds")}))
 
 

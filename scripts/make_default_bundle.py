@@ -36,8 +36,22 @@ def main() -> None:
     run_dir = args.run or f"runs/default-{args.recipe}"
     if args.run is None:
         run(cli + ["train", "--recipe", args.recipe, "--data", args.data, "--out", run_dir, "--force"])
-    run(cli + ["export", run_dir, "--out", str(TARGET.relative_to(ROOT)), "--data", args.data,
-               "--quantize", "int8", "--parity-samples", "25000", "--force"])
+    run(
+        cli
+        + [
+            "export",
+            run_dir,
+            "--out",
+            str(TARGET.relative_to(ROOT)),
+            "--data",
+            args.data,
+            "--quantize",
+            "int8",
+            "--parity-samples",
+            "25000",
+            "--force",
+        ]
+    )
     run(cli + ["verify", str(TARGET.relative_to(ROOT))])
 
 

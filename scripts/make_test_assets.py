@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "tests" / "assets"
 GOOD = "good great wonderful brilliant moving superb excellent loved beautiful best".split()
 BAD = "bad awful boring terrible dull worst hated stupid poor waste".split()
-FILLER = ("the a film movie story actor plot scene was is and it this of to in "
-          "director cast music ending character time").split()
+FILLER = ("the a film movie story actor plot scene was is and it this of to in director cast music ending character time").split()
 
 
 def synthetic_review(rng: random.Random, positive: bool) -> str:
@@ -49,14 +48,26 @@ def main() -> None:
     from edge_sentiment.train.recipes import Recipe
     from edge_sentiment.train.trainer import train
 
-    recipe = Recipe(name="tiny", vocab_size=32, max_len=40, embedding_dim=8, lstm_units=8,
-                    epochs=20, batch_size=16, learning_rate=0.01, dropout=0.0, recurrent_dropout=0.2, seed=7)
+    recipe = Recipe(
+        name="tiny",
+        vocab_size=32,
+        max_len=40,
+        embedding_dim=8,
+        lstm_units=8,
+        epochs=20,
+        batch_size=16,
+        learning_rate=0.01,
+        dropout=0.0,
+        recurrent_dropout=0.2,
+        seed=7,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         archive = write_archive(Path(tmp) / "synthetic.tar.gz")
         run = ASSETS / "tiny_run"
         metrics = train(archive, run, recipe, force=True, verbose=0, command="scripts/make_test_assets.py")
-        export_bundle(run, ASSETS / "tiny_bundle", parity_samples=200, data=archive, force=True,
-                      command="scripts/make_test_assets.py")
+        export_bundle(
+            run, ASSETS / "tiny_bundle", parity_samples=200, data=archive, force=True, command="scripts/make_test_assets.py"
+        )
     # The run records where the temporary archive was; keep the assets free of machine paths.
     for folder in ("tiny_run", "tiny_bundle"):
         for name in ("metrics.json", "manifest.json"):
@@ -90,17 +101,31 @@ def make_shape_bundles(archive: Path) -> None:
     shapes = {
         "gru": ([L.Embedding(tok.vocab_size, 8), L.GRU(8), L.Dense(1, activation="sigmoid")], y, None),
         "masked-lstm": ([L.Embedding(tok.vocab_size, 8, mask_zero=True), L.LSTM(8), L.Dense(1, activation="sigmoid")], y, None),
-        "three-class": ([L.Embedding(tok.vocab_size, 8), L.LSTM(8), L.Dense(3, activation="softmax")], y3, ["bad", "good", "great"]),
+        "three-class": (
+            [L.Embedding(tok.vocab_size, 8), L.LSTM(8), L.Dense(3, activation="softmax")],
+            y3,
+            ["bad", "good", "great"],
+        ),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, (layers, labels, names) in shapes.items():
             keras.utils.set_random_seed(7)
             model = keras.Sequential([keras.Input(shape=(tok.max_len,), dtype="int32"), *layers])
-            model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy" if names is None else "sparse_categorical_crossentropy")
+            model.compile(
+                keras.optimizers.Adam(0.01), "binary_crossentropy" if names is None else "sparse_categorical_crossentropy"
+            )
             model.fit(x, labels, epochs=6, batch_size=16, verbose=0)
             model.save(Path(tmp) / f"{name}.keras")
-            export_bundle(Path(tmp) / f"{name}.keras", ASSETS / "shapes" / name, tokenizer=tok_path, labels=names,
-                          parity_samples=64, data=archive, force=True, command="scripts/make_test_assets.py")
+            export_bundle(
+                Path(tmp) / f"{name}.keras",
+                ASSETS / "shapes" / name,
+                tokenizer=tok_path,
+                labels=names,
+                parity_samples=64,
+                data=archive,
+                force=True,
+                command="scripts/make_test_assets.py",
+            )
 
 
 def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict[str, float]:
@@ -137,8 +162,14 @@ def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict
         model = keras.Model(text, lstm(layer(text)))
         accuracy["keras-text-vectorization"] = fit(model, tf.constant(texts)[:, None])
         model.save(work / "tv.keras")
-        export_bundle(work / "tv.keras", ASSETS / "kinds" / "keras-text-vectorization", parity_samples=64,
-                      data=archive, force=True, command="scripts/make_test_assets.py")
+        export_bundle(
+            work / "tv.keras",
+            ASSETS / "kinds" / "keras-text-vectorization",
+            parity_samples=64,
+            data=archive,
+            force=True,
+            command="scripts/make_test_assets.py",
+        )
 
         keras.utils.set_random_seed(7)
         classic = Keras2Tokenizer(num_words=vocab, oov_token="<OOV>")
@@ -148,8 +179,15 @@ def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict
         model = keras.Model(tokens, lstm(tokens))
         accuracy["keras-tokenizer"] = fit(model, pad_sequences(classic.texts_to_sequences(texts), maxlen=max_len))
         model.save(work / "classic.keras")
-        export_bundle(work / "classic.keras", ASSETS / "kinds" / "keras-tokenizer", parity_samples=64, data=archive,
-                      force=True, tokenizer=work / "tokenizer.json", command="scripts/make_test_assets.py")
+        export_bundle(
+            work / "classic.keras",
+            ASSETS / "kinds" / "keras-tokenizer",
+            parity_samples=64,
+            data=archive,
+            force=True,
+            tokenizer=work / "tokenizer.json",
+            command="scripts/make_test_assets.py",
+        )
 
         keras.utils.set_random_seed(7)
         counts: dict[str, int] = {}
@@ -158,14 +196,19 @@ def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict
                 counts[w] = counts.get(w, 0) + 1
         index = {w: r for r, (w, _) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])), start=1)}
         (work / "word_index.json").write_text(json.dumps(index), encoding="utf-8")
-        ids = [[1] + [index[w] + 3 if index[w] + 3 < vocab else 2 for w in keras_imdb_words(t)]
-               for t in texts]
+        ids = [[1] + [index[w] + 3 if index[w] + 3 < vocab else 2 for w in keras_imdb_words(t)] for t in texts]
         model = keras.Model(tokens, lstm(tokens))
         accuracy["keras-imdb"] = fit(model, pad_sequences(ids, maxlen=max_len))
         model.save(work / "imdb.keras")
-        export_bundle(work / "imdb.keras", ASSETS / "kinds" / "keras-imdb", parity_samples=64, data=archive, force=True,
-                      tokenizer_options=TokenizerOptions(word_index=work / "word_index.json"),
-                      command="scripts/make_test_assets.py")
+        export_bundle(
+            work / "imdb.keras",
+            ASSETS / "kinds" / "keras-imdb",
+            parity_samples=64,
+            data=archive,
+            force=True,
+            tokenizer_options=TokenizerOptions(word_index=work / "word_index.json"),
+            command="scripts/make_test_assets.py",
+        )
     return accuracy
 
 

@@ -38,13 +38,88 @@ MB = 1024 * 1024
 # -- hostile texts --------------------------------------------------------------------------------
 
 FRAGMENTS = [
-    "", " ", "  ", "\t", "\n", "\r\n", "\x00", "\x07", "\x1b[31m", "\x7f", "\u0085", "\u00a0", "\u200b", "\u200d",
-    "\u202e", "\u2028", "\ufeff", "\ufffd", "\ud800", "\udfff", "\udbff\udfff", "\U0010ffff", "\ue000",
-    "😀", "👍🏽", "👨‍👩‍👧", "🇫🇷", "e\u0301", "\u0301", "\u00b4", "\u00a8", "ﬁ", "Ⅻ", "①", "Σ", "ΑΣ", "İ", "ß", "ẞ",
-    "日本語", "مرحبا", "Привет", "עברית", "١٢٣", "ท", "don't", "'", "''", "`", "’", "‘", "ʼ", "_", "-", "\\", "%s",
-    "{}", "<br />", "<br/>", "<i>", "</b>", "<p>", "<", ">", "<br\n/>", "<script>alert(1)</script>",
-    "<a href='x'>", "&amp;", "&#x27;", "the", "The", "GREAT", "great", "good", "bad", "awful", "film", "movie",
-    "wonderful", "boring", "zzzz", "1234567890",
+    "",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\x7f",
+    "\u0085",
+    "\u00a0",
+    "\u200b",
+    "\u200d",
+    "\u202e",
+    "\u2028",
+    "\ufeff",
+    "\ufffd",
+    "\ud800",
+    "\udfff",
+    "\udbff\udfff",
+    "\U0010ffff",
+    "\ue000",
+    "😀",
+    "👍🏽",
+    "👨‍👩‍👧",
+    "🇫🇷",
+    "e\u0301",
+    "\u0301",
+    "\u00b4",
+    "\u00a8",
+    "ﬁ",
+    "Ⅻ",
+    "①",
+    "Σ",
+    "ΑΣ",
+    "İ",
+    "ß",
+    "ẞ",
+    "日本語",
+    "مرحبا",
+    "Привет",
+    "עברית",
+    "١٢٣",
+    "ท",
+    "don't",
+    "'",
+    "''",
+    "`",
+    "’",
+    "‘",
+    "ʼ",
+    "_",
+    "-",
+    "\\",
+    "%s",
+    "{}",
+    "<br />",
+    "<br/>",
+    "<i>",
+    "</b>",
+    "<p>",
+    "<",
+    ">",
+    "<br\n/>",
+    "<script>alert(1)</script>",
+    "<a href='x'>",
+    "&amp;",
+    "&#x27;",
+    "the",
+    "The",
+    "GREAT",
+    "great",
+    "good",
+    "bad",
+    "awful",
+    "film",
+    "movie",
+    "wonderful",
+    "boring",
+    "zzzz",
+    "1234567890",
 ]
 
 
@@ -55,8 +130,9 @@ def hostile_texts() -> Any:
     any_char = st.characters(blacklist_categories=())  # every code point: surrogates, controls, private use
     fragment = st.one_of(st.sampled_from(FRAGMENTS), st.text(any_char, max_size=4))
     mixed = st.lists(fragment, max_size=40).map("".join)
-    long = st.tuples(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12).map("".join),
-                     st.integers(1, 1500)).map(lambda t: t[0] * t[1])  # up to ~50k chars: the tokenizer's tail path
+    long = st.tuples(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12).map("".join), st.integers(1, 1500)).map(
+        lambda t: t[0] * t[1]
+    )  # up to ~50k chars: the tokenizer's tail path
     plain = st.text(any_char)
     return st.one_of(plain, mixed, plain, mixed, plain, mixed, long)  # one text in seven is long
 
@@ -70,7 +146,7 @@ def check_text(predictor: Any, text: str) -> float:
     assert len(ids) <= tok.max_len, f"{len(ids)} ids > max_len {tok.max_len}"
     assert all(OOV_ID <= i < tok.vocab_size for i in ids), f"id out of [1, {tok.vocab_size}): {ids}"
     index = {w: i + 2 for i, w in enumerate(tok.words)}
-    expected = [index.get(w, OOV_ID) for w in words(text)][-tok.max_len:] if tok.max_len else []
+    expected = [index.get(w, OOV_ID) for w in words(text)][-tok.max_len :] if tok.max_len else []
     assert ids == expected, "encode() differs from the words() of the whole text"
     p = predictor.predict_proba(text)
     assert p.shape == (1,) and p.dtype == np.float32, f"shape {p.shape} dtype {p.dtype}"
@@ -96,8 +172,9 @@ def run_fuzz(predictor: Any, examples: int, seed: int = 0) -> dict[str, Any]:
     counts: dict[str, Any] = {"examples": 0, "texts": 0, "chars": 0, "max_chars": 0, "errors": 0, "first_errors": []}
 
     @hseed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
     @given(st.lists(hostile_texts(), min_size=1, max_size=8))
     def prop(texts: list[str]) -> None:
         counts["examples"] += 1
@@ -183,8 +260,16 @@ def measure(predictor: Any, text: str) -> dict[str, Any]:
 
 def concurrency(predictor: Any, threads: int = 64, rounds: int = 4) -> dict[str, Any]:
     """`threads` threads share one Predictor, mixing single texts and batches; outputs compared bitwise."""
-    texts = ["", "a wonderful brilliant film", "boring awful stupid", "zzz qqq", "\x00" * 50, "\ud800 great",
-             " ".join(["the film was wonderful and the plot was boring"] * 9), "😀 good 日本語 bad <br />"]
+    texts = [
+        "",
+        "a wonderful brilliant film",
+        "boring awful stupid",
+        "zzz qqq",
+        "\x00" * 50,
+        "\ud800 great",
+        " ".join(["the film was wonderful and the plot was boring"] * 9),
+        "😀 good 日本語 bad <br />",
+    ]
     calls: list[Any] = [*texts, texts, texts[::-1], texts[2:5], [texts[0]] * 40, [texts[6]] * 70]
     reference = [predictor.predict_proba(c).tobytes() for c in calls]
     start = threading.Barrier(threads)
@@ -210,12 +295,19 @@ def concurrency(predictor: Any, threads: int = 64, rounds: int = 4) -> dict[str,
         t.start()
     for t in pool:
         t.join(timeout=300)
-    return {"threads": threads, "calls": done[0], "expected_calls": threads * rounds * len(calls),
-            "mismatches": mismatches[0], "errors": errors[:5], "seconds": round(time.perf_counter() - t0, 1),
-            "identical": mismatches[0] == 0 and not errors and done[0] == threads * rounds * len(calls)}
+    return {
+        "threads": threads,
+        "calls": done[0],
+        "expected_calls": threads * rounds * len(calls),
+        "mismatches": mismatches[0],
+        "errors": errors[:5],
+        "seconds": round(time.perf_counter() - t0, 1),
+        "identical": mismatches[0] == 0 and not errors and done[0] == threads * rounds * len(calls),
+    }
 
 
 # -- bundles on disk ------------------------------------------------------------------------------
+
 
 def tree(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
@@ -345,10 +437,15 @@ class _Lines:
         return self.lines
 
 
-def _spawn(mode: str, args: dict[str, Any],
-           prefix: list[str] | None = None) -> tuple[subprocess.Popen[str], _Lines, list[str]]:
-    proc = subprocess.Popen([*(prefix or []), sys.executable, str(SCRIPT), "_child", mode, json.dumps(args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(), cwd=ROOT)
+def _spawn(mode: str, args: dict[str, Any], prefix: list[str] | None = None) -> tuple[subprocess.Popen[str], _Lines, list[str]]:
+    proc = subprocess.Popen(
+        [*(prefix or []), sys.executable, str(SCRIPT), "_child", mode, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+        cwd=ROOT,
+    )
     stderr: list[str] = []
     threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
     return proc, _Lines(proc.stdout), stderr
@@ -382,8 +479,14 @@ def kill_point_trial(workdir: Path, point: str) -> dict[str, Any]:
     proc, lines, stderr = _spawn("write", {"target": str(target), "point": point})
     proc.wait(timeout=120)
     phases = _phases(lines.rest())
-    return {"point": point, "killed": proc.returncode == -signal.SIGKILL, "returncode": proc.returncode,
-            "phases": list(phases), "stderr": "".join(stderr)[-2000:], **inspect_target(target)}
+    return {
+        "point": point,
+        "killed": proc.returncode == -signal.SIGKILL,
+        "returncode": proc.returncode,
+        "phases": list(phases),
+        "stderr": "".join(stderr)[-2000:],
+        **inspect_target(target),
+    }
 
 
 def kill_export_trial(workdir: Path, seed: int, window: str = "export", span: float | None = None) -> dict[str, Any]:
@@ -403,13 +506,29 @@ def kill_export_trial(workdir: Path, seed: int, window: str = "export", span: fl
     proc.kill()
     proc.wait(timeout=60)
     phases = _phases(lines.rest())
-    landed = ("after the export finished" if "exit" in phases else "after the swap" if "swapped" in phases
-              else "while writing" if "write-start" in phases else "before writing")
+    landed = (
+        "after the export finished"
+        if "exit" in phases
+        else "after the swap"
+        if "swapped" in phases
+        else "while writing"
+        if "write-start" in phases
+        else "before writing"
+    )
     spans = (("export_seconds", "ready", "write-start"), ("write_seconds", "write-start", "swapped"))
     took = {name: round(phases[b] - phases[a], 4) for name, a, b in spans if a in phases and b in phases}
-    return {"seed": seed, "window": window, "delay": round(delay, 4), "anchor_reached": reached,
-            "killed": proc.returncode == -signal.SIGKILL, "landed": landed, "phases": list(phases), **took,
-            "stderr": "".join(stderr)[-2000:], **inspect_target(target)}
+    return {
+        "seed": seed,
+        "window": window,
+        "delay": round(delay, 4),
+        "anchor_reached": reached,
+        "killed": proc.returncode == -signal.SIGKILL,
+        "landed": landed,
+        "phases": list(phases),
+        **took,
+        "stderr": "".join(stderr)[-2000:],
+        **inspect_target(target),
+    }
 
 
 def mounts_work() -> bool:
@@ -417,8 +536,10 @@ def mounts_work() -> bool:
     if not shutil.which("unshare") or os.geteuid() != 0:
         return False
     with tempfile.TemporaryDirectory() as d:
-        run = subprocess.run(["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=16k",
-                              "tmpfs", d], capture_output=True)
+        run = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", d],
+            capture_output=True,
+        )
         return run.returncode == 0
 
 
@@ -427,8 +548,17 @@ def fault_kinds(mounts: bool, full: bool = False) -> list[str]:
     if not mounts:
         return ["efbig:0", "efbig:4096", "erofs-simulated"] if full else ["efbig:4096", "erofs-simulated"]
     if full:
-        return ["efbig:0", "efbig:4096", "enospc:0", "enospc:4096", "enospc:8192", "enospc:12288", "enospc:16384",
-                "ro-parent", "ro-target"]
+        return [
+            "efbig:0",
+            "efbig:4096",
+            "enospc:0",
+            "enospc:4096",
+            "enospc:8192",
+            "enospc:12288",
+            "enospc:16384",
+            "ro-parent",
+            "ro-target",
+        ]
     return ["efbig:4096", "enospc:12288", "ro-parent", "ro-target"]
 
 
@@ -439,12 +569,14 @@ def fault_trials(workdir: Path, kinds: list[str], mounts: bool) -> list[dict[str
     proc.wait(timeout=900)
     results = [json.loads(line[7:]) for line in lines.rest() if line.startswith("result ")]
     if len(results) != len(kinds):
-        raise RuntimeError(f"the fault child ended ({proc.returncode}) after {len(results)} of {len(kinds)} faults:\n"
-                           + "".join(stderr)[-4000:])
+        raise RuntimeError(
+            f"the fault child ended ({proc.returncode}) after {len(results)} of {len(kinds)} faults:\n" + "".join(stderr)[-4000:]
+        )
     return results
 
 
 # -- the child side -------------------------------------------------------------------------------
+
 
 def _phase(name: str) -> None:
     print(f"phase {name} {time.monotonic():.6f}", flush=True)
@@ -467,6 +599,7 @@ def _install_kill_point(point: str) -> None:
             if when(*args):
                 _die()
             return result
+
         setattr(owner, name, wrapper)
 
     def half(owner: Any, name: str, file: str, mode: str) -> None:
@@ -479,6 +612,7 @@ def _install_kill_point(point: str) -> None:
                     fh.flush()
                 _die()
             return real(self, data, *args, **kwargs)
+
         setattr(owner, name, wrapper)
 
     if point.startswith("fallback-"):
@@ -489,6 +623,7 @@ def _install_kill_point(point: str) -> None:
         def counted(*args: Any) -> bool:
             calls[0] += 1
             return calls[0] == nth
+
         after(os, "rename", counted)
     elif point == "after-mkdtemp":
         after(tempfile, "mkdtemp")
@@ -506,10 +641,12 @@ def _install_kill_point(point: str) -> None:
     elif point == "after-swap":
         after(files, "_swap")
     elif point == "during-cleanup":
+
         def remove_one_then_die(path: Any, *args: Any, **kwargs: Any) -> None:
             first = sorted(Path(path).iterdir())[0]
             first.unlink()
             _die()
+
         shutil.rmtree = remove_one_then_die  # the global one: files.py may import shutil inside the function
     elif point != "none":
         raise SystemExit(f"unknown kill point {point!r}")
@@ -541,6 +678,7 @@ def _child_export(args: dict[str, Any]) -> None:
     def swap(*a: Any) -> None:
         real_swap(*a)
         _phase("swapped")
+
     exporter.write_bundle, files._swap = write, swap
     _phase("ready")
     exporter.export_bundle(TINY_RUN, args["target"], parity_samples=16, force=True, command=MARKER)
@@ -587,18 +725,23 @@ def _child_faults(args: dict[str, Any]) -> None:
                 if str(path).startswith(str(target.parent)):
                     raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
                 real_mkdir(path, *a, **k)
+
             os.mkdir = mkdir  # type: ignore[assignment]
             undo.append(lambda: setattr(os, "mkdir", real_mkdir))
         start = time.perf_counter()
-        result = CliRunner().invoke(main, ["export", str(TINY_RUN), "--out", str(target), "--force",
-                                           "--parity-samples", "16"])
+        result = CliRunner().invoke(main, ["export", str(TINY_RUN), "--out", str(target), "--force", "--parity-samples", "16"])
         seconds = time.perf_counter() - start
         for fn in undo:
             fn()
         crash = result.exception is not None and not isinstance(result.exception, SystemExit)
-        report = {"kind": kind, "exit_code": result.exit_code, "output": result.output.strip()[-600:],
-                  "traceback": crash or "Traceback" in result.output, "seconds": round(seconds, 1),
-                  **inspect_target(target)}
+        report = {
+            "kind": kind,
+            "exit_code": result.exit_code,
+            "output": result.output.strip()[-600:],
+            "traceback": crash or "Traceback" in result.output,
+            "seconds": round(seconds, 1),
+            **inspect_target(target),
+        }
         report["leftovers"] = [x for x in report["leftovers"] if x["name"] != "filler"]
         print("result " + json.dumps(report), flush=True)
 
@@ -608,6 +751,7 @@ def _child(mode: str, raw: str) -> None:
 
 
 # -- counting the cases the other test files prove ------------------------------------------------
+
 
 def pytest_counts(path: str, select: str) -> dict[str, Any]:
     """Collect and run `pytest path -k select`; the cases (parametrize ids) and the pass/fail counts."""
@@ -621,6 +765,7 @@ def pytest_counts(path: str, select: str) -> dict[str, Any]:
 
 
 # -- the whole run --------------------------------------------------------------------------------
+
 
 def run_all(fuzz_examples: int, random_texts: int, kill_trials: int, seed: int) -> dict[str, Any]:
     from edge_sentiment import Predictor
@@ -642,8 +787,10 @@ def run_all(fuzz_examples: int, random_texts: int, kill_trials: int, seed: int) 
     say("tampered bundles and hostile archives (pytest)")
     out["tamper"] = pytest_counts("tests/test_bundle.py", "tampered")
     out["hostile"] = pytest_counts("tests/test_data.py", "hostile")
-    out["damaged"] = pytest_counts("tests/test_data.py", "truncated or cut_in_half or gzip_trailer or corrupted "
-                                                         "or not_an_archive or folder_symlink or folder_oversized")
+    out["damaged"] = pytest_counts(
+        "tests/test_data.py",
+        "truncated or cut_in_half or gzip_trailer or corrupted or not_an_archive or folder_symlink or folder_oversized",
+    )
     with tempfile.TemporaryDirectory(prefix="edge-reliability-") as tmp:
         say(f"SIGKILL at {len(KILL_POINTS)} points of write_bundle")
         out["kill_points"] = [kill_point_trial(Path(tmp) / f"point-{p}", p) for p in KILL_POINTS]
@@ -667,13 +814,18 @@ def run_all(fuzz_examples: int, random_texts: int, kill_trials: int, seed: int) 
 
 def fault_ok(r: dict[str, Any]) -> bool:
     """A fault must fail with the package's one-line error, keep the old bundle intact, leave nothing behind."""
-    return (r["exit_code"] == 1 and r["output"].splitlines()[-1].startswith("Error:") and not r["traceback"]
-            and r["state"] == "old" and r["verifies"] and not r["leftovers"])
+    return (
+        r["exit_code"] == 1
+        and r["output"].splitlines()[-1].startswith("Error:")
+        and not r["traceback"]
+        and r["state"] == "old"
+        and r["verifies"]
+        and not r["leftovers"]
+    )
 
 
 def _point_ok(p: dict[str, Any]) -> bool:
-    return (p["state"] in KILL_POINTS[p["point"]].split(" or ") and p["verifies"]
-            and p["killed"] == (p["point"] != "none"))
+    return p["state"] in KILL_POINTS[p["point"]].split(" or ") and p["verifies"] and p["killed"] == (p["point"] != "none")
 
 
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
@@ -685,49 +837,89 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     points = [p for p in r["kill_points"] if p["point"] != "fallback-after-first-rename"]
     fallback = next(p for p in r["kill_points"] if p["point"] == "fallback-after-first-rename")
     kills = r["kills"]
-    landed = {k: sum(t["landed"] == k for t in kills) for k in
-              ("before writing", "while writing", "after the swap", "after the export finished")}
+    landed = {
+        k: sum(t["landed"] == k for t in kills)
+        for k in ("before writing", "while writing", "after the swap", "after the export finished")
+    }
     leftovers = [x for t in kills + points for x in t["leftovers"]]
     disk = [f for f in r["faults"] if f["kind"].startswith(("efbig", "enospc"))]
     ro = [f for f in r["faults"] if not f["kind"].startswith(("efbig", "enospc"))]
 
     def cases(name: str) -> tuple[str, str, bool]:
         c = r[name]
-        return (f"{c['collected']} cases", f"{c.get('passed', 0)} passed: {c['command']}",
-                c.get("passed") == c["collected"] > 0)
+        return (f"{c['collected']} cases", f"{c.get('passed', 0)} passed: {c['command']}", c.get("passed") == c["collected"] > 0)
 
     def faults(fs: list[dict[str, Any]]) -> tuple[str, str, bool]:
-        return (f"{len(fs)} exports", f"{sum(map(fault_ok, fs))} clean errors, old bundle kept, no temp folder "
-                f"({', '.join(f['kind'] for f in fs)})", all(map(fault_ok, fs)))
+        return (
+            f"{len(fs)} exports",
+            f"{sum(map(fault_ok, fs))} clean errors, old bundle kept, no temp folder ({', '.join(f['kind'] for f in fs)})",
+            all(map(fault_ok, fs)),
+        )
 
     return [
-        ("fuzz: hypothesis properties", f"{fz['texts']:,} texts", f"{fz['errors']} errors in {fz['examples']:,} "
-         f"examples (lists of 1-8); longest {fz['max_chars']:,} chars; {fz['seconds']} s", fz["errors"] == 0),
-        ("fuzz: seeded random strings", f"{rn['texts']:,} texts", f"{rn['errors']} errors (batches of 1-8); "
-         f"longest {rn['max_chars']:,} chars; {rn['seconds']} s", rn["errors"] == 0),
-        ("10 MB reviews", f"{len(big_ok)} shapes", f"{sum(big_ok)} within 30 s and 200 MB; most heap "
-         f"{worst[1]['peak_mb']} MB ({worst[0]}); slowest {slowest[1]['seconds']} s ({slowest[0]})", all(big_ok)),
-        ("64 threads, one Predictor", f"{th['calls']:,} calls",
-         f"bitwise identical to a sequential run: {'yes' if th['identical'] else 'NO'}", th["identical"]),
-        ("load while the bundle is replaced", f"{rd['loads'] + rd['refused'] + rd['crashes']:,} loads",
-         f"{rd['loads']:,} verified, {rd['refused']} refused (BundleError: mixed old/new files), "
-         f"{rd['crashes']} crashes; {rd['replaces']} replaces", rd["refused"] == rd["crashes"] == 0),
+        (
+            "fuzz: hypothesis properties",
+            f"{fz['texts']:,} texts",
+            f"{fz['errors']} errors in {fz['examples']:,} "
+            f"examples (lists of 1-8); longest {fz['max_chars']:,} chars; {fz['seconds']} s",
+            fz["errors"] == 0,
+        ),
+        (
+            "fuzz: seeded random strings",
+            f"{rn['texts']:,} texts",
+            f"{rn['errors']} errors (batches of 1-8); longest {rn['max_chars']:,} chars; {rn['seconds']} s",
+            rn["errors"] == 0,
+        ),
+        (
+            "10 MB reviews",
+            f"{len(big_ok)} shapes",
+            f"{sum(big_ok)} within 30 s and 200 MB; most heap "
+            f"{worst[1]['peak_mb']} MB ({worst[0]}); slowest {slowest[1]['seconds']} s ({slowest[0]})",
+            all(big_ok),
+        ),
+        (
+            "64 threads, one Predictor",
+            f"{th['calls']:,} calls",
+            f"bitwise identical to a sequential run: {'yes' if th['identical'] else 'NO'}",
+            th["identical"],
+        ),
+        (
+            "load while the bundle is replaced",
+            f"{rd['loads'] + rd['refused'] + rd['crashes']:,} loads",
+            f"{rd['loads']:,} verified, {rd['refused']} refused (BundleError: mixed old/new files), "
+            f"{rd['crashes']} crashes; {rd['replaces']} replaces",
+            rd["refused"] == rd["crashes"] == 0,
+        ),
         ("tampered bundles refused", *cases("tamper")),
         ("hostile archives refused", *cases("hostile")),
         ("damaged archives refused", *cases("damaged")),
-        ("SIGKILL at fixed write steps", f"{len(points)} points", f"{sum(map(_point_ok, points))} left the "
-         "expected bundle (old before the swap, new after), verified", all(map(_point_ok, points))),
-        ("SIGKILL at random times", f"{len(kills)} exports",
-         f"{sum(t['state'] in ('old', 'new') and t['verifies'] for t in kills)} verifiable "
-         f"(old {sum(t['state'] == 'old' for t in kills)}, new {sum(t['state'] == 'new' for t in kills)}); "
-         "killed " + ", ".join(f"{v} {k}" for k, v in landed.items() if v),
-         all(t["state"] in ("old", "new") and t["verifies"] for t in kills)),
-        ("leftover .bundle.tmp-* folders", f"{len(leftovers)}",
-         f"{sum('refused' in x['is'] for x in leftovers)} refused by load_bundle, "
-         f"{sum('complete' in x['is'] for x in leftovers)} complete copies; none at the bundle path",
-         not any("CRASH" in x["is"] for x in leftovers)),
-        ("SIGKILL between fallback renames", "1 point", f"bundle path {fallback['state']}; "
-         f"{len(fallback['leftovers'])} .bundle.tmp-* folders hold the bundles", _point_ok(fallback)),
+        (
+            "SIGKILL at fixed write steps",
+            f"{len(points)} points",
+            f"{sum(map(_point_ok, points))} left the expected bundle (old before the swap, new after), verified",
+            all(map(_point_ok, points)),
+        ),
+        (
+            "SIGKILL at random times",
+            f"{len(kills)} exports",
+            f"{sum(t['state'] in ('old', 'new') and t['verifies'] for t in kills)} verifiable "
+            f"(old {sum(t['state'] == 'old' for t in kills)}, new {sum(t['state'] == 'new' for t in kills)}); "
+            "killed " + ", ".join(f"{v} {k}" for k, v in landed.items() if v),
+            all(t["state"] in ("old", "new") and t["verifies"] for t in kills),
+        ),
+        (
+            "leftover .bundle.tmp-* folders",
+            f"{len(leftovers)}",
+            f"{sum('refused' in x['is'] for x in leftovers)} refused by load_bundle, "
+            f"{sum('complete' in x['is'] for x in leftovers)} complete copies; none at the bundle path",
+            not any("CRASH" in x["is"] for x in leftovers),
+        ),
+        (
+            "SIGKILL between fallback renames",
+            "1 point",
+            f"bundle path {fallback['state']}; {len(fallback['leftovers'])} .bundle.tmp-* folders hold the bundles",
+            _point_ok(fallback),
+        ),
         ("disk full during export", *faults(disk)),
         ("read-only during export", *faults(ro)),
     ]
@@ -745,15 +937,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = run_all(args.fuzz_examples, args.random_texts, args.kill_trials, args.seed)
     table = rows(results)
-    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-                       f"Python {platform.python_version()}",
-            "command": " ".join(["scripts/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
-            "seconds": round(time.perf_counter() - started)}
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "command": " ".join(["scripts/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
+        "seconds": round(time.perf_counter() - started),
+    }
     for p in results["tamper"], results["hostile"], results["damaged"]:
         p.pop("ids")
-    everything = json.dumps({**meta, "rows": [dict(zip(("check", "tried", "result", "ok"), r)) for r in table],
-                             **results}, indent=1, default=str)
+    everything = json.dumps(
+        {**meta, "rows": [dict(zip(("check", "tried", "result", "ok"), r)) for r in table], **results}, indent=1, default=str
+    )
     if args.json_file:
         args.json_file.write_text(everything + "\n", encoding="utf-8")
     if args.json:

@@ -64,6 +64,7 @@ NEGATIVE = [
 def make_archive(path: Path, per_class: int = 8, extra: dict[str, bytes] | None = None) -> Path:
     """Write a tiny aclImdb-layout .tar.gz with per_class reviews in each split and polarity."""
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)

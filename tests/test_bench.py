@@ -19,8 +19,16 @@ TINY = str(ASSETS / "tiny_bundle")
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     archive = make_archive(tmp_path_factory.mktemp("data") / "aclImdb.tar.gz", per_class=30)
-    config = BenchConfig(bundle=TINY, data=str(archive), threads=[1, 2], batch_sizes=[1, 8], repeats=20,
-                         per_bucket=3, throughput_texts=40, cold_repeats=1)
+    config = BenchConfig(
+        bundle=TINY,
+        data=str(archive),
+        threads=[1, 2],
+        batch_sizes=[1, 8],
+        repeats=20,
+        per_bucket=3,
+        throughput_texts=40,
+        cold_repeats=1,
+    )
     return run_bench(config)
 
 
@@ -42,7 +50,7 @@ def test_report_header_names_the_machine(report: dict) -> None:
 
 
 def test_latency_figures_are_positive_and_consistent(report: dict) -> None:
-    for engine, parts in report["latency_batch1"].items():
+    for parts in report["latency_batch1"].values():
         assert set(parts) == {"end_to_end", "tokenizer", "model"}
         for s in parts.values():
             assert s["n"] == 20
@@ -55,7 +63,7 @@ def test_latency_figures_are_positive_and_consistent(report: dict) -> None:
 
 
 def test_throughput_and_cold_start(report: dict) -> None:
-    for engine, sizes in report["throughput"].items():
+    for sizes in report["throughput"].values():
         assert set(sizes) == {"1", "8"}
         for fig in sizes.values():
             assert fig["texts"] == 40 and fig["texts_per_s"] > 0 and len(fig["seconds"]) == 3
@@ -73,8 +81,21 @@ def test_cli_bench_json_text_and_plot(tmp_path: Path) -> None:
     texts = tmp_path / "texts.txt"
     texts.write_text("a wonderful brilliant film\nboring awful stupid\n" * 20, encoding="utf-8")
     plot = tmp_path / "latency.png"
-    args = ["bench", "--bundle", TINY, "--texts", str(texts), "--repeats", "10", "--throughput-texts", "10",
-            "--cold-repeats", "0", "--batch-sizes", "1,4"]
+    args = [
+        "bench",
+        "--bundle",
+        TINY,
+        "--texts",
+        str(texts),
+        "--repeats",
+        "10",
+        "--throughput-texts",
+        "10",
+        "--cold-repeats",
+        "0",
+        "--batch-sizes",
+        "1,4",
+    ]
     result = CliRunner().invoke(main, args + ["--json", "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

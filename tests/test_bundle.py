@@ -66,6 +66,7 @@ def raw_session() -> onnxruntime.InferenceSession:
 
 # -- a good bundle ----------------------------------------------------------------------------
 
+
 def test_tiny_bundle_verifies() -> None:
     bundle = load_bundle(TINY_BUNDLE)
     assert isinstance(bundle, Bundle)
@@ -107,6 +108,7 @@ def test_predict_gives_label_and_score(predictor: Predictor) -> None:
 
 # -- the runtime's pad skipping and length batching are exact ----------------------------------
 
+
 @pytest.mark.parametrize("batch_size", [1, 3, 32])
 def test_predictor_equals_a_raw_session_on_padded_ids(batch_size: int) -> None:
     predictor = Predictor.load(TINY_BUNDLE, batch_size=batch_size)
@@ -127,6 +129,7 @@ def test_the_comparison_can_fail(predictor: Predictor) -> None:
 
 
 # -- tampering: each refused with BundleError before any onnxruntime session --------------------
+
 
 class SessionCreated(BaseException):
     """Raised by the stand-in InferenceSession; a BaseException so no `except Exception` can hide it."""
@@ -170,6 +173,7 @@ def edit_manifest(**changes: Any) -> Callable[[Path], None]:
                 section = section[parent]
             section[leaf] = value
         write_manifest(folder, manifest)
+
     return tamper
 
 
@@ -178,6 +182,7 @@ def flip_byte(name: str) -> Callable[[Path], None]:
         data = bytearray((folder / name).read_bytes())
         data[len(data) // 2] ^= 0x01
         (folder / name).write_bytes(bytes(data))
+
     return tamper
 
 
@@ -248,6 +253,7 @@ def tokenizer_edit(**changes: Any) -> Callable[[Path], None]:
         data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
         data.update(changes)
         rewrite(folder, "tokenizer.json", json.dumps(data).encode("utf-8"))
+
     return tamper
 
 
@@ -263,19 +269,22 @@ def rename_in_model(old: bytes, new: bytes) -> Callable[[Path], None]:
     def tamper(folder: Path) -> None:
         assert MODEL_BYTES.count(old) > 0
         rewrite(folder, "model.onnx", MODEL_BYTES.replace(old, new))
+
     return tamper
 
 
 def with_onnx(edit: Callable[[Any, Any], None]) -> Callable[[Path], None]:
     """Edit the model with the onnx package (the case is skipped without it), then fix the manifest."""
+
     def tamper(folder: Path) -> None:
-        onnx = pytest.importorskip("onnx")
+        pytest.importorskip("onnx")
         import onnx.helper
         import onnx.numpy_helper
 
         model = onnx.load_model_from_string(MODEL_BYTES)
         edit(onnx, model)
         rewrite(folder, "model.onnx", model.SerializeToString())
+
     return tamper
 
 
@@ -315,8 +324,11 @@ TAMPERS = [
     pytest.param(remove_manifest, "no manifest.json", id="manifest-missing"),
     pytest.param(manifest_not_json, "manifest.json is not valid JSON", id="manifest-not-json"),
     pytest.param(manifest_a_list, "not an edge-sentiment bundle manifest", id="manifest-not-an-object"),
-    pytest.param(edit_manifest(format_version=FORMAT_VERSION + 1), "newer than this edge-sentiment reads.*upgrade",
-                 id="manifest-newer-format"),
+    pytest.param(
+        edit_manifest(format_version=FORMAT_VERSION + 1),
+        "newer than this edge-sentiment reads.*upgrade",
+        id="manifest-newer-format",
+    ),
     pytest.param(edit_manifest(format_version="1"), "no valid format_version", id="manifest-format-version-string"),
     pytest.param(edit_manifest(files="model.onnx"), "no 'files' section", id="manifest-files-not-a-table"),
     pytest.param(edit_manifest(model__vocab_size=VOCAB_SIZE - 1), "embedding rows", id="manifest-vocab-size-lies"),
@@ -325,13 +337,17 @@ TAMPERS = [
     pytest.param(model_a_folder, "not a regular file", id="model-is-a-folder"),
     pytest.param(model_symlink, "symbolic link", id="model-is-a-symlink"),
     pytest.param(extra_symlink, "symbolic link", id="extra-symlink"),
-    pytest.param(fewer_words_tokenizer, f"has {VOCAB_SIZE} embedding rows but the tokenizer has {VOCAB_SIZE - 2} ids",
-                 id="tokenizer-vocab-differs-from-embedding"),
+    pytest.param(
+        fewer_words_tokenizer,
+        f"has {VOCAB_SIZE} embedding rows but the tokenizer has {VOCAB_SIZE - 2} ids",
+        id="tokenizer-vocab-differs-from-embedding",
+    ),
     pytest.param(tokenizer_max_len, "max_len", id="tokenizer-max-len-differs"),
     pytest.param(tokenizer_edit(format_version=99), "bundle tokenizer: .*upgrade", id="tokenizer-newer-format"),
     pytest.param(rename_in_model(b"tokens", b"tokenz"), "must take one int32 input 'tokens'", id="wrong-input-name"),
-    pytest.param(rename_in_model(b"probability", b"probabilitz"), "must give one float32 output 'probability'",
-                 id="wrong-output-name"),
+    pytest.param(
+        rename_in_model(b"probability", b"probabilitz"), "must give one float32 output 'probability'", id="wrong-output-name"
+    ),
     pytest.param(with_onnx(_add_celu), "ops a sentiment LSTM bundle never has: Celu", id="unknown-op"),
     pytest.param(with_onnx(_external_initializer), "outside the file.*padskip/h_table", id="external-initializer"),
     pytest.param(with_onnx(_external_constant), "outside the file", id="external-constant-attribute"),
@@ -384,6 +400,7 @@ def test_a_missing_precision_names_its_fix(bundle_copy: Path) -> None:
 
 # -- the ONNX reader never fails with anything but BundleError ----------------------------------
 
+
 def _returns_or_bundle_error(data: bytes) -> None:
     try:
         read_onnx_info(data)
@@ -420,6 +437,7 @@ def test_read_onnx_info_refuses_what_is_not_a_model(data: bytes) -> None:
 
 # -- Predictor inputs ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad", [None, 5, b"bytes", bytearray(b"x"), [1, 2], ["ok", None], ("ok", b"no")])
 @pytest.mark.parametrize("method", ["predict_proba", "predict"])
 def test_predictor_refuses_what_is_not_text(predictor: Predictor, method: str, bad: Any) -> None:
@@ -455,6 +473,7 @@ def test_predictor_refuses_bad_settings(kwargs: dict[str, int]) -> None:
 
 # -- threads ------------------------------------------------------------------------------------
 
+
 def test_predictor_is_thread_safe(predictor: Predictor) -> None:
     calls = [TEXTS, TEXTS[::-1], [LONG_TEXT], TEXTS[3:9]]
     sequential = [predictor.predict_proba(texts) for texts in calls]
@@ -482,6 +501,7 @@ def test_predictor_is_thread_safe(predictor: Predictor) -> None:
 
 
 # -- atomic_folder ------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["renameat2", "two-renames"])
 def swap_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:

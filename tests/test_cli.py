@@ -52,6 +52,7 @@ def expected() -> list[Any]:
 
 # -- predict -------------------------------------------------------------------------------------
 
+
 def _predict(texts: list[str], source: str, tmp_path: Path, *options: str) -> Result:
     if source == "args":
         return invoke("predict", "--bundle", TINY, *options, *texts)
@@ -83,7 +84,8 @@ def test_predict_sources_agree(tmp_path: Path, expected: list[Any], source: str,
         assert all(matches), lines
         assert [m.group(1) for m in matches] == [e.label for e in expected]  # type: ignore[union-attr]
         assert [float(m.group(2)) for m in matches] == pytest.approx(  # type: ignore[union-attr]
-            [e.score for e in expected], abs=1e-4)
+            [e.score for e in expected], abs=1e-4
+        )
         shown = [m.group(3) for m in matches]  # type: ignore[union-attr]
         assert shown[2:] == ["wonderful", "boring", "", " ".join(TEXTS[5].split())]
         assert shown[0] == POSITIVE[0][:67] + "..."  # longer than 70 characters
@@ -103,15 +105,25 @@ def test_predict_human_output_shortens_long_texts() -> None:
 def test_predict_empty_input_gives_no_output(tmp_path: Path, source: str) -> None:
     path = tmp_path / "empty.txt"
     path.write_bytes(b"")
-    result = (invoke("predict", "--bundle", TINY, "--file", path) if source == "file"
-              else invoke("predict", "--bundle", TINY, input=b""))
+    result = (
+        invoke("predict", "--bundle", TINY, "--file", path)
+        if source == "file"
+        else invoke("predict", "--bundle", TINY, input=b"")
+    )
     assert_ok(result)
     assert result.output == ""
 
 
-@pytest.mark.parametrize("data", [b"wonderful\nboring\nloved it", b"wonderful\nboring\nloved it\n",
-                                  b"wonderful\r\nboring\r\nloved it\r\n", b"wonderful\r\nboring\r\nloved it"],
-                         ids=["no-final-newline", "lf", "crlf", "crlf-no-final-newline"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"wonderful\nboring\nloved it",
+        b"wonderful\nboring\nloved it\n",
+        b"wonderful\r\nboring\r\nloved it\r\n",
+        b"wonderful\r\nboring\r\nloved it",
+    ],
+    ids=["no-final-newline", "lf", "crlf", "crlf-no-final-newline"],
+)
 @pytest.mark.parametrize("source", ["file", "stdin"])
 def test_predict_counts_every_line(tmp_path: Path, source: str, data: bytes) -> None:
     path = tmp_path / "texts.txt"
@@ -136,8 +148,11 @@ def test_predict_invalid_utf8_names_the_line(tmp_path: Path, source: str) -> Non
     assert (str(path) if source == "file" else "standard input") in result.output
     assert "positive" not in result.output and "negative" not in result.output  # nothing half-printed
 
-    replaced = (invoke(*args, "--errors", "replace", "--json", "--file", path) if source == "file"
-                else invoke(*args, "--errors", "replace", "--json", input=data))
+    replaced = (
+        invoke(*args, "--errors", "replace", "--json", "--file", path)
+        if source == "file"
+        else invoke(*args, "--errors", "replace", "--json", input=data)
+    )
     assert_ok(replaced)
     rows = [json.loads(line) for line in replaced.output.splitlines()]
     assert [r["index"] for r in rows] == [0, 1]
@@ -177,13 +192,11 @@ def test_predict_texts_and_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("option, value", [("--precision", "fp16"), ("--threads", "0"), ("--errors", "ignore")])
 def test_predict_bad_option_values(option: str, value: str) -> None:
-    assert_fails(invoke("predict", "--bundle", TINY, option, value, "wonderful"), 2,
-                 f"Invalid value for '{option}'")
+    assert_fails(invoke("predict", "--bundle", TINY, option, value, "wonderful"), 2, f"Invalid value for '{option}'")
 
 
 def test_predict_file_is_a_folder(tmp_path: Path) -> None:
-    assert_fails(invoke("predict", "--bundle", TINY, "--file", tmp_path), 2, "Invalid value for '--file'",
-                 "is a directory")
+    assert_fails(invoke("predict", "--bundle", TINY, "--file", tmp_path), 2, "Invalid value for '--file'", "is a directory")
 
 
 def test_predict_missing_file(tmp_path: Path) -> None:
@@ -202,11 +215,15 @@ def test_predict_int8_on_a_bundle_without_one() -> None:
 
 # -- bundles: missing, not a bundle, tampered ----------------------------------------------------
 
+
 @pytest.mark.parametrize("command", ["predict", "verify", "evaluate"])
 def test_missing_bundle(tmp_path: Path, tiny_archive: Path, command: str) -> None:
     missing = tmp_path / "nowhere"
-    args = {"predict": ["predict", "--bundle", missing, "wonderful"], "verify": ["verify", missing],
-            "evaluate": ["evaluate", "--bundle", missing, "--data", tiny_archive]}[command]
+    args = {
+        "predict": ["predict", "--bundle", missing, "wonderful"],
+        "verify": ["verify", missing],
+        "evaluate": ["evaluate", "--bundle", missing, "--data", tiny_archive],
+    }[command]
     assert_fails(invoke(*args), 1, "no bundle folder", str(missing), "edge-sentiment export")
 
 
@@ -236,8 +253,11 @@ def _tampered_copy(tmp_path: Path, name: str) -> Path:
 @pytest.mark.parametrize("command", ["predict", "verify", "evaluate"])
 def test_tampered_bundle(tmp_path: Path, tiny_archive: Path, command: str, name: str) -> None:
     bundle = _tampered_copy(tmp_path, name)
-    args = {"predict": ["predict", "--bundle", bundle, "wonderful"], "verify": ["verify", bundle],
-            "evaluate": ["evaluate", "--bundle", bundle, "--data", tiny_archive]}[command]
+    args = {
+        "predict": ["predict", "--bundle", bundle, "wonderful"],
+        "verify": ["verify", bundle],
+        "evaluate": ["evaluate", "--bundle", bundle, "--data", tiny_archive],
+    }[command]
     assert_fails(invoke(*args), 1, name, "sha256", "re-export")
 
 
@@ -249,6 +269,7 @@ def test_truncated_bundle_file(tmp_path: Path) -> None:
 
 
 # -- verify --------------------------------------------------------------------------------------
+
 
 def test_verify_tiny_bundle() -> None:
     result = invoke("verify", TINY)
@@ -275,8 +296,7 @@ def test_verify_json() -> None:
 ALL_VARIANTS = {"full review"} | {f"{end} {k} words" for end in ("first", "last") for k in (10, 20, 50)}
 
 
-@pytest.mark.parametrize("cuts, variants", [([], ALL_VARIANTS), (["--cuts"], ALL_VARIANTS),
-                                            (["--no-cuts"], {"full review"})])
+@pytest.mark.parametrize("cuts, variants", [([], ALL_VARIANTS), (["--cuts"], ALL_VARIANTS), (["--no-cuts"], {"full review"})])
 def test_evaluate_json(tiny_archive: Path, cuts: list[str], variants: set[str]) -> None:
     result = CliRunner().invoke(main, ["evaluate", "--data", str(tiny_archive), "--bundle", str(TINY), "--json", *cuts])
     assert_ok(result)
@@ -292,8 +312,9 @@ def test_evaluate_json(tiny_archive: Path, cuts: list[str], variants: set[str]) 
 
 
 def test_evaluate_limit(tiny_archive: Path) -> None:
-    result = CliRunner().invoke(main, ["evaluate", "--data", str(tiny_archive), "--bundle", str(TINY), "--json",
-                                       "--no-cuts", "--limit", "4"])
+    result = CliRunner().invoke(
+        main, ["evaluate", "--data", str(tiny_archive), "--bundle", str(TINY), "--json", "--no-cuts", "--limit", "4"]
+    )
     assert_ok(result)
     assert json.loads(result.stdout)["reviews"] == 4
 
@@ -304,8 +325,15 @@ def test_evaluate_human(tiny_archive: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"{TINY} (fp32) on 16 IMDB test reviews:"
     names = [line[2:18].strip() for line in lines[2:]]
-    assert names == ["full review", "first 10 words", "last 10 words", "first 20 words", "last 20 words",
-                     "first 50 words", "last 50 words"]
+    assert names == [
+        "full review",
+        "first 10 words",
+        "last 10 words",
+        "first 20 words",
+        "last 20 words",
+        "first 50 words",
+        "last 50 words",
+    ]
 
 
 def test_evaluate_from_environment(tiny_archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,9 +358,11 @@ def test_evaluate_bad_data(tmp_path: Path, kind: str, message: str) -> None:
 
 # -- train and export ----------------------------------------------------------------------------
 
+
 @needs_tf
-@pytest.mark.parametrize("kind, message", [("missing", "not found"), ("text", "not a readable"),
-                                           ("empty-folder", "no train reviews")])
+@pytest.mark.parametrize(
+    "kind, message", [("missing", "not found"), ("text", "not a readable"), ("empty-folder", "no train reviews")]
+)
 def test_train_bad_data(tmp_path: Path, kind: str, message: str) -> None:
     data = tmp_path / "data"
     if kind == "text":
@@ -345,14 +375,17 @@ def test_train_bad_data(tmp_path: Path, kind: str, message: str) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ([] if kind == "missing" else ["data"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--early-stopping-patience", "2"], "give a validation_split"),
-    (["--recipe", "better", "--crop-min-words", "120"], "crop_min_words (120) is above crop_max_words (100)"),
-    (["--pooling", "avg"], "'avg' is not one of 'last', 'max', 'mean-max'"),
-    (["--learning-rate-schedule", "linear"], "'linear' is not one of 'constant', 'cosine'"),
-    (["--learning-rate-schedule", "cosine", "--learning-rate-decay", "0.5"], "leave learning_rate_decay at 1"),
-    (["--word-dropout", "1"], "--word-dropout"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--early-stopping-patience", "2"], "give a validation_split"),
+        (["--recipe", "better", "--crop-min-words", "120"], "crop_min_words (120) is above crop_max_words (100)"),
+        (["--pooling", "avg"], "'avg' is not one of 'last', 'max', 'mean-max'"),
+        (["--learning-rate-schedule", "linear"], "'linear' is not one of 'constant', 'cosine'"),
+        (["--learning-rate-schedule", "cosine", "--learning-rate-decay", "0.5"], "leave learning_rate_decay at 1"),
+        (["--word-dropout", "1"], "--word-dropout"),
+    ],
+)
 def test_train_refuses_inconsistent_options_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "run"
     assert_fails(invoke("train", "--data", tmp_path / "missing", "--out", out, *args), 2, message)
@@ -361,8 +394,9 @@ def test_train_refuses_inconsistent_options_before_any_work(tmp_path: Path, args
 
 @needs_tf
 @pytest.mark.parametrize("content", ["file", "folder"])
-def test_train_refuses_a_non_empty_out_folder_before_any_work(tmp_path: Path, tiny_archive: Path,
-                                                              monkeypatch: pytest.MonkeyPatch, content: str) -> None:
+def test_train_refuses_a_non_empty_out_folder_before_any_work(
+    tmp_path: Path, tiny_archive: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
     import edge_sentiment.train.model as model_module
     import edge_sentiment.train.trainer as trainer_module
 
@@ -385,15 +419,19 @@ def test_train_refuses_a_non_empty_out_folder_before_any_work(tmp_path: Path, ti
 
 
 @needs_tf
-def test_train_with_word2vec_says_how_to_install_gensim(tmp_path: Path, tiny_archive: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_with_word2vec_says_how_to_install_gensim(
+    tmp_path: Path, tiny_archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "gensim", None)  # as if it were not installed: import fails
     out = tmp_path / "run"
-    assert_fails(invoke("train", "--data", tiny_archive, "--out", out, "--word2vec-epochs", "1"), 1,
-                 "Word2vec pre-training (--word2vec-epochs) needs gensim", "pip install 'edge-sentiment[train]'")
+    assert_fails(
+        invoke("train", "--data", tiny_archive, "--out", out, "--word2vec-epochs", "1"),
+        1,
+        "Word2vec pre-training (--word2vec-epochs) needs gensim",
+        "pip install 'edge-sentiment[train]'",
+    )
     assert not out.exists()
-    assert_fails(invoke("train", "--data", tiny_archive, "--out", out, "--learning-rate-decay", "0"), 2,
-                 "--learning-rate-decay")
+    assert_fails(invoke("train", "--data", tiny_archive, "--out", out, "--learning-rate-decay", "0"), 2, "--learning-rate-decay")
 
 
 @needs_tf
@@ -404,8 +442,24 @@ def test_train_out_is_a_file(tmp_path: Path, tiny_archive: Path) -> None:
     assert out.read_text() == "a file"
 
 
-SMALL = ["--epochs", "1", "--max-len", "20", "--vocab-size", "50", "--lstm-units", "4", "--embedding-dim", "4",
-         "--batch-size", "16", "--learning-rate-schedule", "cosine", "--word-dropout", "0.1"]
+SMALL = [
+    "--epochs",
+    "1",
+    "--max-len",
+    "20",
+    "--vocab-size",
+    "50",
+    "--lstm-units",
+    "4",
+    "--embedding-dim",
+    "4",
+    "--batch-size",
+    "16",
+    "--learning-rate-schedule",
+    "cosine",
+    "--word-dropout",
+    "0.1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -448,8 +502,14 @@ def test_train_small_run(trained: tuple[Result, Path, Path]) -> None:
     assert metrics["versions"]["tensorflow"] == importlib.metadata.version("tensorflow")
     assert metrics["wall_seconds"] > 0
     recipe = metrics["recipe"]
-    assert (recipe["max_len"], recipe["vocab_size"], recipe["lstm_units"], recipe["embedding_dim"],
-            recipe["batch_size"], recipe["epochs"]) == (20, 50, 4, 4, 16, 1)
+    assert (
+        recipe["max_len"],
+        recipe["vocab_size"],
+        recipe["lstm_units"],
+        recipe["embedding_dim"],
+        recipe["batch_size"],
+        recipe["epochs"],
+    ) == (20, 50, 4, 4, 16, 1)
     tokenizer = json.loads((run / "tokenizer.json").read_text())
     assert tokenizer["max_len"] == 20 and tokenizer["vocab_size"] <= 50
     assert not [p for p in run.parent.iterdir() if p.name.startswith(".run.tmp")]  # no temporary folder left
@@ -478,13 +538,13 @@ def test_predict_with_an_exported_bundle(exported: tuple[Result, Path]) -> None:
     rows = [json.loads(line) for line in predicted.output.splitlines()]
     assert [r["index"] for r in rows] == [0, 1]
     assert all(r["label"] in ("positive", "negative") and 0.0 <= r["score"] <= 1.0 for r in rows)
-    assert [r["score"] for r in rows] == pytest.approx([p.score for p in Predictor.load(bundle).predict(TEXTS[:2])],
-                                                      abs=1e-6)
+    assert [r["score"] for r in rows] == pytest.approx([p.score for p in Predictor.load(bundle).predict(TEXTS[:2])], abs=1e-6)
 
 
 @needs_tf
-def test_export_refuses_an_existing_bundle_without_force(exported: tuple[Result, Path],
-                                                         trained: tuple[Result, Path, Path]) -> None:
+def test_export_refuses_an_existing_bundle_without_force(
+    exported: tuple[Result, Path], trained: tuple[Result, Path, Path]
+) -> None:
     result, bundle = exported
     assert_ok(result)
     before = (bundle / "manifest.json").read_bytes()
@@ -496,9 +556,30 @@ def test_export_refuses_an_existing_bundle_without_force(exported: tuple[Result,
 @needs_tf
 def test_train_on_a_real_imdb_subset(imdb_path: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = invoke("train", "--data", imdb_path, "--out", run, "--train-limit", "300", "--test-limit", "200",
-                    "--epochs", "1", "--max-len", "50", "--vocab-size", "500", "--lstm-units", "8",
-                    "--embedding-dim", "8", "--batch-size", "64", "--json")
+    result = invoke(
+        "train",
+        "--data",
+        imdb_path,
+        "--out",
+        run,
+        "--train-limit",
+        "300",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "1",
+        "--max-len",
+        "50",
+        "--vocab-size",
+        "500",
+        "--lstm-units",
+        "8",
+        "--embedding-dim",
+        "8",
+        "--batch-size",
+        "64",
+        "--json",
+    )
     assert_ok(result)
     metrics = json.loads(result.stdout)
     assert metrics["train_reviews"] == 300 and metrics["test_reviews"] == 200
@@ -512,6 +593,7 @@ def test_train_on_a_real_imdb_subset(imdb_path: Path, tmp_path: Path) -> None:
 
 
 # -- help and version ----------------------------------------------------------------------------
+
 
 def test_main_help_lists_the_commands() -> None:
     result = invoke("--help")
@@ -540,15 +622,19 @@ def test_unknown_command() -> None:
 
 
 def test_version_in_a_subprocess() -> None:
-    result = subprocess.run([sys.executable, "-m", "edge_sentiment", "--version"],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_sentiment", "--version"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"edge-sentiment, version {edge_sentiment.__version__}"
     assert edge_sentiment.__version__ == importlib.metadata.version("edge-sentiment")
 
 
-@pytest.mark.parametrize("bundle", sorted((ASSETS / "shapes").iterdir()) + sorted((ASSETS / "kinds").iterdir()),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "bundle",
+    sorted((ASSETS / "shapes").iterdir()) + sorted((ASSETS / "kinds").iterdir()),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
 def test_verify_predict_and_bench_run_every_shape_and_kind(bundle: Path, tmp_path: Path) -> None:
     verified = invoke("verify", bundle, "--json")
     assert verified.exit_code == 0, verified.output

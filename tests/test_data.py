@@ -35,6 +35,7 @@ def _files_under(path: Path) -> list[Path]:
 
 # -- the tiny archive ----------------------------------------------------------------------------
 
+
 def test_tiny_archive_loads_both_splits(tiny_archive: Path) -> None:
     data = load_imdb(tiny_archive)
     assert sorted(data) == ["test", "train"]
@@ -113,6 +114,7 @@ def test_non_utf8_review_is_decoded_with_replacement(tmp_path: Path) -> None:
 
 # -- the extracted folder ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("point_at", ["parent", "aclImdb"])
 def test_folder_equals_archive(tiny_archive: Path, tmp_path: Path, point_at: str) -> None:
     root = tmp_path / "extracted"
@@ -145,6 +147,7 @@ def test_folder_oversized_review_is_refused(tiny_archive: Path, tmp_path: Path) 
 
 
 # -- errors --------------------------------------------------------------------------------------
+
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found") as exc:
@@ -205,8 +208,7 @@ def test_path_from_environment(tiny_archive: Path, monkeypatch: pytest.MonkeyPat
     assert len(load_imdb()["test"]) == 2 * PER_CLASS
 
 
-def test_explicit_path_wins_over_environment(tiny_archive: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_path_wins_over_environment(tiny_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "elsewhere.tar.gz"))
     assert resolve_data_path(tiny_archive) == tiny_archive
 
@@ -218,6 +220,7 @@ def test_unknown_split(tiny_archive: Path, splits: list[str]) -> None:
 
 
 # -- hostile archives ----------------------------------------------------------------------------
+
 
 def _member(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, linkname: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
@@ -268,8 +271,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("first", [True, False], ids=["first", "last"])
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
-def test_hostile_archive_is_refused_and_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           kind: str, first: bool) -> None:
+def test_hostile_archive_is_refused_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, first: bool
+) -> None:
     make, message = HOSTILE[kind]
     hostile = make(tmp_path)
     archive = _hostile_archive(tmp_path / "aclImdb.tar.gz", hostile, b"x" * hostile.size, first=first)
@@ -284,6 +288,7 @@ def test_hostile_archive_is_refused_and_nothing_is_written(tmp_path: Path, monke
 
 
 # -- damaged archives ----------------------------------------------------------------------------
+
 
 def test_truncated_archive(tmp_path: Path) -> None:
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=200)
@@ -331,6 +336,7 @@ def test_corrupted_archive_is_never_read_silently(tiny_archive: Path) -> None:
 
 # -- subset --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def forty(tmp_path: Path) -> Reviews:
     return load_imdb(make_archive(tmp_path / "a.tar.gz", per_class=20), splits=["train"])["train"]
@@ -365,6 +371,7 @@ def test_subset_zero(forty: Reviews) -> None:
 
 
 # -- the real archive ----------------------------------------------------------------------------
+
 
 def test_real_imdb_archive(imdb_path: Path) -> None:
     data = load_imdb(imdb_path)

@@ -14,8 +14,9 @@ from edge_sentiment.train.recipes import Recipe, get_recipe
 def test_the_default_bundle_verifies_and_scores() -> None:
     predictor = Predictor.load(threads=1)  # no path: the shipped bundle
     assert predictor.bundle.path == default_bundle_path()
-    scores = predictor.predict_proba(["An excellent, brilliant, moving film. Loved it.",
-                                      "Awful. Boring, stupid and a waste of time."])
+    scores = predictor.predict_proba(
+        ["An excellent, brilliant, moving film. Loved it.", "Awful. Boring, stupid and a waste of time."]
+    )
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
     assert scores[0] > 0.5 > scores[1]
 

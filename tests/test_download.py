@@ -151,8 +151,7 @@ def test_a_cut_connection_is_resumed_with_a_range_request(serve: Serve, env: Pat
     assert server.ranges == [None, f"bytes={cut}-"]
 
 
-def test_a_cut_with_no_retries_left_keeps_the_part_and_the_next_run_resumes(serve: Serve, env: Path,
-                                                                            payload: bytes) -> None:
+def test_a_cut_with_no_retries_left_keeps_the_part_and_the_next_run_resumes(serve: Serve, env: Path, payload: bytes) -> None:
     cut = len(payload) // 3
     server = serve(cut_first_at=cut)
     with pytest.raises(DataError, match="run the command again to resume") as exc:
@@ -172,8 +171,7 @@ def test_a_server_that_ignores_range_makes_it_start_over(serve: Serve, env: Path
     assert server.ranges == [None, "bytes=100-"]
 
 
-def test_a_wrong_checksum_is_refused_and_nothing_is_left(serve: Serve, env: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_checksum_is_refused_and_nothing_is_left(serve: Serve, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     serve()
     monkeypatch.setenv(SHA256_ENV, "0" * 64)
     with pytest.raises(DataError, match="sha256") as exc:
@@ -182,8 +180,7 @@ def test_a_wrong_checksum_is_refused_and_nothing_is_left(serve: Serve, env: Path
     assert _cache_files(env) == []
 
 
-def test_a_wrong_size_is_refused_before_writing(serve: Serve, env: Path,
-                                                payload: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_size_is_refused_before_writing(serve: Serve, env: Path, payload: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     serve()
     monkeypatch.setenv(BYTES_ENV, str(len(payload) + 1))
     with pytest.raises(DataError, match=f"offers a file of {len(payload)} bytes"):
@@ -236,8 +233,12 @@ def test_cli_data_download_json(serve: Serve, env: Path, payload: bytes) -> None
     first = runner.invoke(main, ["data", "download", "--json"])
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
-    assert report == {"path": str(env / ARCHIVE_NAME), "bytes": len(payload),
-                      "sha256": hashlib.sha256(payload).hexdigest(), "downloaded": True}
+    assert report == {
+        "path": str(env / ARCHIVE_NAME),
+        "bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "downloaded": True,
+    }
     second = runner.invoke(main, ["data", "download", "--json"])
     assert json.loads(second.stdout) == {**report, "downloaded": False}
     assert len(server.ranges) == 1
@@ -268,8 +269,7 @@ def test_without_data_or_env_the_cache_is_used(serve: Serve, env: Path, payload:
     assert len(load_imdb()["train"]) > 0
 
 
-def test_data_and_env_come_before_the_cache(serve: Serve, env: Path,
-                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_and_env_come_before_the_cache(serve: Serve, env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = serve()
     given = make_archive(tmp_path / "given.tar.gz")
     assert resolve_or_download(given) == given
@@ -281,8 +281,9 @@ def test_data_and_env_come_before_the_cache(serve: Serve, env: Path,
     assert server.ranges == []
 
 
-@pytest.mark.parametrize("name, value", [(URL_ENV, "ftp://example.invalid/x"), (SHA256_ENV, "abc"),
-                                         (BYTES_ENV, "0"), (TIMEOUT_ENV, "soon")])
+@pytest.mark.parametrize(
+    "name, value", [(URL_ENV, "ftp://example.invalid/x"), (SHA256_ENV, "abc"), (BYTES_ENV, "0"), (TIMEOUT_ENV, "soon")]
+)
 def test_bad_overrides_are_named(env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(DataError, match=name):

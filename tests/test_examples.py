@@ -56,24 +56,31 @@ def test_example_imports_only_the_public_api_and_the_standard_library(name: str)
             if node.module == "edge_sentiment":
                 assert {a.name for a in node.names} <= {"Predictor", "EdgeSentimentError"}, f"{name} imports more than Predictor"
             else:
-                assert node.level == 0 and (node.module or "").split(".")[0] in sys.stdlib_module_names, \
+                assert node.level == 0 and (node.module or "").split(".")[0] in sys.stdlib_module_names, (
                     f"{name} imports from {node.module}"
+                )
 
 
 @pytest.mark.parametrize("name", EXAMPLE_FILES)
 def test_example_help(name: str) -> None:
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--help"],
-                            capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--help"], capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert "--bundle" in result.stdout
 
 
-@pytest.mark.parametrize("name, extra", [("minimal.py", []), ("score_file.py", ["-"]),
-                                         ("http_server.py", ["--port", "0"])])
+@pytest.mark.parametrize("name, extra", [("minimal.py", []), ("score_file.py", ["-"]), ("http_server.py", ["--port", "0"])])
 def test_example_with_a_missing_bundle_says_so_without_a_traceback(tmp_path: Path, name: str, extra: list[str]) -> None:
     missing = tmp_path / "no-bundle"
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--bundle", str(missing), *extra],
-                            input="", capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--bundle", str(missing), *extra],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
     assert result.returncode != 0
     assert "no bundle folder" in result.stderr and str(missing) in result.stderr
     assert "Traceback" not in result.stderr
@@ -81,6 +88,7 @@ def test_example_with_a_missing_bundle_says_so_without_a_traceback(tmp_path: Pat
 
 
 # -- minimal.py ----------------------------------------------------------------------------------
+
 
 def test_minimal_scores_two_sentences(predictor: Predictor) -> None:
     result = run_example("minimal.py")
@@ -97,6 +105,7 @@ def test_minimal_scores_two_sentences(predictor: Predictor) -> None:
 
 # -- score_file.py -------------------------------------------------------------------------------
 
+
 def _review_lines(n: int) -> list[str]:
     return [(POSITIVE + NEGATIVE)[i % 8] + f" Line {i}." for i in range(n)]
 
@@ -110,8 +119,7 @@ def test_score_file_matches_the_predictor(tmp_path: Path, predictor: Predictor, 
     source.write_bytes(raw)
     out = tmp_path / "scores.out"
     args = {"path": [str(source)], "stdin": ["-"], "out": [str(source), "--out", str(out)]}[via]
-    result = run_example("score_file.py", *args, "--format", fmt, "--block", "64",
-                         stdin=raw if via == "stdin" else b"")
+    result = run_example("score_file.py", *args, "--format", fmt, "--block", "64", stdin=raw if via == "stdin" else b"")
     assert result.returncode == 0, result.stderr
     text = out.read_text(encoding="utf-8") if via == "out" else result.stdout
     if via == "out":
@@ -170,8 +178,7 @@ class LineReader:
 
     def __init__(self, stream: IO[str]) -> None:
         self._lines: queue.Queue[str] = queue.Queue()
-        self._thread = threading.Thread(
-            target=lambda: [self._lines.put(line) for line in iter(stream.readline, "")], daemon=True)
+        self._thread = threading.Thread(target=lambda: [self._lines.put(line) for line in iter(stream.readline, "")], daemon=True)
         self._thread.start()
 
     def take(self, n: int, timeout: float = TIMEOUT) -> list[str]:
@@ -195,9 +202,12 @@ class LineReader:
 def test_score_file_streams_block_by_block(tmp_path: Path) -> None:
     """The first block is written while the input is still open: the file is never read whole."""
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "score_file.py"), "--bundle", str(TINY), "-", "--block", "10",
-         "--format", "jsonl"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+        [sys.executable, str(EXAMPLES / "score_file.py"), "--bundle", str(TINY), "-", "--block", "10", "--format", "jsonl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
     )
     try:
         assert proc.stdin is not None and proc.stdout is not None
@@ -224,12 +234,14 @@ def test_score_file_missing_input(tmp_path: Path) -> None:
 
 # -- http_server.py ------------------------------------------------------------------------------
 
+
 class Server:
     def __init__(self, url: str, proc: subprocess.Popen[str]) -> None:
         self.url, self.proc = url, proc
 
-    def request(self, path: str, body: bytes | None = None, content_type: str | None = "application/json",
-                method: str | None = None) -> tuple[int, dict[str, str], Any]:
+    def request(
+        self, path: str, body: bytes | None = None, content_type: str | None = "application/json", method: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         headers = {"Content-Type": content_type} if content_type and body is not None else {}
         req = urllib.request.Request(self.url + path, data=body, headers=headers, method=method)
         try:
@@ -250,9 +262,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("http") / "server.log"
     with open(log, "w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / "http_server.py"), "--bundle", str(TINY), "--port", "0",
-             "--max-texts", "50"],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+            [sys.executable, str(EXAMPLES / "http_server.py"), "--bundle", str(TINY), "--port", "0", "--max-texts", "50"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=ROOT,
         )
     try:
         assert proc.stdout is not None
@@ -275,9 +289,11 @@ def test_http_health(server: Server) -> None:
     assert data == {"status": "ok", "bundle": str(TINY)}
 
 
-@pytest.mark.parametrize("body", [{"texts": POSITIVE + NEGATIVE}, {"text": POSITIVE[0]}, {"texts": []},
-                                  {"texts": ["", "café ＭＯＶＩＥ 10/10 <br />"]}],
-                         ids=["texts", "text", "none", "odd"])
+@pytest.mark.parametrize(
+    "body",
+    [{"texts": POSITIVE + NEGATIVE}, {"text": POSITIVE[0]}, {"texts": []}, {"texts": ["", "café ＭＯＶＩＥ 10/10 <br />"]}],
+    ids=["texts", "text", "none", "odd"],
+)
 def test_http_predict_matches_the_predictor(server: Server, predictor: Predictor, body: dict[str, Any]) -> None:
     status, data = server.post(body)
     assert status == 200, data
@@ -338,8 +354,9 @@ def test_http_body_at_the_limit_is_accepted(server: Server) -> None:
     assert status == 200 and len(data["predictions"]) == 1
 
 
-@pytest.mark.parametrize("method, path, status", [("GET", "/predict", 405), ("POST", "/health", 405),
-                                                  ("GET", "/nope", 404), ("POST", "/nope", 404)])
+@pytest.mark.parametrize(
+    "method, path, status", [("GET", "/predict", 405), ("POST", "/health", 405), ("GET", "/nope", 404), ("POST", "/nope", 404)]
+)
 def test_http_wrong_method_or_path(server: Server, method: str, path: str, status: int) -> None:
     got, headers, data = server.request(path, b"{}" if method == "POST" else None, method=method)
     assert got == status and "error" in data
@@ -354,7 +371,12 @@ def test_http_server_is_still_up_after_the_errors(server: Server) -> None:
 
 def test_http_server_port_in_use(server: Server) -> None:
     port = server.url.rsplit(":", 1)[1]
-    result = subprocess.run([sys.executable, str(EXAMPLES / "http_server.py"), "--bundle", str(TINY), "--port", port],
-                            capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "http_server.py"), "--bundle", str(TINY), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

@@ -26,7 +26,15 @@ TINY_RUN = ASSETS / "tiny_run"
 MAX_LEN = 40  # the tiny run's tokenizer and model input
 VOCAB_SIZE = 32
 SAMPLES = 64  # parity samples: enough to mean something, few enough to stay quick
-GATE_NAMES = ["op census", "onnx checker", "self-contained", "runtime contract", "parity, padded", "parity, runtime", "keras model unchanged"]
+GATE_NAMES = [
+    "op census",
+    "onnx checker",
+    "self-contained",
+    "runtime contract",
+    "parity, padded",
+    "parity, runtime",
+    "keras model unchanged",
+]
 
 
 class NotExpected(BaseException):
@@ -67,15 +75,19 @@ def padded(id_lists: list[list[int]], length: int = MAX_LEN) -> np.ndarray:
     out = np.zeros((len(id_lists), length), dtype=np.int32)
     for row, ids in enumerate(id_lists):
         ids = ids[-length:]
-        out[row, length - len(ids):] = ids
+        out[row, length - len(ids) :] = ids
     return out
 
 
 def sample_ids(seed: int = 1) -> list[list[int]]:
     """Real texts through the tokenizer, plus random ids: every length from 1 to max_len and one beyond."""
     tok = Tokenizer.load(TINY_RUN / "tokenizer.json")
-    texts = ["a wonderful brilliant film", "boring awful stupid", "the movie was great and the acting superb",
-             " ".join(["the plot was dull and the ending a waste"] * 6)]
+    texts = [
+        "a wonderful brilliant film",
+        "boring awful stupid",
+        "the movie was great and the acting superb",
+        " ".join(["the plot was dull and the ending a waste"] * 6),
+    ]
     ids = [tok.encode(t) for t in texts]
     rng = np.random.default_rng(seed)
     ids += [rng.integers(1, VOCAB_SIZE, size=n).tolist() for n in range(1, MAX_LEN + 1)]
@@ -99,6 +111,7 @@ def assert_nothing_written(out: Path) -> None:
 
 
 # -- a passing export ---------------------------------------------------------------------------
+
 
 def test_export_passes_every_gate(exported: tuple[Path, Any]) -> None:
     out, result = exported
@@ -128,9 +141,11 @@ def test_export_manifest(exported: tuple[Path, Any]) -> None:
     info = read_onnx_info((out / "model.onnx").read_bytes())
     assert model["opset"] == info.opsets["ai.onnx"] == 17
     assert [{k: i[k] for k in ("name", "dtype", "shape")} for i in model["inputs"]] == [
-        {"name": "tokens", "dtype": "int32", "shape": ["batch", "length"]}]
+        {"name": "tokens", "dtype": "int32", "shape": ["batch", "length"]}
+    ]
     assert [{k: o[k] for k in ("name", "dtype", "shape")} for o in model["outputs"]] == [
-        {"name": "probability", "dtype": "float32", "shape": ["batch", 1]}]
+        {"name": "probability", "dtype": "float32", "shape": ["batch", 1]}
+    ]
     # ...and the model itself says the same
     assert [(i.name, i.dtype, i.shape) for i in info.inputs] == [("tokens", "int32", ["batch", "length"])]
     assert [(o.name, o.dtype, o.shape) for o in info.outputs] == [("probability", "float32", ["batch", 1])]
@@ -160,6 +175,7 @@ def test_export_manifest(exported: tuple[Path, Any]) -> None:
 
 
 # -- parity the tf2onnx way ---------------------------------------------------------------------
+
 
 def test_keras_and_onnx_agree_padded_and_unpadded(exported: tuple[Path, Any], keras_model: Any) -> None:
     from edge_sentiment.export.convert import to_onnx
@@ -199,6 +215,7 @@ def test_padding_skip_is_exact_for_every_length(exported: tuple[Path, Any]) -> N
 
 # -- each gate made to fail: nothing written ----------------------------------------------------
 
+
 def perturbed_to_onnx(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     """Make exporter.to_onnx return a model with one weight changed, as a faulty converter would."""
     from onnx import numpy_helper
@@ -233,8 +250,9 @@ def perturbed_to_onnx(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
         ("dense bias", ["parity", "max |Δp|"], ["parity, padded", "parity, runtime"]),
     ],
 )
-def test_a_failing_gate_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       case: str, expected: list[str], failing: list[str]) -> None:
+def test_a_failing_gate_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, expected: list[str], failing: list[str]
+) -> None:
     from edge_sentiment.export.exporter import export_bundle
 
     parent = tmp_path / "exports"
@@ -264,6 +282,7 @@ def test_a_failing_gate_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 # -- atomic writes ------------------------------------------------------------------------------
+
 
 def test_a_failed_export_leaves_the_previous_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from edge_sentiment.export.exporter import export_bundle
@@ -299,13 +318,15 @@ def _tiny_model_file(tmp_path: Path, dense_activation: str) -> Path:
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input(shape=(MAX_LEN,), dtype="int32"),
-        keras.layers.Embedding(VOCAB_SIZE, 8, name="embedding"),
-        keras.layers.LSTM(8, name="lstm"),
-        keras.layers.Dense(4, activation=dense_activation),
-        keras.layers.Dense(1, activation="sigmoid", name="probability"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(MAX_LEN,), dtype="int32"),
+            keras.layers.Embedding(VOCAB_SIZE, 8, name="embedding"),
+            keras.layers.LSTM(8, name="lstm"),
+            keras.layers.Dense(4, activation=dense_activation),
+            keras.layers.Dense(1, activation="sigmoid", name="probability"),
+        ]
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     model.save(run_dir / "model.keras")
@@ -334,6 +355,7 @@ def test_a_model_the_runtime_refuses_is_not_written(tmp_path: Path, monkeypatch:
 
 
 # -- refused inputs -----------------------------------------------------------------------------
+
 
 def test_a_lambda_layer_is_refused(tmp_path: Path) -> None:
     import keras
@@ -391,11 +413,17 @@ def test_predictor_on_text_equals_keras_on_the_same_text() -> None:
     from edge_sentiment import Predictor
     from edge_sentiment.export.convert import load_keras_model
 
-    texts = ["a wonderful brilliant film", "boring awful stupid", "", "the the the", "plot " * 90,
-             "Great cast, bad ending.<br />Loved the music!", "ＧＲＥＡＴ ﬁlm, don't miss it"]
+    texts = [
+        "a wonderful brilliant film",
+        "boring awful stupid",
+        "",
+        "the the the",
+        "plot " * 90,
+        "Great cast, bad ending.<br />Loved the music!",
+        "ＧＲＥＡＴ ﬁlm, don't miss it",
+    ]
     predictor = Predictor.load(ASSETS / "tiny_bundle", threads=2, batch_size=3)
-    keras_p = load_keras_model(TINY_RUN / "model.keras").predict(
-        predictor.tokenizer.encode_batch(texts), verbose=0).ravel()
+    keras_p = load_keras_model(TINY_RUN / "model.keras").predict(predictor.tokenizer.encode_batch(texts), verbose=0).ravel()
     np.testing.assert_allclose(predictor.predict_proba(texts), keras_p, atol=1e-5, rtol=0)
 
 
@@ -412,8 +440,9 @@ def test_a_pooled_model_exports_exactly(tmp_path: Path, pooling: str, bidirectio
     from edge_sentiment.train.recipes import Recipe
 
     keras.utils.set_random_seed(3)
-    recipe = Recipe(vocab_size=VOCAB_SIZE, max_len=MAX_LEN, embedding_dim=8, lstm_units=8, pooling=pooling,
-                    bidirectional=bidirectional)
+    recipe = Recipe(
+        vocab_size=VOCAB_SIZE, max_len=MAX_LEN, embedding_dim=8, lstm_units=8, pooling=pooling, bidirectional=bidirectional
+    )
     model = build_model(recipe)
     kernel, bias = model.get_layer("probability").get_weights()
     model.get_layer("probability").set_weights([kernel * 50, bias])  # spread the outputs around 0.5
@@ -445,12 +474,14 @@ def test_a_bidirectional_last_state_runs_at_full_length(tmp_path: Path) -> None:
     from edge_sentiment.export.exporter import export_bundle
 
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input(shape=(MAX_LEN,), dtype="int32"),
-        keras.layers.Embedding(VOCAB_SIZE, 8, name="embedding"),
-        keras.layers.Bidirectional(keras.layers.LSTM(8), name="lstm"),
-        keras.layers.Dense(1, activation="sigmoid", name="probability"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(MAX_LEN,), dtype="int32"),
+            keras.layers.Embedding(VOCAB_SIZE, 8, name="embedding"),
+            keras.layers.Bidirectional(keras.layers.LSTM(8), name="lstm"),
+            keras.layers.Dense(1, activation="sigmoid", name="probability"),
+        ]
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     model.save(run_dir / "model.keras")
@@ -462,5 +493,6 @@ def test_a_bidirectional_last_state_runs_at_full_length(tmp_path: Path) -> None:
     assert "bidirectional last state" in model_info["pads_note"]
     rng = np.random.default_rng(4)
     ids = [rng.integers(1, VOCAB_SIZE, size=n).tolist() for n in range(0, MAX_LEN + 1)]
-    np.testing.assert_allclose(Predictor.load(out, batch_size=4).score_ids(ids), model.predict(padded(ids), verbose=0)[:, 0],
-                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        Predictor.load(out, batch_size=4).score_ids(ids), model.predict(padded(ids), verbose=0)[:, 0], rtol=0, atol=1e-5
+    )

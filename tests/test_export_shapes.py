@@ -22,8 +22,9 @@ from edge_sentiment.data import DATA_ENV
 from edge_sentiment.errors import ExportError
 
 pytestmark = needs_tf
-needs_tf_keras = pytest.mark.skipif(importlib.util.find_spec("tf_keras") is None,
-                                    reason="needs tf-keras: pip install 'edge-sentiment[train]'")
+needs_tf_keras = pytest.mark.skipif(
+    importlib.util.find_spec("tf_keras") is None, reason="needs tf-keras: pip install 'edge-sentiment[train]'"
+)
 
 TOKENIZER = ASSETS / "tiny_run" / "tokenizer.json"  # 32 ids, max_len 40
 VOCAB, MAX_LEN = 32, 40
@@ -47,9 +48,9 @@ def padded(rows: list[list[int]], padding: str) -> np.ndarray:
         row = row[-MAX_LEN:]
         if row:
             if padding == "pre":
-                out[i, MAX_LEN - len(row):] = row
+                out[i, MAX_LEN - len(row) :] = row
             else:
-                out[i, :len(row)] = row
+                out[i, : len(row)] = row
     return out
 
 
@@ -71,13 +72,20 @@ def export(tmp_path: Path, model_path: Path, *options: str) -> dict[str, Any]:
 
     shutil.copy(TOKENIZER, tmp_path / "tokenizer.json")
     args = dict(opt.split("=", 1) for opt in options)
-    result = export_bundle(model_path, tmp_path / "bundle", parity_samples=48, tokenizer=tmp_path / "tokenizer.json",
-                           labels=args["labels"].split(",") if "labels" in args else None)
+    result = export_bundle(
+        model_path,
+        tmp_path / "bundle",
+        parity_samples=48,
+        tokenizer=tmp_path / "tokenizer.json",
+        labels=args["labels"].split(",") if "labels" in args else None,
+    )
     assert result.report.passed
     return result.manifest
 
 
-def assert_every_length(model: Any, bundle: Path, padding: str, predict: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+def assert_every_length(
+    model: Any, bundle: Path, padding: str, predict: Callable[[np.ndarray], np.ndarray] | None = None
+) -> None:
     rows = ids_by_length()
     keras_p = (predict or (lambda x: model.predict(x, verbose=0)))(padded(rows, padding))
     keras_p = keras_p[:, 0] if keras_p.shape[1] == 1 else keras_p
@@ -95,26 +103,56 @@ def assert_every_length(model: Any, bundle: Path, padding: str, predict: Callabl
 
 SHAPES: dict[str, Callable[[Any], list[Any]]] = {
     "gru": lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GRU(8), k.layers.Dense(1, activation="sigmoid")],
-    "bigru-maxpool": lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.Bidirectional(k.layers.GRU(6, return_sequences=True)),
-                                k.layers.GlobalMaxPooling1D(), k.layers.Dense(1, activation="sigmoid")],
-    "stacked-lstm": lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(8, return_sequences=True), k.layers.Dropout(0.3),
-                               k.layers.LSTM(6), k.layers.Dense(1, activation="sigmoid")],
-    "stacked-bilstm-maxpool": lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.SpatialDropout1D(0.2),
-                                         k.layers.Bidirectional(k.layers.LSTM(6, return_sequences=True)),
-                                         k.layers.Bidirectional(k.layers.LSTM(6, return_sequences=True, recurrent_dropout=0.2)),
-                                         k.layers.GlobalMaxPooling1D(), k.layers.Dense(8, activation="relu"),
-                                         k.layers.Dense(1, activation="sigmoid")],
-    "lstm-averagepool": lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(8, return_sequences=True),
-                                   k.layers.GlobalAveragePooling1D(), k.layers.Dense(1, activation="sigmoid")],
-    "masked-lstm": lambda k: [k.layers.Embedding(VOCAB, 8, mask_zero=True), k.layers.LSTM(8, dropout=0.2),
-                              k.layers.Dense(1, activation="sigmoid")],
-    "masked-gru-averagepool": lambda k: [k.layers.Embedding(VOCAB, 8, mask_zero=True), k.layers.GRU(8, return_sequences=True),
-                                         k.layers.GlobalAveragePooling1D(), k.layers.Dense(1, activation="sigmoid")],
+    "bigru-maxpool": lambda k: [
+        k.layers.Embedding(VOCAB, 8),
+        k.layers.Bidirectional(k.layers.GRU(6, return_sequences=True)),
+        k.layers.GlobalMaxPooling1D(),
+        k.layers.Dense(1, activation="sigmoid"),
+    ],
+    "stacked-lstm": lambda k: [
+        k.layers.Embedding(VOCAB, 8),
+        k.layers.LSTM(8, return_sequences=True),
+        k.layers.Dropout(0.3),
+        k.layers.LSTM(6),
+        k.layers.Dense(1, activation="sigmoid"),
+    ],
+    "stacked-bilstm-maxpool": lambda k: [
+        k.layers.Embedding(VOCAB, 8),
+        k.layers.SpatialDropout1D(0.2),
+        k.layers.Bidirectional(k.layers.LSTM(6, return_sequences=True)),
+        k.layers.Bidirectional(k.layers.LSTM(6, return_sequences=True, recurrent_dropout=0.2)),
+        k.layers.GlobalMaxPooling1D(),
+        k.layers.Dense(8, activation="relu"),
+        k.layers.Dense(1, activation="sigmoid"),
+    ],
+    "lstm-averagepool": lambda k: [
+        k.layers.Embedding(VOCAB, 8),
+        k.layers.LSTM(8, return_sequences=True),
+        k.layers.GlobalAveragePooling1D(),
+        k.layers.Dense(1, activation="sigmoid"),
+    ],
+    "masked-lstm": lambda k: [
+        k.layers.Embedding(VOCAB, 8, mask_zero=True),
+        k.layers.LSTM(8, dropout=0.2),
+        k.layers.Dense(1, activation="sigmoid"),
+    ],
+    "masked-gru-averagepool": lambda k: [
+        k.layers.Embedding(VOCAB, 8, mask_zero=True),
+        k.layers.GRU(8, return_sequences=True),
+        k.layers.GlobalAveragePooling1D(),
+        k.layers.Dense(1, activation="sigmoid"),
+    ],
 }
 # What each shape's bundle feeds the model, and its fused recurrent ops.
-EXPECTED = {"gru": ("fed", {"GRU": 1}), "bigru-maxpool": ("fed", {"GRU": 1}), "stacked-lstm": ("fed", {"LSTM": 2}),
-            "stacked-bilstm-maxpool": ("fed", {"LSTM": 2}), "lstm-averagepool": ("fed", {"LSTM": 1}),
-            "masked-lstm": ("none", {"LSTM": 1}), "masked-gru-averagepool": ("none", {"GRU": 1})}
+EXPECTED = {
+    "gru": ("fed", {"GRU": 1}),
+    "bigru-maxpool": ("fed", {"GRU": 1}),
+    "stacked-lstm": ("fed", {"LSTM": 2}),
+    "stacked-bilstm-maxpool": ("fed", {"LSTM": 2}),
+    "lstm-averagepool": ("fed", {"LSTM": 1}),
+    "masked-lstm": ("none", {"LSTM": 1}),
+    "masked-gru-averagepool": ("none", {"GRU": 1}),
+}
 
 
 @pytest.mark.parametrize("padding", ["pre", "post"])
@@ -134,8 +172,9 @@ def test_a_shape_exports_exactly_for_every_length(tmp_path: Path, shape: str, pa
     tok.save(tmp_path / "own.json")
     from edge_sentiment.export.exporter import export_bundle
 
-    manifest = export_bundle(tmp_path / "model.keras", tmp_path / "bundle", parity_samples=48,
-                             tokenizer=tmp_path / "own.json").manifest
+    manifest = export_bundle(
+        tmp_path / "model.keras", tmp_path / "bundle", parity_samples=48, tokenizer=tmp_path / "own.json"
+    ).manifest
     pads, fused = EXPECTED[shape]
     assert manifest["model"]["pads"] == pads
     census = manifest["model"]["op_census"]
@@ -153,13 +192,21 @@ def test_the_pad_skip_is_exact_for_every_length(tmp_path: Path, padding: str) ->
     from edge_sentiment.runtime.keras_tokenizers import KerasTokenizer
     from edge_sentiment.runtime.tokenizer import Tokenizer
 
-    model = trained(keras, [keras.layers.Embedding(VOCAB, 8), keras.layers.LSTM(8, recurrent_dropout=0.2),
-                            keras.layers.Dense(1, activation="sigmoid")], padding=padding)
+    model = trained(
+        keras,
+        [
+            keras.layers.Embedding(VOCAB, 8),
+            keras.layers.LSTM(8, recurrent_dropout=0.2),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ],
+        padding=padding,
+    )
     model.save(tmp_path / "model.keras")
     words = Tokenizer.load(TOKENIZER).words
     KerasTokenizer({w: i + 2 for i, w in enumerate(words)}, max_len=MAX_LEN, padding=padding).save(tmp_path / "tok.json")
-    manifest = export_bundle(tmp_path / "model.keras", tmp_path / "bundle", parity_samples=48,
-                             tokenizer=tmp_path / "tok.json").manifest
+    manifest = export_bundle(
+        tmp_path / "model.keras", tmp_path / "bundle", parity_samples=48, tokenizer=tmp_path / "tok.json"
+    ).manifest
     assert manifest["model"]["pads"] == ("skipped" if padding == "pre" else "fed")
     assert bool(manifest["model"]["padding_skip"]) == (padding == "pre")
     assert_every_length(model, tmp_path / "bundle", padding)
@@ -168,8 +215,16 @@ def test_the_pad_skip_is_exact_for_every_length(tmp_path: Path, padding: str) ->
 def test_three_classes_with_softmax(tmp_path: Path) -> None:
     import keras
 
-    model = trained(keras, [keras.layers.Embedding(VOCAB, 8), keras.layers.LSTM(8), keras.layers.Dense(16, activation="relu"),
-                            keras.layers.Dense(3, activation="softmax")], classes=3)
+    model = trained(
+        keras,
+        [
+            keras.layers.Embedding(VOCAB, 8),
+            keras.layers.LSTM(8),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ],
+        classes=3,
+    )
     model.save(tmp_path / "model.keras")
     manifest = export(tmp_path, tmp_path / "model.keras", "labels=negative,positive,strongly positive")
     assert manifest["labels"] == ["negative", "positive", "strongly positive"]
@@ -194,13 +249,20 @@ def test_three_classes_with_softmax(tmp_path: Path) -> None:
 def test_labels_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     import keras
 
-    keras.Sequential([keras.Input(shape=(MAX_LEN,), dtype="int32"), keras.layers.Embedding(VOCAB, 8), keras.layers.LSTM(4),
-                      keras.layers.Dense(3, activation="softmax")]).save(tmp_path / "model.keras")
+    keras.Sequential(
+        [
+            keras.Input(shape=(MAX_LEN,), dtype="int32"),
+            keras.layers.Embedding(VOCAB, 8),
+            keras.layers.LSTM(4),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    ).save(tmp_path / "model.keras")
     with pytest.raises(ExportError, match="--labels names 2 labels .* 3 classes"):
         export(tmp_path, tmp_path / "model.keras", "labels=a,b")
 
 
 # -- Keras 2 files --------------------------------------------------------------------------------
+
 
 @needs_tf_keras
 @pytest.mark.parametrize("suffix", [".h5", ".keras"])
@@ -211,8 +273,9 @@ def test_a_keras2_file_exports(tmp_path: Path, suffix: str, cell: str) -> None:
 
     tf_keras.utils.set_random_seed(11)
     recurrent = getattr(tf_keras.layers, cell)(8, dropout=0.2, recurrent_dropout=0.2)
-    model = tf_keras.Sequential([tf_keras.layers.Embedding(VOCAB, 8, input_length=MAX_LEN), recurrent,
-                                 tf_keras.layers.Dense(1, activation="sigmoid")])
+    model = tf_keras.Sequential(
+        [tf_keras.layers.Embedding(VOCAB, 8, input_length=MAX_LEN), recurrent, tf_keras.layers.Dense(1, activation="sigmoid")]
+    )
     rng = np.random.default_rng(1)
     rows = [rng.integers(1, VOCAB, size=int(n)).tolist() for n in rng.integers(1, MAX_LEN + 1, size=96)]
     model.compile(tf_keras.optimizers.Adam(0.02), "binary_crossentropy")
@@ -232,21 +295,52 @@ def test_a_keras2_file_exports(tmp_path: Path, suffix: str, cell: str) -> None:
 # -- refusals -------------------------------------------------------------------------------------
 
 REFUSED: dict[str, tuple[Callable[[Any], list[Any]], list[str]]] = {
-    "conv1d": (lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.Conv1D(4, 3), k.layers.GlobalMaxPooling1D(),
-                          k.layers.Dense(1, activation="sigmoid")],
-               ["layer 2 (Conv1D) is not a layer edge-sentiment exports", "layers found: Embedding -> Conv1D", "supported:"]),
-    "gru-reset-before": (lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GRU(4, reset_after=False),
-                                    k.layers.Dense(1, activation="sigmoid")], ["reset_after=False"]),
-    "no-pooling": (lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(4, return_sequences=True),
-                              k.layers.Dense(1, activation="sigmoid")], ["reads every time step"]),
-    "masked-maxpool": (lambda k: [k.layers.Embedding(VOCAB, 8, mask_zero=True), k.layers.LSTM(4, return_sequences=True),
-                                  k.layers.GlobalMaxPooling1D(), k.layers.Dense(1, activation="sigmoid")], ["mask_zero=True"]),
-    "no-recurrent": (lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GlobalAveragePooling1D(),
-                                k.layers.Dense(1, activation="sigmoid")], ["pools without a recurrent layer"]),
-    "relu-output": (lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(4), k.layers.Dense(1, activation="relu")],
-                    ["Dense(1, relu)", "Dense(1, sigmoid) or Dense(k, softmax)"]),
-    "bidirectional-sum": (lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.Bidirectional(k.layers.LSTM(4), merge_mode="sum"),
-                                     k.layers.Dense(1, activation="sigmoid")], ["merges its directions with 'sum'"]),
+    "conv1d": (
+        lambda k: [
+            k.layers.Embedding(VOCAB, 8),
+            k.layers.Conv1D(4, 3),
+            k.layers.GlobalMaxPooling1D(),
+            k.layers.Dense(1, activation="sigmoid"),
+        ],
+        ["layer 2 (Conv1D) is not a layer edge-sentiment exports", "layers found: Embedding -> Conv1D", "supported:"],
+    ),
+    "gru-reset-before": (
+        lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GRU(4, reset_after=False), k.layers.Dense(1, activation="sigmoid")],
+        ["reset_after=False"],
+    ),
+    "no-pooling": (
+        lambda k: [
+            k.layers.Embedding(VOCAB, 8),
+            k.layers.LSTM(4, return_sequences=True),
+            k.layers.Dense(1, activation="sigmoid"),
+        ],
+        ["reads every time step"],
+    ),
+    "masked-maxpool": (
+        lambda k: [
+            k.layers.Embedding(VOCAB, 8, mask_zero=True),
+            k.layers.LSTM(4, return_sequences=True),
+            k.layers.GlobalMaxPooling1D(),
+            k.layers.Dense(1, activation="sigmoid"),
+        ],
+        ["mask_zero=True"],
+    ),
+    "no-recurrent": (
+        lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GlobalAveragePooling1D(), k.layers.Dense(1, activation="sigmoid")],
+        ["pools without a recurrent layer"],
+    ),
+    "relu-output": (
+        lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(4), k.layers.Dense(1, activation="relu")],
+        ["Dense(1, relu)", "Dense(1, sigmoid) or Dense(k, softmax)"],
+    ),
+    "bidirectional-sum": (
+        lambda k: [
+            k.layers.Embedding(VOCAB, 8),
+            k.layers.Bidirectional(k.layers.LSTM(4), merge_mode="sum"),
+            k.layers.Dense(1, activation="sigmoid"),
+        ],
+        ["merges its directions with 'sum'"],
+    ),
 }
 
 
@@ -263,8 +357,17 @@ def test_an_unsupported_model_is_refused_before_conversion(tmp_path: Path, case:
     build, pieces = REFUSED[case]
     keras.Sequential([keras.Input(shape=(MAX_LEN,), dtype="int32"), *build(keras)]).save(tmp_path / "model.keras")
     shutil.copy(TOKENIZER, tmp_path / "tokenizer.json")
-    result = CliRunner().invoke(main, ["export", str(tmp_path / "model.keras"), "--tokenizer", str(tmp_path / "tokenizer.json"),
-                                       "--out", str(tmp_path / "bundle")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            str(tmp_path / "model.keras"),
+            "--tokenizer",
+            str(tmp_path / "tokenizer.json"),
+            "--out",
+            str(tmp_path / "bundle"),
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     for piece in pieces:

@@ -19,12 +19,20 @@ from edge_sentiment.data import DATA_ENV
 from edge_sentiment.export.texts import RULE_TEXTS
 
 pytestmark = needs_tf
-needs_tf_keras = pytest.mark.skipif(importlib.util.find_spec("tf_keras") is None,
-                                    reason="needs tf-keras: pip install 'edge-sentiment[train]'")
+needs_tf_keras = pytest.mark.skipif(
+    importlib.util.find_spec("tf_keras") is None, reason="needs tf-keras: pip install 'edge-sentiment[train]'"
+)
 
-CORPUS = ["A wonderful, moving film: great acting!", "Dull, boring and far too long.", "I loved it; the music is GREAT.",
-          "Awful plot, awful acting - a waste.", "Café crème, naïve charm", "the best film of 2009, 10/10",
-          "It was good.<br /><br />Then it wasn't.", "don't miss it, it's brilliant"]
+CORPUS = [
+    "A wonderful, moving film: great acting!",
+    "Dull, boring and far too long.",
+    "I loved it; the music is GREAT.",
+    "Awful plot, awful acting - a waste.",
+    "Café crème, naïve charm",
+    "the best film of 2009, 10/10",
+    "It was good.<br /><br />Then it wasn't.",
+    "don't miss it, it's brilliant",
+]
 TEXTS = RULE_TEXTS + CORPUS + ["", "film " * 60, "GREAT great Great gReAt"]
 LENGTH = 16
 
@@ -79,14 +87,14 @@ def assert_same(bundle: Path, texts: list[str], keras_p: np.ndarray) -> None:
 
 # -- TextVectorization inside the model -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("split", ["whitespace", "character"])
 @pytest.mark.parametrize("standardize", ["lower_and_strip_punctuation", "lower", "strip_punctuation", None])
 def test_a_model_with_text_vectorization_exports(tmp_path: Path, standardize: Any, split: str) -> None:
     import keras
 
     keras.utils.set_random_seed(5)
-    layer = keras.layers.TextVectorization(max_tokens=48, standardize=standardize, split=split,
-                                           output_sequence_length=LENGTH)
+    layer = keras.layers.TextVectorization(max_tokens=48, standardize=standardize, split=split, output_sequence_length=LENGTH)
     layer.adapt(CORPUS)
     model = fitted(keras.Sequential([keras.Input(shape=(1,), dtype="string"), layer, *head(48)]), strings(CORPUS)[:, None])
     model.save(tmp_path / "model.keras")
@@ -123,6 +131,7 @@ def test_a_functional_model_with_text_vectorization_and_dropout_exports(tmp_path
 
 # -- TextVectorization saved on its own ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("form", ["keras", "json"])
 def test_a_text_vectorization_saved_on_its_own(tmp_path: Path, form: str) -> None:
     import keras
@@ -148,6 +157,7 @@ def test_a_text_vectorization_saved_on_its_own(tmp_path: Path, form: str) -> Non
 
 # -- the classic Keras Tokenizer --------------------------------------------------------------------
 
+
 def keras2_ids(tokenizer: Any, texts: list[str], padding: str, truncating: str) -> np.ndarray:
     from tf_keras.preprocessing.sequence import pad_sequences
 
@@ -167,21 +177,40 @@ def test_a_model_trained_on_classic_tokenizer_ids(tmp_path: Path, padding: str, 
     model = keras.Sequential([keras.Input(shape=(LENGTH,), dtype="int32"), *head(30)])
     fitted(model, keras2_ids(tokenizer, CORPUS, padding, truncating)).save(tmp_path / "model.keras")
 
-    result = invoke(tmp_path / "model.keras", "--tokenizer", tmp_path / "tokenizer.json", "--padding", padding,
-                    "--truncating", truncating, "--out", tmp_path / "bundle")
+    result = invoke(
+        tmp_path / "model.keras",
+        "--tokenizer",
+        tmp_path / "tokenizer.json",
+        "--padding",
+        padding,
+        "--truncating",
+        truncating,
+        "--out",
+        tmp_path / "bundle",
+    )
     assert result.exit_code == 0, result.output
     assert "✓ tokenizer: ids equal tf-keras's Tokenizer and pad_sequences's" in result.output
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["tokenizer"] | {"source": None} == {"kind": "keras-tokenizer", "source": None, "padding": padding,
-                                                          "truncation": truncating, "vocab_size": 30}
+    assert manifest["tokenizer"] | {"source": None} == {
+        "kind": "keras-tokenizer",
+        "source": None,
+        "padding": padding,
+        "truncation": truncating,
+        "vocab_size": 30,
+    }
     assert bool(manifest["model"]["padding_skip"]) == (padding == "pre")
     assert_same(tmp_path / "bundle", TEXTS, model.predict(keras2_ids(tokenizer, TEXTS, padding, truncating), verbose=0)[:, 0])
 
 
 # -- keras.datasets.imdb ids -------------------------------------------------------------------------
 
-WORD_INDEX = {w: r for r, w in enumerate(["the", "film", "a", "and", "br", "great", "awful", "it's", "is", "loved",
-                                          "boring", "acting", "10", "café", "rare"], start=1)}
+WORD_INDEX = {
+    w: r
+    for r, w in enumerate(
+        ["the", "film", "a", "and", "br", "great", "awful", "it's", "is", "loved", "boring", "acting", "10", "café", "rare"],
+        start=1,
+    )
+}
 
 
 def lab_ids(text: str, num_words: int) -> list[int]:
@@ -213,6 +242,7 @@ def test_a_model_on_keras_imdb_ids(tmp_path: Path) -> None:
 
 # -- refusals -------------------------------------------------------------------------------------
 
+
 def ids_model(tmp_path: Path, rows: int = 20) -> Path:
     import keras
 
@@ -231,8 +261,11 @@ def test_a_custom_standardize_is_refused(tmp_path: Path) -> None:
     layer = keras.layers.TextVectorization(max_tokens=20, standardize=shout, output_sequence_length=LENGTH)
     layer.adapt(CORPUS)
     keras.Sequential([keras.Input(shape=(1,), dtype="string"), layer, *head(20)]).save(tmp_path / "model.keras")
-    assert_fails(invoke(tmp_path / "model.keras", "--out", tmp_path / "bundle"),
-                 "standardize='a custom callable' cannot be exported", "'lower_and_strip_punctuation'")
+    assert_fails(
+        invoke(tmp_path / "model.keras", "--out", tmp_path / "bundle"),
+        "standardize='a custom callable' cannot be exported",
+        "'lower_and_strip_punctuation'",
+    )
     assert not (tmp_path / "bundle").exists()
 
 
@@ -254,18 +287,34 @@ def test_a_vocabulary_larger_than_the_embedding_is_refused(tmp_path: Path) -> No
     tokenizer = Keras2Tokenizer()  # no num_words: ids up to every word of the corpus
     tokenizer.fit_on_texts(CORPUS)
     (tmp_path / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
-    assert_fails(invoke(ids_model(tmp_path, rows=20), "--tokenizer", tmp_path / "tokenizer.json", "--out", tmp_path / "b"),
-                 "embedding has 20 rows", f"has {len(tokenizer.word_index) + 1} ids", "not the tokenizer it was trained with")
+    assert_fails(
+        invoke(ids_model(tmp_path, rows=20), "--tokenizer", tmp_path / "tokenizer.json", "--out", tmp_path / "b"),
+        "embedding has 20 rows",
+        f"has {len(tokenizer.word_index) + 1} ids",
+        "not the tokenizer it was trained with",
+    )
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"format": "edge-sentiment/tokenizer", "format_version": 2, "kind": "sentencepiece", "pad_id": 0,
-      "padding": "pre", "truncation": "pre"}, "unknown tokenizer kind 'sentencepiece'"),
-    ({"class_name": "TextVectorization", "config": {}}, "neither an edge-sentiment tokenizer.json nor a Keras Tokenizer"),
-    ({"class_name": "Tokenizer", "config": {"num_words": 5}}, "has no word_index"),
-    ("not json at all", "not valid UTF-8 JSON"),
-    ('"a JSON string, not JSON inside"', "neither an edge-sentiment tokenizer.json nor a Keras Tokenizer"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            {
+                "format": "edge-sentiment/tokenizer",
+                "format_version": 2,
+                "kind": "sentencepiece",
+                "pad_id": 0,
+                "padding": "pre",
+                "truncation": "pre",
+            },
+            "unknown tokenizer kind 'sentencepiece'",
+        ),
+        ({"class_name": "TextVectorization", "config": {}}, "neither an edge-sentiment tokenizer.json nor a Keras Tokenizer"),
+        ({"class_name": "Tokenizer", "config": {"num_words": 5}}, "has no word_index"),
+        ("not json at all", "not valid UTF-8 JSON"),
+        ('"a JSON string, not JSON inside"', "neither an edge-sentiment tokenizer.json nor a Keras Tokenizer"),
+    ],
+)
 def test_a_tokenizer_file_of_the_wrong_kind_is_refused(tmp_path: Path, content: Any, message: str) -> None:
     path = tmp_path / "tokenizer.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
@@ -278,10 +327,14 @@ def test_tokenizer_options_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     index = tmp_path / "word_index.json"
     index.write_text(json.dumps(WORD_INDEX), encoding="utf-8")
     assert_fails(invoke(model, "--out", tmp_path / "b"), "say which tokenizer", "--word-index", "--text-vectorization")
-    assert_fails(invoke(model, "--word-index", index, "--tokenizer", index, "--out", tmp_path / "b"),
-                 "give one tokenizer, not --tokenizer and --word-index")
-    assert_fails(invoke(model, "--word-index", index, "--max-len", 8, "--out", tmp_path / "b"),
-                 "takes 16 ids per text but the tokenizer gives 8")
+    assert_fails(
+        invoke(model, "--word-index", index, "--tokenizer", index, "--out", tmp_path / "b"),
+        "give one tokenizer, not --tokenizer and --word-index",
+    )
+    assert_fails(
+        invoke(model, "--word-index", index, "--max-len", 8, "--out", tmp_path / "b"),
+        "takes 16 ids per text but the tokenizer gives 8",
+    )
     assert not (tmp_path / "b").exists()
 
 
@@ -293,8 +346,15 @@ def test_a_keras2_model_with_text_vectorization_exports(tmp_path: Path) -> None:
     tf_keras.utils.set_random_seed(12)
     layer = tf_keras.layers.TextVectorization(max_tokens=40, output_sequence_length=LENGTH)
     layer.adapt(CORPUS)
-    model = tf_keras.Sequential([tf_keras.Input(shape=(1,), dtype="string"), layer, tf_keras.layers.Embedding(40, 8),
-                                 tf_keras.layers.GRU(6), tf_keras.layers.Dense(1, activation="sigmoid")])
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input(shape=(1,), dtype="string"),
+            layer,
+            tf_keras.layers.Embedding(40, 8),
+            tf_keras.layers.GRU(6),
+            tf_keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(tf_keras.optimizers.Adam(0.05), "binary_crossentropy")
     model.fit(strings(CORPUS)[:, None], LABELS, epochs=12, verbose=0)
     model.save(tmp_path / "model.keras")

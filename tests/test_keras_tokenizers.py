@@ -37,11 +37,13 @@ FUZZ = st.lists(st.text(ALPHABET, max_size=40), min_size=1, max_size=8)
 
 # -- TextVectorization ----------------------------------------------------------------------------
 
+
 def _layer(standardize: Any, split: str, ngrams: Any = None, length: int = 16) -> Any:
     import keras
 
-    layer = keras.layers.TextVectorization(max_tokens=60, standardize=standardize, split=split, ngrams=ngrams,
-                                           output_sequence_length=length)
+    layer = keras.layers.TextVectorization(
+        max_tokens=60, standardize=standardize, split=split, ngrams=ngrams, output_sequence_length=length
+    )
     layer.adapt(TEXTS + ["the movie was Great great GREAT, don't", "Café café CAFÉ"])
     return layer
 
@@ -98,8 +100,7 @@ def test_text_vectorization_refuses_what_it_cannot_reproduce() -> None:
         ("output_mode", "multi_hot", "output_mode"),
         ("output_sequence_length", None, "--max-len"),
     ]:
-        config = {"standardize": "lower", "split": "whitespace", "output_mode": "int", "output_sequence_length": 8,
-                  key: value}
+        config = {"standardize": "lower", "split": "whitespace", "output_mode": "int", "output_sequence_length": 8, key: value}
         with pytest.raises(TokenizerError, match=message):
             TextVectorizationTokenizer.from_layer_config(config, vocab)
     with pytest.raises(TokenizerError, match="starts with ''"):
@@ -134,8 +135,7 @@ def test_classic_tokenizer_ids_equal_tf_keras(settings: dict[str, Any], padding:
     from tf_keras.preprocessing.sequence import pad_sequences
 
     original = _classic(settings)
-    ours = KerasTokenizer.from_keras_json(json.loads(original.to_json()), max_len=10, padding=padding,
-                                          truncation=truncating)
+    ours = KerasTokenizer.from_keras_json(json.loads(original.to_json()), max_len=10, padding=padding, truncation=truncating)
     expected = pad_sequences(original.texts_to_sequences(TEXTS), maxlen=10, padding=padding, truncating=truncating)
     np.testing.assert_array_equal(ours.encode_batch(TEXTS), expected)
     assert np.count_nonzero(expected) > 20
@@ -169,6 +169,7 @@ def test_classic_tokenizer_refusals() -> None:
 
 # -- keras.datasets.imdb ---------------------------------------------------------------------------
 
+
 def _keras_imdb_dir() -> Path:
     value = os.environ.get("EDGE_SENTIMENT_DATA")
     if not value:
@@ -181,10 +182,28 @@ def _keras_imdb_dir() -> Path:
 
 def test_keras_imdb_words() -> None:
     assert keras_imdb_words("This film was just brilliant,casting,location<br /><br />GREAT") == [
-        "this", "film", "was", "just", "brilliant", "casting", "location", "br", "br", "great"]
+        "this",
+        "film",
+        "was",
+        "just",
+        "brilliant",
+        "casting",
+        "location",
+        "br",
+        "br",
+        "great",
+    ]
     # only ASCII letters are lower-cased; the apostrophe, non-ASCII characters and \x85 stay inside words
     assert keras_imdb_words("Ángela doesn’t 'royale' most\x85and well-made 7\\10") == [
-        "Ángela", "doesn’t", "'royale'", "most\x85and", "well", "made", "7", "10"]
+        "Ángela",
+        "doesn’t",
+        "'royale'",
+        "most\x85and",
+        "well",
+        "made",
+        "7",
+        "10",
+    ]
 
 
 def test_keras_imdb_ids() -> None:
@@ -206,18 +225,25 @@ def test_keras_imdb_reproduces_the_reference_ids(imdb_path: Path) -> None:
     index = json.loads((folder / "imdb_word_index.json").read_text(encoding="utf-8"))
     tok = KerasImdbTokenizer(index, num_words=500, max_len=100_000)
     texts, labels = keras_imdb_texts(imdb_path)["train"]
-    exact = sum(tok.encode(texts[i]) == ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1))
-    np.testing.assert_array_equal(labels[:len(offsets) - 1], ref["y_train"])
+    exact = sum(tok.encode(texts[i]) == ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1))
+    np.testing.assert_array_equal(labels[: len(offsets) - 1], ref["y_train"])
     assert exact / (len(offsets) - 1) >= 0.995, f"{exact} of {len(offsets) - 1} exact"
 
 
 # -- files -----------------------------------------------------------------------------------------
 
+
 def _examples() -> list[Any]:
     return [
         TextVectorizationTokenizer(["", "[UNK]", "film", "good film"], standardize="lower", ngrams=[1, 2], max_len=7),
-        KerasTokenizer({"<OOV>": 1, "film": 2, "good": 3, "rare": 9}, num_words=5, oov_token="<OOV>", max_len=7,
-                       padding="post", truncation="post"),
+        KerasTokenizer(
+            {"<OOV>": 1, "film": 2, "good": 3, "rare": 9},
+            num_words=5,
+            oov_token="<OOV>",
+            max_len=7,
+            padding="post",
+            truncation="post",
+        ),
         KerasImdbTokenizer({"the": 1, "film": 2}, num_words=50, max_len=7),
     ]
 
@@ -256,3 +282,36 @@ def test_own_tokenizer_files_of_format_1_still_load() -> None:
     assert tokenizer_from_dict(data) == tok
     with pytest.raises(TokenizerError, match="load_tokenizer"):
         Tokenizer.from_dict(_examples()[0].to_dict())
+
+
+@pytest.mark.slow
+def test_keras_imdb_words_of_every_training_review_are_the_index(imdb_path: Path) -> None:
+    """The Keras word index is exactly the vocabulary of the 25,000 raw training reviews under the
+    keras-imdb rule, ranked by count (ties aside): the rule holds for every word, not only the 497
+    frequent ones the reference ids can show."""
+    from collections import Counter
+
+    from edge_sentiment.data import load_imdb
+
+    index = json.loads((_keras_imdb_dir() / "imdb_word_index.json").read_text(encoding="utf-8"))
+    counts: Counter[str] = Counter()
+    for text in load_imdb(imdb_path, splits=("train",))["train"].texts:
+        counts.update(keras_imdb_words(text))
+    assert set(counts) == set(index)
+    by_rank = sorted(index, key=index.__getitem__)
+    assert all(counts[a] >= counts[b] for a, b in zip(by_rank, by_rank[1:]))
+
+
+@pytest.mark.slow
+def test_keras_imdb_arrays_equal_the_reference_in_order(imdb_path: Path) -> None:
+    """data.keras_imdb rebuilds load_data(num_words=500): its first 5,000 training rows are Keras's own."""
+    from edge_sentiment.data import keras_imdb
+
+    folder = _keras_imdb_dir()
+    ref = np.load(folder / "keras_imdb_train_subset.npz")
+    (x_train, y_train), (x_test, _) = keras_imdb(imdb_path, word_index=folder / "imdb_word_index.json", num_words=500)
+    offsets, ids = ref["x_train_offsets"], ref["x_train_ids"]
+    assert len(x_train) == len(x_test) == 25_000
+    for i in range(len(offsets) - 1):
+        assert x_train[i] == ids[offsets[i] : offsets[i + 1]].tolist(), f"review {i}"
+    np.testing.assert_array_equal(y_train[: len(offsets) - 1], ref["y_train"])

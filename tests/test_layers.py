@@ -29,7 +29,7 @@ TRAIN_HINT = "pip install 'edge-sentiment[train]'"
 #   broken: they are found, but importing them raises ImportError (stand-ins put first on PYTHONPATH),
 #           as a broken install does (e.g. a TensorFlow wheel built for a newer libstdc++ than the host's).
 # Every attempt is recorded (hide, refuse), and heavy_loaded() lists any that got into sys.modules.
-PRELUDE = r'''
+PRELUDE = r"""
 import importlib.abc, json, sys
 HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx")
 ATTEMPTS = []
@@ -66,9 +66,11 @@ assert not [m for m in sys.modules if _heavy(m)], "a heavy package was imported 
 
 def heavy_loaded():
     return sorted(m for m, module in sys.modules.items() if _heavy(m) and module is not None)
-'''
+"""
 
-RUNTIME_SCRIPT = PRELUDE + r'''
+RUNTIME_SCRIPT = (
+    PRELUDE
+    + r"""
 import edge_sentiment
 from edge_sentiment import Predictor
 report = {"after_import": heavy_loaded()}
@@ -86,13 +88,17 @@ for name, args in ARGS["commands"].items():
 report["heavy_loaded"] = heavy_loaded()
 report["attempts"] = ATTEMPTS
 print(json.dumps(report))
-'''
+"""
+)
 
-CLI_SCRIPT = PRELUDE + r'''
+CLI_SCRIPT = (
+    PRELUDE
+    + r"""
 from edge_sentiment.cli import main
 sys.argv = ["edge-sentiment", *ARGS]
 main()
-'''
+"""
+)
 
 
 def run_blocked(script: str, mode: str, args: Any, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -102,10 +108,12 @@ def run_blocked(script: str, mode: str, args: Any, tmp_path: Path) -> subprocess
         for name in HEAVY:
             (broken / name).mkdir(parents=True)
             (broken / name / "__init__.py").write_text(
-                'raise ImportError("libstdc++.so.6: version GLIBCXX_3.4.32 not found (a stand-in)")\n')
+                'raise ImportError("libstdc++.so.6: version GLIBCXX_3.4.32 not found (a stand-in)")\n'
+            )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(broken), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-c", script, mode, json.dumps(args)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", script, mode, json.dumps(args)], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
+    )
 
 
 MODES = ["hide", "refuse", "broken"]
@@ -139,13 +147,16 @@ def test_runtime_and_its_commands_work_without_the_train_extra(tmp_path: Path, m
     assert report["attempts"] == []  # not even tried: nothing on the serving path reaches for them
 
 
-KIND_SCRIPT = PRELUDE + r'''
+KIND_SCRIPT = (
+    PRELUDE
+    + r"""
 from edge_sentiment import Predictor
 predictor = Predictor.load(ARGS["bundle"], threads=2, batch_size=3)
 report = {"kind": predictor.tokenizer.kind, "scores": predictor.predict_proba(ARGS["texts"]).tolist(),
           "labels": [p.label for p in predictor.predict(ARGS["texts"])], "heavy_loaded": heavy_loaded(), "attempts": ATTEMPTS}
 print(json.dumps(report))
-'''
+"""
+)
 KIND_BUNDLES = sorted((ASSETS / "kinds").iterdir()) + sorted((ASSETS / "shapes").iterdir())
 
 
@@ -252,24 +263,28 @@ def test_what_runtime_uses_from_above_is_standard_library_only() -> None:
                 assert node.level == 0 and (node.module or "").split(".")[0] in sys.stdlib_module_names, path
 
 
-@pytest.mark.parametrize("source, ok", [
-    ("import numpy as np\nimport onnxruntime\nimport os.path\nfrom collections import Counter", True),
-    ("from .bundle import load_bundle\nfrom ..errors import BundleError\nfrom .. import errors", True),
-    ("def f():\n    import tensorflow as tf", False),
-    ("import keras", False),
-    ("from onnx import helper", False),
-    ("import click", False),
-    ("from edge_sentiment.errors import BundleError", False),
-    ("from ..train.model import build_model", False),
-    ("from .. import cli", False),
-    ("from ...x import y", False),
-    ("import importlib\nimportlib.import_module('tensorflow')", False),
-])
+@pytest.mark.parametrize(
+    "source, ok",
+    [
+        ("import numpy as np\nimport onnxruntime\nimport os.path\nfrom collections import Counter", True),
+        ("from .bundle import load_bundle\nfrom ..errors import BundleError\nfrom .. import errors", True),
+        ("def f():\n    import tensorflow as tf", False),
+        ("import keras", False),
+        ("from onnx import helper", False),
+        ("import click", False),
+        ("from edge_sentiment.errors import BundleError", False),
+        ("from ..train.model import build_model", False),
+        ("from .. import cli", False),
+        ("from ...x import y", False),
+        ("import importlib\nimportlib.import_module('tensorflow')", False),
+    ],
+)
 def test_the_import_check_itself(source: str, ok: bool) -> None:
     assert (import_problems(source) == []) is ok
 
 
 # -- the public API (httpx's tests/test_exported_members.py) -------------------------------------
+
 
 def test_exported_members() -> None:
     exported = edge_sentiment.__all__
@@ -277,8 +292,11 @@ def test_exported_members() -> None:
     for name in exported:
         assert hasattr(edge_sentiment, name), f"edge_sentiment.__all__ names {name!r}, which does not exist"
     assert {"Predictor", "Prediction", "Tokenizer", "EdgeSentimentError", "BundleError", "__version__"} <= set(exported)
-    public = {name for name, value in vars(edge_sentiment).items()
-              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    public = {
+        name
+        for name, value in vars(edge_sentiment).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
     assert public == set(exported) - {"__version__"}, "every public name is in __all__, and only those"
 
 

@@ -42,8 +42,11 @@ def _harness() -> Any:
 harness = _harness()
 TINY_BUNDLE = ASSETS / "tiny_bundle"
 MB = 1024 * 1024
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,7 @@ def predictor() -> Predictor:
 
 
 # -- any text gives a probability ---------------------------------------------------------------
+
 
 @FUZZ
 @given(harness.hostile_texts())
@@ -87,12 +91,36 @@ def test_fuzz_long(predictor: Predictor) -> None:
 
 # -- explicit hostile texts ---------------------------------------------------------------------
 
-NO_WORDS = ["", " ", "\t\n\r \u00a0\u2028\u3000", "!!! ... ???", "\x00" * 1000, "\ud800", "\udc00\ud800",
-            "😀👍🏽🇫🇷", "\u202e\u200b\ufeff", "<br /><i></b><p>"]
+NO_WORDS = [
+    "",
+    " ",
+    "\t\n\r \u00a0\u2028\u3000",
+    "!!! ... ???",
+    "\x00" * 1000,
+    "\ud800",
+    "\udc00\ud800",
+    "😀👍🏽🇫🇷",
+    "\u202e\u200b\ufeff",
+    "<br /><i></b><p>",
+]
 
 
-@pytest.mark.parametrize("text", NO_WORDS, ids=["empty", "space", "whitespace", "punctuation", "nul-1000",
-                                                 "lone-surrogate", "reversed-surrogates", "emoji", "invisible", "tags"])
+@pytest.mark.parametrize(
+    "text",
+    NO_WORDS,
+    ids=[
+        "empty",
+        "space",
+        "whitespace",
+        "punctuation",
+        "nul-1000",
+        "lone-surrogate",
+        "reversed-surrogates",
+        "emoji",
+        "invisible",
+        "tags",
+    ],
+)
 def test_a_text_without_words_scores_like_the_empty_text(predictor: Predictor, text: str) -> None:
     assert predictor.tokenizer.encode(text) == []
     assert predictor.predict_proba(text).tobytes() == predictor.predict_proba("").tobytes()
@@ -142,8 +170,11 @@ def test_a_hundred_thousand_texts_are_scored_in_chunks(predictor: Predictor) -> 
 NOT_TEXT = [3.5, [b"x"], memoryview(b"x"), object(), iter([b"x"]), ["ok", 3.5], [["nested"]], np.array([1, 2])]
 
 
-@pytest.mark.parametrize("bad", NOT_TEXT, ids=["float", "list-of-bytes", "memoryview", "object", "iter-of-bytes",
-                                               "str-then-float", "nested-list", "int-array"])
+@pytest.mark.parametrize(
+    "bad",
+    NOT_TEXT,
+    ids=["float", "list-of-bytes", "memoryview", "object", "iter-of-bytes", "str-then-float", "nested-list", "int-array"],
+)
 def test_what_is_not_text_is_an_input_error_naming_its_type(predictor: Predictor, bad: Any) -> None:
     with pytest.raises(InputError, match=r"\b(float|bytes|memoryview|object|list|int64)\b"):
         predictor.predict_proba(bad)
@@ -157,6 +188,7 @@ def test_a_dict_is_refused_not_scored_as_its_keys(predictor: Predictor, bad: dic
 
 
 # -- threads and trust ----------------------------------------------------------------------------
+
 
 def test_64_threads_on_one_predictor_match_a_sequential_run_bitwise(predictor: Predictor) -> None:
     result = harness.concurrency(predictor, threads=64, rounds=2)
@@ -194,13 +226,18 @@ def test_cli_predict_shows_a_text_with_undecodable_bytes_without_a_traceback() -
     """argv bytes that are not UTF-8 become surrogates; the text is shown escaped instead of raising
     UnicodeEncodeError on a strict UTF-8 stdout (as it used to)."""
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # a UTF-8 terminal: stdout errors="strict"
-    run = subprocess.run([sys.executable, "-m", "edge_sentiment", "predict", "--bundle", str(TINY_BUNDLE),
-                          b"\xff great film"], capture_output=True, env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "edge_sentiment", "predict", "--bundle", str(TINY_BUNDLE), b"\xff great film"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     assert b"Traceback" not in run.stderr, run.stderr.decode(errors="replace")[-600:]
     assert run.returncode == 0 and b"great film" in run.stdout
 
 
 # -- a kill while a bundle is written -----------------------------------------------------------
+
 
 def _assert_a_verifiable_bundle(trial: dict[str, Any], expected: str) -> None:
     assert trial["state"] in expected.split(" or "), trial
@@ -221,9 +258,12 @@ def test_sigkill_at_each_step_of_write_bundle_keeps_a_verifiable_bundle(tmp_path
         assert trial["leftovers"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: without renameat2's atomic exchange (non-Linux, or a file "
-                   "system without RENAME_EXCHANGE) a SIGKILL between the two renames leaves the bundle only "
-                   "in .NAME.tmp-*.previous; see docs/reliability.md")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit: without renameat2's atomic exchange (non-Linux, or a file "
+    "system without RENAME_EXCHANGE) a SIGKILL between the two renames leaves the bundle only "
+    "in .NAME.tmp-*.previous; see docs/reliability.md",
+)
 def test_sigkill_between_the_fallback_renames_keeps_a_bundle_at_the_path(tmp_path: Path) -> None:
     """Without renameat2, a kill between the two renames leaves no bundle at the path (a known limit)."""
     trial = harness.kill_point_trial(tmp_path, "fallback-after-first-rename")
@@ -231,8 +271,9 @@ def test_sigkill_between_the_fallback_renames_keeps_a_bundle_at_the_path(tmp_pat
     _assert_a_verifiable_bundle(trial, "old or new")
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(errno.EIO, "Input/output error")],
-                         ids=["KeyboardInterrupt", "EIO"])
+@pytest.mark.parametrize(
+    "error", [KeyboardInterrupt(), OSError(errno.EIO, "Input/output error")], ids=["KeyboardInterrupt", "EIO"]
+)
 def test_an_error_between_the_fallback_renames_keeps_a_bundle_at_the_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
 ) -> None:
@@ -284,13 +325,17 @@ def fault_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[st
 
 @needs_tf
 @pytest.mark.parametrize("kind", FAULTS)
-def test_a_fault_during_export_is_a_clean_error_and_keeps_the_old_bundle(fault_results: dict[str, Any],
-                                                                         kind: str) -> None:
+def test_a_fault_during_export_is_a_clean_error_and_keeps_the_old_bundle(fault_results: dict[str, Any], kind: str) -> None:
     """efbig: RLIMIT_FSIZE; enospc: a full tmpfs; ro-*: read-only bind mounts (mounts in a private namespace)."""
     r = fault_results[kind]
     assert r["exit_code"] == 1 and not r["traceback"], r["output"]
-    reason = {"efbig": "File too large", "enospc": "No space left", "ro-parent": "Read-only file system",
-              "ro-target": "busy|Read-only", "erofs-simulated": "Read-only file system"}[kind.split(":")[0]]
+    reason = {
+        "efbig": "File too large",
+        "enospc": "No space left",
+        "ro-parent": "Read-only file system",
+        "ro-target": "busy|Read-only",
+        "erofs-simulated": "Read-only file system",
+    }[kind.split(":")[0]]
     last = r["output"].splitlines()[-1]
     assert last.startswith("Error: ") and re.search(reason, last), r["output"]
     assert r["state"] == "old" and r["verifies"], r

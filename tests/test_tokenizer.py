@@ -35,10 +35,11 @@ def tok() -> Tokenizer:
 def expected_ids(tokenizer: Tokenizer, text: str) -> list[int]:
     """Ids computed the slow, obvious way: all words, the last max_len of them, looked up one by one."""
     index = {w: i + 2 for i, w in enumerate(tokenizer.words)}
-    return [index.get(w, OOV_ID) for w in words(text)[-tokenizer.max_len:]]
+    return [index.get(w, OOV_ID) for w in words(text)[-tokenizer.max_len :]]
 
 
 # -- golden ids ----------------------------------------------------------------------------------
+
 
 def test_reserved_ids() -> None:
     assert (PAD_ID, OOV_ID) == (0, 1)
@@ -103,6 +104,7 @@ def test_encode_batch_longer_max_len_keeps_last_words() -> None:
 
 
 # -- standardisation -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -229,6 +231,7 @@ def test_one_megabyte_word_with_neighbours(tok: Tokenizer, text: str, ids: list[
 
 # -- fit -----------------------------------------------------------------------------------------
 
+
 def test_fit_most_frequent_first_ties_alphabetical() -> None:
     texts = ["b a a", "c b a", "d", "e"]  # a: 3, b: 2, c, d, e: 1
     assert Tokenizer.fit(texts, vocab_size=100).words == ["a", "b", "c", "d", "e"]
@@ -260,6 +263,7 @@ def test_fit_vocab_size_too_small() -> None:
 
 
 # -- file format ---------------------------------------------------------------------------------
+
 
 def test_save_load_round_trip(tok: Tokenizer, tmp_path: Path) -> None:
     path = tmp_path / "tokenizer.json"
@@ -295,6 +299,7 @@ def _with(**changes: Any) -> Callable[[dict[str, Any]], Any]:
     def edit(data: dict[str, Any]) -> dict[str, Any]:
         data.update(changes)
         return data
+
     return edit
 
 
@@ -302,6 +307,7 @@ def _without(key: str) -> Callable[[dict[str, Any]], Any]:
     def edit(data: dict[str, Any]) -> dict[str, Any]:
         del data[key]
         return data
+
     return edit
 
 
@@ -332,8 +338,7 @@ def _without(key: str) -> Callable[[dict[str, Any]], Any]:
         (_without("max_len"), "max_len"),
     ],
 )
-def test_load_rejects_bad_content(tok: Tokenizer, tmp_path: Path, edit: Callable[[dict[str, Any]], Any],
-                                  message: str) -> None:
+def test_load_rejects_bad_content(tok: Tokenizer, tmp_path: Path, edit: Callable[[dict[str, Any]], Any], message: str) -> None:
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(edit(tok.to_dict())), encoding="utf-8")
     with pytest.raises(TokenizerError, match=message):
@@ -379,6 +384,7 @@ def test_constructor_rejects_bad_max_len(max_len: Any) -> None:
 
 # -- input types ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", [None, b"the movie", 42, ["the movie"], 3.5])
 def test_non_text_raises_input_error(tok: Tokenizer, value: Any) -> None:
     for call in (tok.encode, words, standardize):
@@ -399,6 +405,7 @@ def test_encode_batch_rejects_non_text_items(tok: Tokenizer) -> None:
 
 
 # -- decode --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text", ["the movie", "great café don't", "the"])
 def test_decode_round_trip(tok: Tokenizer, text: str) -> None:

@@ -43,18 +43,35 @@ def test_large_recipe_is_better_without_the_fold() -> None:
     better, large = get_recipe("better").to_dict(), get_recipe("large").to_dict()
     changed = {k: (better[k], large[k]) for k in better if better[k] != large[k]}
     assert changed == {"name": ("bilstm64-w2v256-fold16", "bilstm64-w2v256"), "embedding_rank": (16, 0)}
-    assert (better["embedding_dim"], better["word2vec_epochs"], better["learning_rate_schedule"],
-            better["epochs"]) == (256, 5, "cosine", 2)
+    assert (better["embedding_dim"], better["word2vec_epochs"], better["learning_rate_schedule"], better["epochs"]) == (
+        256,
+        5,
+        "cosine",
+        2,
+    )
 
 
 def test_the_readme_overrides_give_the_fourth_better() -> None:
     """docs/experiments.md: the fourth `better` of the runs before the fold, from bilstm64-w2v256-fold16 and five options."""
-    fourth = get_recipe("better").with_overrides(embedding_dim=32, embedding_rank=0, word2vec_epochs=0,
-                                                 learning_rate_schedule="constant", epochs=10)
-    assert fourth == Recipe(name="bilstm64-w2v256-fold16", vocab_size=10000, lstm_units=64, dropout=0.4, dropout_per_step=True,
-                            recurrent_dropout=0.0, epochs=10, validation_split=0.1, early_stopping_patience=2,
-                            crop_fraction=1.0, crop_min_words=3, crop_max_words=100, pooling="mean-max",
-                            bidirectional=True)
+    fourth = get_recipe("better").with_overrides(
+        embedding_dim=32, embedding_rank=0, word2vec_epochs=0, learning_rate_schedule="constant", epochs=10
+    )
+    assert fourth == Recipe(
+        name="bilstm64-w2v256-fold16",
+        vocab_size=10000,
+        lstm_units=64,
+        dropout=0.4,
+        dropout_per_step=True,
+        recurrent_dropout=0.0,
+        epochs=10,
+        validation_split=0.1,
+        early_stopping_patience=2,
+        crop_fraction=1.0,
+        crop_min_words=3,
+        crop_max_words=100,
+        pooling="mean-max",
+        bidirectional=True,
+    )
 
 
 def test_recipe_refuses_inconsistent_fields() -> None:
@@ -92,8 +109,9 @@ def test_prepare_without_validation_or_crops_keeps_every_review() -> None:
 def test_validation_is_held_out_before_crops_are_added() -> None:
     reviews = _reviews(200)
     tok = Tokenizer.fit(reviews.texts, vocab_size=60, max_len=50)
-    recipe = Recipe(max_len=50, vocab_size=60, validation_split=0.1, crop_fraction=0.5, crop_min_words=2,
-                    crop_max_words=5, seed=3)
+    recipe = Recipe(
+        max_len=50, vocab_size=60, validation_split=0.1, crop_fraction=0.5, crop_min_words=2, crop_max_words=5, seed=3
+    )
     arrays = prepare_training_data(reviews, tok, recipe)
     assert arrays["x_val"].shape == (20, 50)
     assert arrays["x_train"].shape == (180 + 90, 50)
@@ -106,7 +124,7 @@ def test_validation_is_held_out_before_crops_are_added() -> None:
 
     def inside(window: list[int], rows: list[list[int]]) -> bool:
         k = len(window)
-        return any(row[i:i + k] == window for row in rows for i in range(len(row) - k + 1))
+        return any(row[i : i + k] == window for row in rows for i in range(len(row) - k + 1))
 
     assert all(inside(c[c != 0].tolist(), train_rows) for c in crops)
     # same seed, same arrays; another seed, another order
@@ -134,8 +152,16 @@ def test_training_reports_validation_accuracy_by_length(tmp_path) -> None:
     from edge_sentiment.train.trainer import train
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
-    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=2, batch_size=8,
-                    validation_split=0.25, early_stopping_patience=1)
+    recipe = Recipe(
+        vocab_size=40,
+        max_len=20,
+        embedding_dim=4,
+        lstm_units=4,
+        epochs=2,
+        batch_size=8,
+        validation_split=0.25,
+        early_stopping_patience=1,
+    )
     metrics = train(archive, tmp_path / "run", recipe, verbose=0)
     by_length = metrics["validation_accuracy_by_length"]
     assert list(by_length) == ["full review"] + [f"{end} {k} words" for k in (10, 20, 50) for end in ("first", "last")]
@@ -143,8 +169,9 @@ def test_training_reports_validation_accuracy_by_length(tmp_path) -> None:
     # the whole-review figure is Keras's own validation accuracy of the epoch kept
     kept = metrics["epochs"][metrics["best_epoch"] - 1]
     assert by_length["full review"] == pytest.approx(kept["val_accuracy"], abs=1e-4)
-    no_split = train(archive, tmp_path / "run2", recipe.with_overrides(validation_split=0.0,
-                                                                      early_stopping_patience=0), verbose=0)
+    no_split = train(
+        archive, tmp_path / "run2", recipe.with_overrides(validation_split=0.0, early_stopping_patience=0), verbose=0
+    )
     assert no_split["validation_accuracy_by_length"] is None
 
 
@@ -195,8 +222,19 @@ def test_word2vec_reads_only_the_training_reviews_and_learning_rate_decays(tmp_p
 
     monkeypatch.setattr(word2vec, "pretrain_embedding", spy)
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=12)
-    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=3, batch_size=8,
-                    validation_split=0.25, word2vec_epochs=2, seed=5, learning_rate=0.002, learning_rate_decay=0.5)
+    recipe = Recipe(
+        vocab_size=40,
+        max_len=20,
+        embedding_dim=4,
+        lstm_units=4,
+        epochs=3,
+        batch_size=8,
+        validation_split=0.25,
+        word2vec_epochs=2,
+        seed=5,
+        learning_rate=0.002,
+        learning_rate_decay=0.5,
+    )
     metrics = trainer.train(archive, tmp_path / "run", recipe, verbose=0)
     assert metrics["recipe"]["word2vec_epochs"] == 2 and metrics["word2vec_seconds"] is not None
     reviews = load_imdb(archive)["train"]
@@ -217,8 +255,16 @@ def test_cosine_schedule_takes_the_learning_rate_to_zero_over_the_epochs(tmp_pat
     from edge_sentiment.train.trainer import train
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=10)
-    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=3, batch_size=8,
-                    learning_rate=0.002, learning_rate_schedule="cosine")
+    recipe = Recipe(
+        vocab_size=40,
+        max_len=20,
+        embedding_dim=4,
+        lstm_units=4,
+        epochs=3,
+        batch_size=8,
+        learning_rate=0.002,
+        learning_rate_schedule="cosine",
+    )
     metrics = train(archive, tmp_path / "run", recipe, verbose=0)
     rates = [e["learning_rate"] for e in metrics["epochs"]]  # at the end of epochs 1, 2, 3 of 3
     assert rates == pytest.approx([0.0015, 0.0005, 0.0], abs=1e-6)
@@ -228,8 +274,9 @@ def test_cosine_schedule_takes_the_learning_rate_to_zero_over_the_epochs(tmp_pat
 def test_word_dropout_zeroes_whole_words_in_training_only() -> None:
     from edge_sentiment.train.model import build_model
 
-    model = build_model(Recipe(vocab_size=100, max_len=30, embedding_dim=8, lstm_units=4, dropout=0.0,
-                               word_dropout=0.5, seed=3), vocab_size=100)
+    model = build_model(
+        Recipe(vocab_size=100, max_len=30, embedding_dim=8, lstm_units=4, dropout=0.0, word_dropout=0.5, seed=3), vocab_size=100
+    )
     tokens = np.random.default_rng(0).integers(1, 100, size=(4, 30))
     vectors = model.get_layer("embedding")(tokens).numpy()
     dropped = model.get_layer("word_dropout")(vectors, training=True).numpy()
@@ -241,8 +288,9 @@ def test_word_dropout_zeroes_whole_words_in_training_only() -> None:
 
 
 @needs_tf
-@pytest.mark.parametrize("pooling, bidirectional, cell", [("last", False, "lstm"), ("mean-max", True, "lstm"),
-                                                          ("mean-max", True, "gru")])
+@pytest.mark.parametrize(
+    "pooling, bidirectional, cell", [("last", False, "lstm"), ("mean-max", True, "lstm"), ("mean-max", True, "gru")]
+)
 def test_folding_the_embedding_keeps_what_its_rank_holds(pooling: str, bidirectional: bool, cell: str) -> None:
     """An embedding of rank 3 folds to width 3 exactly (the same outputs); to width 1 it cannot."""
     import keras
@@ -251,8 +299,16 @@ def test_folding_the_embedding_keeps_what_its_rank_holds(pooling: str, bidirecti
     from edge_sentiment.train.model import build_model
 
     keras.utils.set_random_seed(2)
-    recipe = Recipe(vocab_size=60, max_len=12, embedding_dim=8, lstm_units=4, pooling=pooling,
-                    bidirectional=bidirectional, embedding_rank=3, cell=cell)
+    recipe = Recipe(
+        vocab_size=60,
+        max_len=12,
+        embedding_dim=8,
+        lstm_units=4,
+        pooling=pooling,
+        bidirectional=bidirectional,
+        embedding_rank=3,
+        cell=cell,
+    )
     wide = build_model(recipe, steps_per_epoch=1)
     rng = np.random.default_rng(0)
     wide.get_layer("embedding").set_weights([rng.normal(0, 0.5, (60, 3)) @ rng.normal(0, 0.5, (3, 8))])
@@ -304,8 +360,9 @@ def test_the_fold_matches_frequent_words_best_and_pads_a_fold_wider_than_the_gat
     # LSTM(2) has 8 gate columns, so E @ W has at most 8 components: a 10-wide fold holds them all
     wide10 = build_model(recipe.with_overrides(embedding_dim=12, embedding_rank=10), steps_per_epoch=1)
     tokens = np.random.default_rng(1).integers(0, 60, size=(8, 12))
-    folded, error = fold_embedding(wide10, recipe.with_overrides(embedding_dim=12, embedding_rank=10), np.ones(60),
-                                   steps_per_epoch=1)
+    folded, error = fold_embedding(
+        wide10, recipe.with_overrides(embedding_dim=12, embedding_rank=10), np.ones(60), steps_per_epoch=1
+    )
     assert folded.get_layer("embedding").get_weights()[0].shape == (60, 10) and error < 1e-6
     np.testing.assert_allclose(folded.predict(tokens, verbose=0), wide10.predict(tokens, verbose=0), atol=1e-6)
 
@@ -325,8 +382,9 @@ def test_training_with_a_fold_saves_and_scores_the_folded_model(tmp_path) -> Non
     from edge_sentiment.train.trainer import train
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
-    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=8, lstm_units=4, epochs=2, batch_size=8,
-                    validation_split=0.25, embedding_rank=2)
+    recipe = Recipe(
+        vocab_size=40, max_len=20, embedding_dim=8, lstm_units=4, epochs=2, batch_size=8, validation_split=0.25, embedding_rank=2
+    )
     metrics = train(archive, tmp_path / "run", recipe, verbose=0)
     fold = metrics["embedding_fold"]
     assert (fold["width"], fold["rank"]) == (8, 2) and 0.0 <= fold["relative_error"] < 1.0
@@ -360,28 +418,77 @@ def test_train_on_keras_imdb_ids_then_predict_equals_keras(tmp_path) -> None:
     from edge_sentiment.export.kerasfile import load_keras_model
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
-    ranked = ["the", "film", "a", "and", "is", "br", "story", "acting", "great", "boring", "wonderful", "awful",
-              "movie", "music", "cast", "stupid", "of", "end"]
+    ranked = [
+        "the",
+        "film",
+        "a",
+        "and",
+        "is",
+        "br",
+        "story",
+        "acting",
+        "great",
+        "boring",
+        "wonderful",
+        "awful",
+        "movie",
+        "music",
+        "cast",
+        "stupid",
+        "of",
+        "end",
+    ]
     index = {w: r for r, w in enumerate(ranked, start=1)}
     (tmp_path / "word_index.json").write_text(json.dumps(index), encoding="utf-8")
     runner = CliRunner()
-    trained = runner.invoke(main, ["train", "--data", str(archive), "--out", str(tmp_path / "run"), "--vocabulary", "keras-imdb",
-                                   "--word-index", str(tmp_path / "word_index.json"), "--vocab-size", "16", "--max-len", "24",
-                                   "--embedding-dim", "4", "--lstm-units", "4", "--epochs", "2", "--batch-size", "8",
-                                   "--recurrent-dropout", "0", "--json"])
+    trained = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(archive),
+            "--out",
+            str(tmp_path / "run"),
+            "--vocabulary",
+            "keras-imdb",
+            "--word-index",
+            str(tmp_path / "word_index.json"),
+            "--vocab-size",
+            "16",
+            "--max-len",
+            "24",
+            "--embedding-dim",
+            "4",
+            "--lstm-units",
+            "4",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--recurrent-dropout",
+            "0",
+            "--json",
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     assert json.loads(trained.output.splitlines()[-1])["vocabulary"] == "keras-imdb"
     exported = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle"), "--parity-samples", "16"])
     assert exported.exit_code == 0, exported.output
-    texts = ["A wonderful film, great acting!", "Boring, stupid and awful.<br /><br />The end.", "", "Café MUSIC zzz",
-             "the cast " * 20]
+    texts = [
+        "A wonderful film, great acting!",
+        "Boring, stupid and awful.<br /><br />The end.",
+        "",
+        "Café MUSIC zzz",
+        "the cast " * 20,
+    ]
     predicted = runner.invoke(main, ["predict", "--bundle", str(tmp_path / "bundle"), "--json", *texts])
     assert predicted.exit_code == 0, predicted.output
     scores = [json.loads(line)["score"] for line in predicted.output.splitlines()]
 
     def lab_ids(text: str) -> list[int]:
-        lowered = "".join(c.lower() if "A" <= c <= "Z" else " " if c in '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n' else c
-                          for c in text)
+        lowered = "".join(
+            c.lower() if "A" <= c <= "Z" else " " if c in '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n' else c for c in text
+        )
         return ([1] + [index[w] + 3 if index[w] + 3 < 16 else 2 for w in lowered.split(" ") if w in index])[-24:]
 
     x = np.array([[0] * (24 - len(ids)) + ids for ids in map(lab_ids, texts)], dtype=np.int32)
@@ -397,7 +504,9 @@ def test_train_keras_imdb_needs_a_word_index(tmp_path) -> None:
     from edge_sentiment.cli import main
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz")
-    result = CliRunner().invoke(main, ["train", "--data", str(archive), "--out", str(tmp_path / "run"), "--vocabulary", "keras-imdb"])
+    result = CliRunner().invoke(
+        main, ["train", "--data", str(archive), "--out", str(tmp_path / "run"), "--vocabulary", "keras-imdb"]
+    )
     assert result.exit_code == 1 and "needs --word-index" in result.output, result.output
     assert not (tmp_path / "run").exists()
 
@@ -411,8 +520,19 @@ def test_train_a_gru_then_export_it(tmp_path) -> None:
     from edge_sentiment.train.trainer import train
 
     archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
-    recipe = Recipe(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=2, batch_size=8, cell="gru",
-                    pooling="max", bidirectional=True, dropout=0.2, recurrent_dropout=0.1)
+    recipe = Recipe(
+        vocab_size=40,
+        max_len=20,
+        embedding_dim=4,
+        lstm_units=4,
+        epochs=2,
+        batch_size=8,
+        cell="gru",
+        pooling="max",
+        bidirectional=True,
+        dropout=0.2,
+        recurrent_dropout=0.1,
+    )
     train(archive, tmp_path / "run", recipe, verbose=0)
     manifest = export_bundle(tmp_path / "run", tmp_path / "bundle", parity_samples=16).manifest
     assert manifest["model"]["op_census"].get("GRU") == 1 and "LSTM" not in manifest["model"]["op_census"]
@@ -423,7 +543,7 @@ def test_train_a_gru_then_export_it(tmp_path) -> None:
     for row, seq in enumerate(ids):
         seq = seq[-20:]
         if seq:
-            x[row, 20 - len(seq):] = seq
+            x[row, 20 - len(seq) :] = seq
     keras_p = load_keras_model(tmp_path / "run" / "model.keras").predict(x, verbose=0)[:, 0]
     np.testing.assert_allclose(Predictor.load(tmp_path / "bundle").score_ids([s[-20:] for s in ids]), keras_p, rtol=0, atol=1e-5)
 

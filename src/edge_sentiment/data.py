@@ -18,8 +18,18 @@ from .errors import DataError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Reviews", "load_imdb", "resolve_data_path", "keras_imdb", "keras_imdb_texts", "DATA_ENV", "DOWNLOAD_URL",
-           "ARCHIVE_NAME", "ARCHIVE_BYTES", "ARCHIVE_SHA256"]
+__all__ = [
+    "Reviews",
+    "load_imdb",
+    "resolve_data_path",
+    "keras_imdb",
+    "keras_imdb_texts",
+    "DATA_ENV",
+    "DOWNLOAD_URL",
+    "ARCHIVE_NAME",
+    "ARCHIVE_BYTES",
+    "ARCHIVE_SHA256",
+]
 
 DATA_ENV = "EDGE_SENTIMENT_DATA"
 DOWNLOAD_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -112,9 +122,7 @@ def load_imdb(path: str | os.PathLike[str] | None = None, splits: Sequence[str] 
     for split in splits:
         found = sorted(rows[split])
         if not found:
-            raise DataError(
-                f"no {split} reviews in {root}: expected files like aclImdb/{split}/pos/<id>_<rating>.txt"
-            )
+            raise DataError(f"no {split} reviews in {root}: expected files like aclImdb/{split}/pos/<id>_<rating>.txt")
         for name, value in LABELS.items():
             if not any(r[0] == value for r in found):
                 raise DataError(f"{root} has no {split}/{name} reviews; the split is incomplete")
@@ -228,8 +236,9 @@ def keras_imdb(
         word_index = json.loads(Path(word_index).read_text(encoding="utf-8"))
     texts = keras_imdb_texts(path, seed)
     limit = num_words or max(word_index.values()) + index_from + 1
-    tok = KerasImdbTokenizer(word_index, num_words=limit, index_from=index_from, start_char=start_char,
-                             oov_char=oov_char, max_len=100_000)
+    tok = KerasImdbTokenizer(
+        word_index, num_words=limit, index_from=index_from, start_char=start_char, oov_char=oov_char, max_len=100_000
+    )
     ids = {split: [tok.all_ids(t) for t in texts[split][0]] for split in SPLITS}
     if num_words is None:  # load_data then takes the largest id present as num_words, which excludes that id
         top = max(max(x) for rows in ids.values() for x in rows if x)

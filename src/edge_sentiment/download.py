@@ -20,8 +20,20 @@ from ._meta import __version__
 from .data import ARCHIVE_BYTES, ARCHIVE_NAME, ARCHIVE_SHA256, DATA_ENV, DOWNLOAD_URL, resolve_data_path
 from .errors import DataError
 
-__all__ = ["Source", "Download", "source_from_env", "cache_dir", "archive_path", "cached_archive",
-           "download_archive", "resolve_or_download", "URL_ENV", "SHA256_ENV", "BYTES_ENV", "TIMEOUT_ENV"]
+__all__ = [
+    "Source",
+    "Download",
+    "source_from_env",
+    "cache_dir",
+    "archive_path",
+    "cached_archive",
+    "download_archive",
+    "resolve_or_download",
+    "URL_ENV",
+    "SHA256_ENV",
+    "BYTES_ENV",
+    "TIMEOUT_ENV",
+]
 
 URL_ENV = "EDGE_SENTIMENT_DATA_URL"
 SHA256_ENV = "EDGE_SENTIMENT_DATA_SHA256"
@@ -127,8 +139,9 @@ def cached_archive(source: Source | None = None) -> Path | None:
     return path
 
 
-def download_archive(*, source: Source | None = None, progress: Progress | None = None, log: Log | None = None,
-                     attempts: int = ATTEMPTS) -> Download:
+def download_archive(
+    *, source: Source | None = None, progress: Progress | None = None, log: Log | None = None, attempts: int = ATTEMPTS
+) -> Download:
     """The verified archive in the cache: downloaded (resuming a .part left by a cut) unless already there."""
     source = source or source_from_env()
     say = log or (lambda _msg: None)
@@ -172,8 +185,7 @@ def download_archive(*, source: Source | None = None, progress: Progress | None 
     return Download(final, source.size, digest, downloaded=True)
 
 
-def resolve_or_download(path: str | os.PathLike[str] | None, *, progress: Progress | None = None,
-                        log: Log | None = None) -> Path:
+def resolve_or_download(path: str | os.PathLike[str] | None, *, progress: Progress | None = None, log: Log | None = None) -> Path:
     """train's order: --data, then $EDGE_SENTIMENT_DATA, then the cached archive, else download it."""
     if (path is not None and str(path) != "") or os.environ.get(DATA_ENV):
         return resolve_data_path(path)
@@ -270,8 +282,10 @@ def _fetch(source: Source, part: Path, progress: Progress | None, say: Log) -> N
 
 
 def _by_hand(source: Source) -> str:
-    return (f"To go on without downloading: fetch {ARCHIVE_NAME} ({source.url}) elsewhere and put it at "
-            f"{archive_path()}, or pass --data PATH or set {DATA_ENV} to a copy you have.")
+    return (
+        f"To go on without downloading: fetch {ARCHIVE_NAME} ({source.url}) elsewhere and put it at "
+        f"{archive_path()}, or pass --data PATH or set {DATA_ENV} to a copy you have."
+    )
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -42,7 +42,4 @@ class MissingDependencyError(EdgeSentimentError, ImportError):
 
     @classmethod
     def for_extra(cls, package: str, extra: str, what: str) -> "MissingDependencyError":
-        return cls(
-            f"{what} needs {package}, which is not installed. "
-            f"Install it with: pip install 'edge-sentiment[{extra}]'"
-        )
+        return cls(f"{what} needs {package}, which is not installed. Install it with: pip install 'edge-sentiment[{extra}]'")

@@ -51,14 +51,16 @@ def evaluate_bundle(
     """Figures per text variant (full review, first/last k words) for one bundle."""
     predictor = Predictor.load(bundle, precision=precision, threads=threads)
     if predictor.classes > 1:
-        raise InputError(f"evaluate scores IMDB's negative/positive labels; {predictor.bundle.path} has "
-                         f"{predictor.classes} classes ({', '.join(predictor.labels)})")
+        raise InputError(
+            f"evaluate scores IMDB's negative/positive labels; {predictor.bundle.path} has "
+            f"{predictor.classes} classes ({', '.join(predictor.labels)})"
+        )
     labels = np.asarray(reviews.labels)
     results = {}
     for name, cut in text_variants(cuts).items():
         scores = []
         for start in range(0, len(reviews), _BLOCK):
-            block = [cut(t) for t in reviews.texts[start:start + _BLOCK]]
+            block = [cut(t) for t in reviews.texts[start : start + _BLOCK]]
             scores.append(predictor.predict_proba(block))
             if progress:
                 progress(len(block))

@@ -69,4 +69,4 @@ class KerasEngine:
     def throughput_run(self, texts: Sequence[str], batch_size: int) -> None:
         x = self.tokenizer.encode_batch(texts)
         for start in range(0, len(x), batch_size):
-            self._fn(self._tf.constant(x[start:start + batch_size])).numpy()
+            self._fn(self._tf.constant(x[start : start + batch_size])).numpy()

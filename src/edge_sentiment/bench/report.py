@@ -41,14 +41,25 @@ def render_text(report: dict[str, Any]) -> str:
     for key, parts in report["latency_batch1"].items():
         for part in ("end_to_end", "tokenizer", "model"):
             s = parts[part]
-            rows.append([key, part.replace("_", " "), f"{s['p50_ms']:.3f}", f"{s['p95_ms']:.3f}",
-                         f"{s['p99_ms']:.3f}", f"{s['iqr_ms']:.3f}", str(s["n"])])
+            rows.append(
+                [
+                    key,
+                    part.replace("_", " "),
+                    f"{s['p50_ms']:.3f}",
+                    f"{s['p95_ms']:.3f}",
+                    f"{s['p99_ms']:.3f}",
+                    f"{s['iqr_ms']:.3f}",
+                    str(s["n"]),
+                ]
+            )
     out += _table(["engine", "part", "p50", "p95", "p99", "IQR", "n"], rows)
 
     out += ["", "Batch-1 end-to-end latency by review length (words), ms p50 (p95):"]
     buckets = list(next(iter(report["latency_by_length"].values())).keys())
-    rows = [[key, *(f"{b[k]['p50_ms']:.2f} ({b[k]['p95_ms']:.2f})" if k in b else "-" for k in buckets)]
-            for key, b in report["latency_by_length"].items()]
+    rows = [
+        [key, *(f"{b[k]['p50_ms']:.2f} ({b[k]['p95_ms']:.2f})" if k in b else "-" for k in buckets)]
+        for key, b in report["latency_by_length"].items()
+    ]
     out += _table(["engine", *buckets], rows)
 
     out += ["", "Throughput, texts/s (text in, score out; median of 3 runs; texts per run in the JSON):"]
@@ -61,9 +72,17 @@ def render_text(report: dict[str, Any]) -> str:
         rows = []
         for key, c in report["cold_start"].items():
             phases = c.get("phases_s", {})
-            rows.append([key, f"{c['wall_s']:.2f}", f"{c['peak_rss_mib']:.0f}",
-                         f"{phases.get('import', float('nan')):.2f}", f"{phases.get('load', float('nan')):.2f}",
-                         f"{phases.get('first_prediction', float('nan')):.3f}", str(c["runs"])])
+            rows.append(
+                [
+                    key,
+                    f"{c['wall_s']:.2f}",
+                    f"{c['peak_rss_mib']:.0f}",
+                    f"{phases.get('import', float('nan')):.2f}",
+                    f"{phases.get('load', float('nan')):.2f}",
+                    f"{phases.get('first_prediction', float('nan')):.3f}",
+                    str(c["runs"]),
+                ]
+            )
         out += _table(["process", "wall s", "peak MiB", "import s", "load s", "1st pred s", "runs"], rows)
 
     ratios = report["ratios"]
@@ -99,16 +118,23 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     names = list(report["latency_batch1_samples_ms"])
-    right.boxplot([report["latency_batch1_samples_ms"][k] for k in names], vert=False, whis=(1, 99),
-                  showfliers=True, flierprops={"markersize": 2, "alpha": 0.4})
+    right.boxplot(
+        [report["latency_batch1_samples_ms"][k] for k in names],
+        vert=False,
+        whis=(1, 99),
+        showfliers=True,
+        flierprops={"markersize": 2, "alpha": 0.4},
+    )
     right.set_yticks(range(1, len(names) + 1), names, fontsize=8)
     right.set_xscale("log")
     right.set_xlabel(f"ms, a {report['sample_text_words']}-word review (box: quartiles, whiskers: p1-p99)")
     right.set_title("Batch-1 latency distribution, text in → score out")
     right.grid(True, which="both", axis="x", alpha=0.3)
     m = report["machine"]
-    fig.suptitle(f"edge-sentiment bench — {m['cpu']}, {m['usable_cores']} cores, onnxruntime {m['versions'].get('onnxruntime')}",
-                 fontsize=10)
+    fig.suptitle(
+        f"edge-sentiment bench — {m['cpu']}, {m['usable_cores']} cores, onnxruntime {m['versions'].get('onnxruntime')}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

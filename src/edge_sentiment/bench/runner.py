@@ -92,8 +92,12 @@ def _cold_start(cmd: list[str], repeats: int) -> dict[str, Any]:
         peaks.append(phases.pop("peak_rss_mib", None) or usage.ru_maxrss / 1024.0)
         if phases:
             inner.append(phases)
-    result = {"runs": repeats, "wall_s": float(np.median(walls)), "wall_s_all": [round(w, 3) for w in walls],
-              "peak_rss_mib": float(np.median(peaks))}
+    result = {
+        "runs": repeats,
+        "wall_s": float(np.median(walls)),
+        "wall_s_all": [round(w, 3) for w in walls],
+        "peak_rss_mib": float(np.median(peaks)),
+    }
     if inner:
         result["phases_s"] = {k: float(np.median([r[k] for r in inner])) for k in inner[0]}
     return result
@@ -110,7 +114,9 @@ def _peak_rss_mib():
         return None
 """
 
-_ONNX_COLD = _PEAK + """
+_ONNX_COLD = (
+    _PEAK
+    + """
 import sys, time, json
 t0 = time.perf_counter()
 from edge_sentiment import Predictor
@@ -122,16 +128,22 @@ t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first_prediction": t3 - t2,
                   "peak_rss_mib": _peak_rss_mib()}), file=sys.stderr)
 """
+)
 
 # The CLI as a user runs it, with its own peak memory printed on the way out.
-_CLI_COLD = _PEAK + """
+_CLI_COLD = (
+    _PEAK
+    + """
 import atexit, json, runpy, sys
 atexit.register(lambda: print(json.dumps({"peak_rss_mib": _peak_rss_mib()}), file=sys.stderr))
 sys.argv = ["edge-sentiment", *sys.argv[1:]]
 runpy.run_module("edge_sentiment", run_name="__main__")
 """
+)
 
-_KERAS_COLD = _PEAK + """
+_KERAS_COLD = (
+    _PEAK
+    + """
 import sys, time, json
 t0 = time.perf_counter()
 import keras, tensorflow
@@ -146,6 +158,7 @@ t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first_prediction": t3 - t2,
                   "peak_rss_mib": _peak_rss_mib()}), file=sys.stderr)
 """
+)
 
 
 def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
@@ -157,8 +170,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
     counts = np.asarray([len(words(t)) for t in texts])
     sample = _median_text(texts, counts)
 
-    engines: list[Any] = [OnnxEngine(config.bundle, threads=t, precision=p)
-                          for p in config.precisions for t in config.threads]
+    engines: list[Any] = [OnnxEngine(config.bundle, threads=t, precision=p) for p in config.precisions for t in config.threads]
     keras_path = None
     if config.compare_keras:
         keras_path = config.keras_model or (bundle.manifest.get("source") or {}).get("model")
@@ -224,20 +236,27 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
                 start = time.perf_counter()
                 e.throughput_run(texts_b, b)
                 runs.append(time.perf_counter() - start)
-            throughput[e.key][str(b)] = {"texts": len(texts_b), "texts_per_s": len(texts_b) / float(np.median(runs)),
-                                         "seconds": [round(r, 3) for r in runs]}
+            throughput[e.key][str(b)] = {
+                "texts": len(texts_b),
+                "texts_per_s": len(texts_b) / float(np.median(runs)),
+                "seconds": [round(r, 3) for r in runs],
+            }
     report["throughput"] = throughput
 
     if config.cold_repeats:
         say("cold start (fresh processes)")
         bundle_arg = str(config.bundle or "")
-        cold = {f"onnx-{p}": _cold_start([sys.executable, "-c", _ONNX_COLD, bundle_arg, p], config.cold_repeats)
-                for p in config.precisions}
+        cold = {
+            f"onnx-{p}": _cold_start([sys.executable, "-c", _ONNX_COLD, bundle_arg, p], config.cold_repeats)
+            for p in config.precisions
+        }
         cli = [sys.executable, "-c", _CLI_COLD, "predict", "A wonderful, moving film."]
         cold["cli-predict"] = _cold_start(cli + (["--bundle", bundle_arg] if bundle_arg else []), config.cold_repeats)
         if keras_path:
-            cold["keras"] = _cold_start([sys.executable, "-c", _KERAS_COLD, str(keras_path),
-                                         str(bundle.path / "tokenizer.json")], max(2, config.cold_repeats // 2))
+            cold["keras"] = _cold_start(
+                [sys.executable, "-c", _KERAS_COLD, str(keras_path), str(bundle.path / "tokenizer.json")],
+                max(2, config.cold_repeats // 2),
+            )
         report["cold_start"] = cold
 
     report["ratios"] = _ratios(report, engines)

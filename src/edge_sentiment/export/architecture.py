@@ -16,10 +16,12 @@ from ..errors import ExportError
 
 __all__ = ["Recurrent", "Architecture", "recognise", "SUPPORTED"]
 
-SUPPORTED = ("Embedding (mask_zero with the last state or GlobalAveragePooling1D); Dropout, SpatialDropout1D; "
-             "LSTM, GRU (reset_after=True), Bidirectional of either (merge_mode='concat'), stacked with "
-             "return_sequences=True; then the last state, GlobalMaxPooling1D, GlobalAveragePooling1D or WordPooling; "
-             "Dense layers (relu, tanh, sigmoid, linear); last Dense(1, sigmoid) or Dense(k, softmax)")
+SUPPORTED = (
+    "Embedding (mask_zero with the last state or GlobalAveragePooling1D); Dropout, SpatialDropout1D; "
+    "LSTM, GRU (reset_after=True), Bidirectional of either (merge_mode='concat'), stacked with "
+    "return_sequences=True; then the last state, GlobalMaxPooling1D, GlobalAveragePooling1D or WordPooling; "
+    "Dense layers (relu, tanh, sigmoid, linear); last Dense(1, sigmoid) or Dense(k, softmax)"
+)
 IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
 POOLINGS = {"GlobalMaxPooling1D": "max", "GlobalAveragePooling1D": "average"}
 HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
@@ -77,7 +79,8 @@ def _refuse(names: list[str], index: int, why: str) -> ExportError:
     shown = " -> ".join(names)
     return ExportError(
         f"this model cannot be exported exactly: layer {index + 1} ({names[index]}) {why}.\n"
-        f"  layers found: {shown}\n  supported: {SUPPORTED}")
+        f"  layers found: {shown}\n  supported: {SUPPORTED}"
+    )
 
 
 def _recurrent(layer: Any, names: list[str], index: int) -> Recurrent:
@@ -100,8 +103,9 @@ def _recurrent(layer: Any, names: list[str], index: int) -> Recurrent:
     if inner_config.get("activation", "tanh") != "tanh" or inner_config.get("recurrent_activation", "sigmoid") != "sigmoid":
         problems.append("has activations other than tanh / sigmoid")
     if cell == "GRU" and not inner_config.get("reset_after", True):
-        problems.append("is a GRU with reset_after=False, which tf2onnx converts only as a loop (retrain with the "
-                        "default reset_after=True)")
+        problems.append(
+            "is a GRU with reset_after=False, which tf2onnx converts only as a loop (retrain with the default reset_after=True)"
+        )
     if inner_config.get("time_major"):
         problems.append("is time-major")
     if problems:
@@ -128,8 +132,12 @@ def recognise(model: Any) -> Architecture:
             if pooling or dense:
                 raise _refuse(names, index, "comes after the pooling or dense layers")
             if recurrent and not recurrent[-1].return_sequences:
-                raise _refuse(names, index, f"follows a recurrent layer that returns only its last state "
-                                            f"(layer {index}: set return_sequences=True there)")
+                raise _refuse(
+                    names,
+                    index,
+                    f"follows a recurrent layer that returns only its last state "
+                    f"(layer {index}: set return_sequences=True there)",
+                )
             recurrent.append(_recurrent(layer, names, index))
         elif name in POOLINGS or name == "WordPooling":
             if not recurrent or not recurrent[-1].return_sequences or pooling:
@@ -139,8 +147,12 @@ def recognise(model: Any) -> Architecture:
             if not recurrent:
                 raise _refuse(names, index, "comes before any recurrent layer")
             if recurrent[-1].return_sequences and not pooling:
-                raise _refuse(names, index, "reads every time step: pool the recurrent layer's sequences first "
-                                            "(GlobalMaxPooling1D, GlobalAveragePooling1D) or set return_sequences=False")
+                raise _refuse(
+                    names,
+                    index,
+                    "reads every time step: pool the recurrent layer's sequences first "
+                    "(GlobalMaxPooling1D, GlobalAveragePooling1D) or set return_sequences=False",
+                )
             config = layer.get_config()
             dense.append((int(config["units"]), str(config.get("activation", "linear"))))
         else:
@@ -152,13 +164,19 @@ def recognise(model: Any) -> Architecture:
     dense_at = [i for i, name in enumerate(names) if name == "Dense"]
     units, activation = dense[-1]
     if not ((units == 1 and activation == "sigmoid") or (units >= 2 and activation == "softmax")):
-        raise _refuse(names, dense_at[-1],
-                      f"is Dense({units}, {activation}); the output must be Dense(1, sigmoid) or Dense(k, softmax)")
+        raise _refuse(
+            names, dense_at[-1], f"is Dense({units}, {activation}); the output must be Dense(1, sigmoid) or Dense(k, softmax)"
+        )
     for at, (_, hidden) in zip(dense_at, dense[:-1]):
         if hidden not in HIDDEN_ACTIVATIONS:
             raise _refuse(names, at, f"has activation {hidden!r}; hidden Dense layers may use {', '.join(HIDDEN_ACTIVATIONS)}")
     if mask_zero and (pooling or "last") not in ("last", "average"):
-        raise _refuse(names, 0, f"masks the pads (mask_zero=True) before {pooling} pooling, which edge-sentiment "
-                                "does not reproduce exactly; use the last state or GlobalAveragePooling1D")
-    return Architecture(tuple(names), int(embedding["input_dim"]), mask_zero, tuple(recurrent), pooling or "last",
-                        units if units >= 2 else 1)
+        raise _refuse(
+            names,
+            0,
+            f"masks the pads (mask_zero=True) before {pooling} pooling, which edge-sentiment "
+            "does not reproduce exactly; use the last state or GlobalAveragePooling1D",
+        )
+    return Architecture(
+        tuple(names), int(embedding["input_dim"]), mask_zero, tuple(recurrent), pooling or "last", units if units >= 2 else 1
+    )

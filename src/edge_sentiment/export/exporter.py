@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,11 +108,20 @@ def export_bundle(
     except Exception as exc:  # onnx raises several types
         report.add("onnx checker", False, str(exc).splitlines()[0])
     info = read_onnx_info(model_bytes)
-    report.add("self-contained", not info.external_data,
-               "no external data" if not info.external_data else f"external data: {info.external_data[:3]}")
+    report.add(
+        "self-contained",
+        not info.external_data,
+        "no external data" if not info.external_data else f"external data: {info.external_data[:3]}",
+    )
 
-    model_contract: dict[str, Any] = {"max_len": tok.max_len, "vocab_size": rows, "padding": tok.padding,
-                                      "padding_skip": padskip, "pads": pads, "classes": arch.classes}
+    model_contract: dict[str, Any] = {
+        "max_len": tok.max_len,
+        "vocab_size": rows,
+        "padding": tok.padding,
+        "padding_skip": padskip,
+        "pads": pads,
+        "classes": arch.classes,
+    }
     if pads == "none":  # what Keras gives a text with no words: every step masked
         empty = _scores(model.predict(np.zeros((1, tok.max_len), dtype=np.int32), verbose=0), arch.classes)[0]
         model_contract["empty_text"] = np.atleast_1d(empty).astype(float).tolist() if np.all(np.isfinite(empty)) else None
@@ -133,6 +141,7 @@ def export_bundle(
         session = None
         report.add("onnxruntime session", False, str(exc).splitlines()[0])
     if session is not None:
+
         def run(batch: np.ndarray) -> np.ndarray:
             return _scores(session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0], arch.classes)
 
@@ -140,17 +149,24 @@ def export_bundle(
             direct = np.concatenate([run(np.asarray([row or [0]], dtype=np.int32)) for row in ids])
             name = "parity, words only (the pads masked in Keras)"
         else:
-            direct = np.concatenate([run(padded[i:i + 256]) for i in range(0, len(padded), 256)])
+            direct = np.concatenate([run(padded[i : i + 256]) for i in range(0, len(padded), 256)])
             name = f"parity, padded to {tok.max_len}{'' if tok.padding == 'pre' else ' after the words'}"
         parity["padded"] = check_parity(report, name, keras_before, direct)
         staged = _staged_predictor(model_bytes, tok, out, model_contract)
-        runs_as = {"skipped": "pads skipped, length-batched", "none": "no pads, batched by length",
-                   "fed": f"{tok.padding}-padded to {tok.max_len}, batched"}[pads]
+        runs_as = {
+            "skipped": "pads skipped, length-batched",
+            "none": "no pads, batched by length",
+            "fed": f"{tok.padding}-padded to {tok.max_len}, batched",
+        }[pads]
         parity["runtime"] = check_parity(report, f"parity, runtime ({runs_as})", keras_before, staged.score_ids(ids))
         parity.update(_text_gates(report, src, staged, parity_samples, data, arch.classes))
         keras_after = _scores(model.predict(padded[:256], batch_size=256, verbose=0), arch.classes)  # same batching
         unchanged = bool(np.array_equal(keras_after, keras_before[:256]))
-        report.add("keras model unchanged", unchanged, "same outputs before and after export" if unchanged else "outputs changed after export")
+        report.add(
+            "keras model unchanged",
+            unchanged,
+            "same outputs before and after export" if unchanged else "outputs changed after export",
+        )
     int8: dict[str, Any] = {}
     if quantize and report.passed:
         say("quantising to int8 and measuring test accuracy")
@@ -159,11 +175,16 @@ def export_bundle(
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
 
-    docs = {"skipped": f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used",
-            "fed": f"token ids {tok.padding}-padded with 0 to exactly {tok.max_len}",
-            "none": f"token ids of one length, no pads (at most {tok.max_len}); the model was trained with the pads masked"}
-    output_doc = ("probability that the text is positive" if arch.classes == 1 else
-                  f"probabilities of the {arch.classes} classes, in the order of 'labels'")
+    docs = {
+        "skipped": f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used",
+        "fed": f"token ids {tok.padding}-padded with 0 to exactly {tok.max_len}",
+        "none": f"token ids of one length, no pads (at most {tok.max_len}); the model was trained with the pads masked",
+    }
+    output_doc = (
+        "probability that the text is positive"
+        if arch.classes == 1
+        else f"probabilities of the {arch.classes} classes, in the order of 'labels'"
+    )
     manifest = {
         "labels": names,
         "threshold": 0.5,
@@ -177,15 +198,34 @@ def export_bundle(
             "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", arch.classes], "doc": output_doc}],
             "op_census": dict(sorted(info.op_census.items())),
         },
-        "tokenizer": {"kind": tok.kind, "source": src.tokenizer_source, "padding": tok.padding,
-                      "truncation": tok.truncation, "vocab_size": tok.vocab_size},
+        "tokenizer": {
+            "kind": tok.kind,
+            "source": src.tokenizer_source,
+            "padding": tok.padding,
+            "truncation": tok.truncation,
+            "vocab_size": tok.vocab_size,
+        },
         "precisions": {"fp32": "model.onnx", **({"int8": "model.int8.onnx"} if int8 else {})},
         "parity": parity,
         "int8": int8 or None,
         "gates": report.lines(),
-        "training": {k: src.metrics.get(k) for k in (
-            "recipe", "train_accuracy", "test_accuracy", "test_loss", "train_reviews", "test_reviews",
-            "embedding_fold", "data", "seed", "wall_seconds", "command") if k in src.metrics},
+        "training": {
+            k: src.metrics.get(k)
+            for k in (
+                "recipe",
+                "train_accuracy",
+                "test_accuracy",
+                "test_loss",
+                "train_reviews",
+                "test_reviews",
+                "embedding_fold",
+                "data",
+                "seed",
+                "wall_seconds",
+                "command",
+            )
+            if k in src.metrics
+        },
         "source": {"model": _shown_path(src.model_path), "keras": src.keras_version, "command": command},
         "versions": tool_versions(),
     }
@@ -218,14 +258,17 @@ def class_names(labels: Sequence[str] | None, classes: int) -> list[str]:
         return default
     names = [str(label).strip() for label in labels]
     if len(names) != len(default) or len(set(names)) != len(names) or not all(names):
-        raise ExportError(f"--labels names {len(names)} labels ({', '.join(names)}) but the model has "
-                          f"{'one sigmoid output: two labels, negative first' if classes == 1 else f'{classes} classes'}"
-                          "; give that many distinct names, comma-separated")
+        raise ExportError(
+            f"--labels names {len(names)} labels ({', '.join(names)}) but the model has "
+            f"{'one sigmoid output: two labels, negative first' if classes == 1 else f'{classes} classes'}"
+            "; give that many distinct names, comma-separated"
+        )
     return names
 
 
-def _text_gates(report: GateReport, src: Source, staged: Predictor, n: int,
-                data: str | os.PathLike[str] | None, classes: int) -> dict[str, Any]:
+def _text_gates(
+    report: GateReport, src: Source, staged: Predictor, n: int, data: str | os.PathLike[str] | None, classes: int
+) -> dict[str, Any]:
     """From raw strings: the bundle's tokenizer against the original, and the bundle against Keras."""
     if src.reference_ids is None and src.keras_from_text is None:
         return {}
@@ -235,14 +278,16 @@ def _text_gates(report: GateReport, src: Source, staged: Predictor, n: int,
     if reference is not None:
         ours = src.tokenizer.encode_batch(texts)
         same = int(np.sum(np.all(ours == reference, axis=1))) if ours.shape == reference.shape else 0
-        first = next((i for i in range(len(texts)) if ours.shape != reference.shape or not np.array_equal(ours[i], reference[i])), None)
+        first = next(
+            (i for i in range(len(texts)) if ours.shape != reference.shape or not np.array_equal(ours[i], reference[i])), None
+        )
         detail = f"ids equal {src.reference_name}'s for {same}/{len(texts)} texts"
         if first is not None:
             detail += f" (first difference: text {first}, {texts[first][:60]!r})"
         report.add("tokenizer", same == len(texts), detail)
         out["tokenizer"] = {"texts": len(texts), "identical": same, "reference": src.reference_name}
     if src.keras_from_text is not None:
-        keras_p = np.concatenate([_scores(src.keras_from_text(texts[i:i + 256]), classes) for i in range(0, len(texts), 256)])
+        keras_p = np.concatenate([_scores(src.keras_from_text(texts[i : i + 256]), classes) for i in range(0, len(texts), 256)])
         what = "the Keras model on the strings"
     else:
         keras_p = _scores(src.ids_model.predict(reference, batch_size=256, verbose=0), classes)
@@ -251,8 +296,9 @@ def _text_gates(report: GateReport, src: Source, staged: Predictor, n: int,
     return out
 
 
-def _staged_predictor(model_bytes: bytes, tok: TokenizerBase, out: str | os.PathLike[str],
-                      model_contract: dict[str, Any], precision: str = "fp32") -> Predictor:
+def _staged_predictor(
+    model_bytes: bytes, tok: TokenizerBase, out: str | os.PathLike[str], model_contract: dict[str, Any], precision: str = "fp32"
+) -> Predictor:
     """A Predictor over a model of the not-yet-written bundle, to gate exactly what the runtime will run."""
     from ..runtime.bundle import Bundle
 
@@ -260,8 +306,15 @@ def _staged_predictor(model_bytes: bytes, tok: TokenizerBase, out: str | os.Path
     return Predictor(bundle)
 
 
-def _int8_gate(report: GateReport, serving: Any, tok: TokenizerBase, out: str | os.PathLike[str],
-               model_contract: dict[str, Any], reviews: Any, max_loss_pp: float) -> dict[str, Any]:
+def _int8_gate(
+    report: GateReport,
+    serving: Any,
+    tok: TokenizerBase,
+    out: str | os.PathLike[str],
+    model_contract: dict[str, Any],
+    reviews: Any,
+    max_loss_pp: float,
+) -> dict[str, Any]:
     """Quantise, then fail the export if int8 loses more than max_loss_pp points of test accuracy."""
     from ..evaluate import score_figures
     from .gates import parity_figures
@@ -270,7 +323,9 @@ def _int8_gate(report: GateReport, serving: Any, tok: TokenizerBase, out: str | 
     int8_bytes = quantize_int8(serving)
     census = dict(read_onnx_info(int8_bytes).op_census)
     fused = census.get("com.microsoft.DynamicQuantizeLSTM", 0)
-    report.add("int8 op census", fused == 1 and not census.get("Loop"), f"DynamicQuantizeLSTM={fused}, Loop={census.get('Loop', 0)}")
+    report.add(
+        "int8 op census", fused == 1 and not census.get("Loop"), f"DynamicQuantizeLSTM={fused}, Loop={census.get('Loop', 0)}"
+    )
     try:
         check_model(read_onnx_info(int8_bytes), {"model": model_contract}, tok, "model.int8.onnx")
     except BundleError as exc:
@@ -280,12 +335,22 @@ def _int8_gate(report: GateReport, serving: Any, tok: TokenizerBase, out: str | 
     p8 = _staged_predictor(int8_bytes, tok, out, model_contract, "int8").predict_proba(reviews.texts)
     acc32, acc8 = score_figures(p32, labels), score_figures(p8, labels)
     loss_pp = (acc32["accuracy"] - acc8["accuracy"]) * 100
-    report.add("int8 accuracy", loss_pp <= max_loss_pp,
-               f"{acc8['accuracy']:.4f} vs fp32 {acc32['accuracy']:.4f} on {len(labels)} test reviews: "
-               f"{loss_pp:+.2f} pp lost (limit {max_loss_pp} pp)")
+    report.add(
+        "int8 accuracy",
+        loss_pp <= max_loss_pp,
+        f"{acc8['accuracy']:.4f} vs fp32 {acc32['accuracy']:.4f} on {len(labels)} test reviews: "
+        f"{loss_pp:+.2f} pp lost (limit {max_loss_pp} pp)",
+    )
     vs32 = parity_figures(p32, p8)
-    return {"bytes": int8_bytes, "file": "model.int8.onnx", "reviews": len(labels),
-            "accuracy": acc8["accuracy"], "log_loss": acc8["log_loss"], "fp32_accuracy": acc32["accuracy"],
-            "accuracy_loss_pp": loss_pp, "max_loss_pp": max_loss_pp,
-            "vs_fp32": {k: vs32[k] for k in ("max_abs_diff", "mean_abs_diff", "label_agreement")},
-            "op_census": dict(sorted(census.items()))}
+    return {
+        "bytes": int8_bytes,
+        "file": "model.int8.onnx",
+        "reviews": len(labels),
+        "accuracy": acc8["accuracy"],
+        "log_loss": acc8["log_loss"],
+        "fp32_accuracy": acc32["accuracy"],
+        "accuracy_loss_pp": loss_pp,
+        "max_loss_pp": max_loss_pp,
+        "vs_fp32": {k: vs32[k] for k in ("max_abs_diff", "mean_abs_diff", "label_agreement")},
+        "op_census": dict(sorted(census.items())),
+    }

@@ -48,7 +48,9 @@ def parity_figures(reference: np.ndarray, candidate: np.ndarray, threshold: floa
     reference = np.asarray(reference, dtype=np.float64)
     candidate = np.asarray(candidate, dtype=np.float64)
     if reference.ndim == 2 and reference.shape[1] > 1:
-        agree = int(np.sum(np.argmax(reference, axis=1) == np.argmax(candidate, axis=1))) if candidate.shape == reference.shape else 0
+        agree = (
+            int(np.sum(np.argmax(reference, axis=1) == np.argmax(candidate, axis=1))) if candidate.shape == reference.shape else 0
+        )
         samples = reference.shape[0]
     else:
         reference, candidate = reference.ravel(), candidate.ravel()
@@ -65,15 +67,15 @@ def parity_figures(reference: np.ndarray, candidate: np.ndarray, threshold: floa
     }
 
 
-def check_parity(report: GateReport, name: str, reference: np.ndarray, candidate: np.ndarray,
-                 atol: float = PARITY_ATOL) -> dict[str, Any]:
+def check_parity(
+    report: GateReport, name: str, reference: np.ndarray, candidate: np.ndarray, atol: float = PARITY_ATOL
+) -> dict[str, Any]:
     fig = parity_figures(reference, candidate)
     ok = fig["finite"] and fig["max_abs_diff"] <= atol and fig["labels_agreeing"] == fig["samples"]
     report.add(
         name,
         ok,
-        f"max |Δp| {fig['max_abs_diff']:.2e} (limit {atol:.0e}), labels agree "
-        f"{fig['labels_agreeing']}/{fig['samples']}",
+        f"max |Δp| {fig['max_abs_diff']:.2e} (limit {atol:.0e}), labels agree {fig['labels_agreeing']}/{fig['samples']}",
     )
     return fig
 

@@ -59,8 +59,11 @@ def _tf_keras_word_pooling(mode: str) -> Any:
 
 def _tf_keras_recurrent(tf_keras: Any, name: str, config: dict[str, Any]) -> Any:
     layer = getattr(tf_keras.layers, name)
-    kwargs = {"units": config["units"], "return_sequences": config.get("return_sequences", False),
-              "use_bias": config.get("use_bias", True)}
+    kwargs = {
+        "units": config["units"],
+        "return_sequences": config.get("return_sequences", False),
+        "use_bias": config.get("use_bias", True),
+    }
     if name == "GRU":
         kwargs["reset_after"] = True
     return layer(**kwargs)
@@ -90,8 +93,9 @@ def _as_tf_keras(model: Any) -> Any:
         elif name in POOLINGS:
             new = getattr(tf_keras.layers, name)()
         else:  # Dense, as recognise() allows nothing else
-            new = tf_keras.layers.Dense(config["units"], activation=config.get("activation"),
-                                        use_bias=config.get("use_bias", True))
+            new = tf_keras.layers.Dense(
+                config["units"], activation=config.get("activation"), use_bias=config.get("use_bias", True)
+            )
         x = new(x)
         new.set_weights(layer.get_weights())
     return tf_keras.Model(tokens, x)

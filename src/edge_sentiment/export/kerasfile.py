@@ -83,7 +83,8 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
     if "Lambda" in _class_names(config):
         raise ExportError(
             f"{path} holds a Lambda layer (arbitrary Python code); edge-sentiment loads Keras models "
-            "with safe_mode=True and refuses it")
+            "with safe_mode=True and refuses it"
+        )
     generation = 2 if version and version.split(".")[0] == "2" else 3
     if generation == 2:
         return _load_keras2(path, version, form)
@@ -98,13 +99,16 @@ def load_keras_model(path: str | os.PathLike[str]) -> Any:
         if "Lambda" in text or "safe_mode" in text:
             raise ExportError(
                 f"{path} holds a Lambda layer (arbitrary Python code); edge-sentiment loads Keras models "
-                "with safe_mode=True and refuses it") from None
+                "with safe_mode=True and refuses it"
+            ) from None
         hint = ""
         if "TextVectorization" in text and "vocabu" in text:
-            hint = (" (Keras 3 saves a TextVectorization vocabulary one token a line and reads it back with "
-                    "str.splitlines(), so a token holding U+0085, U+2028 or another line separator breaks its "
-                    "own file: save the layer as JSON {'config': get_config(), 'vocabulary': get_vocabulary()} "
-                    "and the model after it separately, then export with --text-vectorization layer.json)")
+            hint = (
+                " (Keras 3 saves a TextVectorization vocabulary one token a line and reads it back with "
+                "str.splitlines(), so a token holding U+0085, U+2028 or another line separator breaks its "
+                "own file: save the layer as JSON {'config': get_config(), 'vocabulary': get_vocabulary()} "
+                "and the model after it separately, then export with --text-vectorization layer.json)"
+            )
         raise ExportError(f"{path} is not a Keras model edge-sentiment can load: {text.splitlines()[0]}{hint}") from None
     except OSError as exc:
         raise ExportError(f"cannot read the Keras model {path}: {exc}") from None
@@ -116,7 +120,8 @@ def _load_keras2(path: Path, version: str | None, form: str) -> Any:
     except ImportError:
         raise ExportError(
             f"{path} was written by Keras {version} (Keras 2), which Keras 3 cannot load; it needs tf-keras: "
-            "pip install 'edge-sentiment[train]'") from None
+            "pip install 'edge-sentiment[train]'"
+        ) from None
     try:
         if form == "h5":
             return tf_keras.models.load_model(path, compile=False)

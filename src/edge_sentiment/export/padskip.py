@@ -30,7 +30,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def pad_states(x_pad: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """h and c after k = 0..steps inputs of x_pad, for an ONNX LSTM (gates i, o, f, c) from zero state."""
     hidden = r.shape[1]
-    x_part = w.astype(np.float64) @ x_pad.astype(np.float64) + b[: 4 * hidden] + b[4 * hidden:]
+    x_part = w.astype(np.float64) @ x_pad.astype(np.float64) + b[: 4 * hidden] + b[4 * hidden :]
     h = np.zeros(hidden)
     c = np.zeros(hidden)
     hs, cs = [h], [c]
@@ -94,8 +94,7 @@ def _last_state_from_y_h(graph: Any, lstm: Any, make: Any) -> list[Any]:
 def _embedding_lookup(graph: Any) -> Any:
     """The embedding's Gather, with its weight renamed to EMBEDDING_NAME (what the runtime checks)."""
     inits = {t.name: t for t in graph.initializer}
-    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
-               and len(inits[n.input[0]].dims) == 2]
+    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2]
     if len(gathers) != 1:
         raise ExportError(f"expected one embedding lookup (Gather on a 2-D weight), found {len(gathers)}")
     old_name = gathers[0].input[0]
@@ -159,6 +158,7 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     const("padskip/backward_state", np.zeros((1, 1, hidden)), np.float32)
     const("padskip/h_table", h_all[:rows], np.float32)
     const("padskip/c_table", c_all[:rows], np.float32)
+
     def n(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
         return helper.make_node(op, inputs, outputs, name=outputs[0], **attrs)
 
@@ -200,5 +200,10 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     _prune(graph)
     del graph.value_info[:]
     graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
-    return model, {"table_rows": rows, "max_len": max_len, "hidden": hidden, "direction": direction,
-                   "note": f"states after {last} or more leading pads are equal in float32"}
+    return model, {
+        "table_rows": rows,
+        "max_len": max_len,
+        "hidden": hidden,
+        "direction": direction,
+        "note": f"states after {last} or more leading pads are equal in float32",
+    }

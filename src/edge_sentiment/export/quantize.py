@@ -22,8 +22,9 @@ def quantize_int8(model: Any) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.int8.onnx"
         try:
-            quantize_dynamic(model, out, op_types_to_quantize=["LSTM", "Gather"],
-                             weight_type=QuantType.QInt8, nodes_to_exclude=keep_fp32)
+            quantize_dynamic(
+                model, out, op_types_to_quantize=["LSTM", "Gather"], weight_type=QuantType.QInt8, nodes_to_exclude=keep_fp32
+            )
         except Exception as exc:  # onnxruntime.quantization raises many types
             raise ExportError(f"int8 quantisation failed: {exc}") from None
         return out.read_bytes()

@@ -25,6 +25,7 @@ from .options import TOKENIZER_HELP, TokenizerOptions
 
 __all__ = ["Source", "load_source", "embedding_rows"]
 
+
 @dataclass
 class Source:
     """What the later stages convert and gate."""
@@ -84,7 +85,8 @@ def _after_text_vectorization(model: Any, length: int) -> Any:
             raise ExportError(
                 f"the layers after TextVectorization are not a single chain (layer {layer.name!r} does not read "
                 f"only {previous.name!r}); edge-sentiment splits models with the layer in front of a chain of "
-                "layers. Export the part after the layer with --text-vectorization instead")
+                "layers. Export the part after the layer with --text-vectorization instead"
+            )
     x = tokens = keras.Input(shape=(length,), dtype="int32", name="tokens")
     for layer in layers[1:]:
         x = layer(x)
@@ -113,8 +115,10 @@ def _load_text_vectorization(path: Path, max_len: int | None) -> tuple[TextVecto
         return _tv_from_layer(layer, max_len), layer
     data = read_json_file(path, "TextVectorization file")
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("vocabulary"), list):
-        raise ExportError(f"{path} is not a saved TextVectorization layer: expected a .keras file whose first layer is "
-                          "the layer, or JSON {'config': layer.get_config(), 'vocabulary': layer.get_vocabulary()}")
+        raise ExportError(
+            f"{path} is not a saved TextVectorization layer: expected a .keras file whose first layer is "
+            "the layer, or JSON {'config': layer.get_config(), 'vocabulary': layer.get_vocabulary()}"
+        )
     return TextVectorizationTokenizer.from_layer_config(data["config"], data["vocabulary"], max_len), None
 
 
@@ -129,8 +133,9 @@ def _classic_reference(raw: Any, tok: KerasTokenizer) -> Callable[[Sequence[str]
 
     def ids(texts: Sequence[str]) -> np.ndarray:
         sequences = original.texts_to_sequences(list(texts))
-        return pad_sequences(sequences, maxlen=tok.max_len, padding=tok.padding, truncating=tok.truncation,
-                             dtype="int32", value=0)
+        return pad_sequences(
+            sequences, maxlen=tok.max_len, padding=tok.padding, truncating=tok.truncation, dtype="int32", value=0
+        )
 
     return ids
 
@@ -162,7 +167,9 @@ def load_source(source: str | os.PathLike[str], options: TokenizerOptions) -> So
     else:
         model_path = source
     if not model_path.is_file():
-        raise ExportError(f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train' or a .keras/.h5 file")
+        raise ExportError(
+            f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train' or a .keras/.h5 file"
+        )
     model = load_keras_model(model_path)
     try:
         found = _resolve(model, model_path, tok_path, options)
@@ -183,8 +190,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
     first = _first_layer(model)
     if first is not None and _is_text_vectorization(first):
         if given:
-            raise ExportError(f"{model_path} holds its own TextVectorization layer, which is its tokenizer: "
-                              f"leave out {given[0]}")
+            raise ExportError(f"{model_path} holds its own TextVectorization layer, which is its tokenizer: leave out {given[0]}")
         tok = _tv_from_layer(first, options.max_len)
         ids_model = _after_text_vectorization(model, tok.max_len)
         reference = _layer_reference(first, tok.max_len)
@@ -192,19 +198,36 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
             from_text = lambda texts: np.asarray(model(_string_batch(model, texts), training=False))  # noqa: E731
         else:  # Keras pads each batch to its longest text; the bundle pads to --max-len, compared on those ids
             from_text = lambda texts: np.asarray(ids_model(reference(texts), training=False))  # noqa: E731
-        return Source(model_path, model, ids_model, tok, "the model's TextVectorization layer",
-                      keras_from_text=from_text, reference_ids=reference, reference_name="the TextVectorization layer")
+        return Source(
+            model_path,
+            model,
+            ids_model,
+            tok,
+            "the model's TextVectorization layer",
+            keras_from_text=from_text,
+            reference_ids=reference,
+            reference_name="the TextVectorization layer",
+        )
     first_is_embedding = first is not None and type(first).__name__ == "Embedding"  # Keras 2 types its input float
     if len(model.inputs) != 1 or not ("int" in str(model.inputs[0].dtype) or first_is_embedding):
-        raise ExportError(f"{model_path} takes {[str(i.dtype) for i in model.inputs]} inputs; edge-sentiment exports "
-                          "models that take one tensor of token ids, or strings through a TextVectorization first layer")
+        raise ExportError(
+            f"{model_path} takes {[str(i.dtype) for i in model.inputs]} inputs; edge-sentiment exports "
+            "models that take one tensor of token ids, or strings through a TextVectorization first layer"
+        )
     length = options.max_len or _input_length(model)
     padding, truncating = options.padding or "pre", options.truncating or "pre"
     if options.text_vectorization is not None:
         tok, layer = _load_text_vectorization(Path(options.text_vectorization), options.max_len or _input_length(model))
         reference = _layer_reference(layer, tok.max_len) if layer is not None else None
-        return Source(model_path, model, model, tok, f"TextVectorization {Path(options.text_vectorization).name}",
-                      reference_ids=reference, reference_name="the TextVectorization layer")
+        return Source(
+            model_path,
+            model,
+            model,
+            tok,
+            f"TextVectorization {Path(options.text_vectorization).name}",
+            reference_ids=reference,
+            reference_name="the TextVectorization layer",
+        )
     if options.word_index is not None:
         rows = embedding_rows(model)
         if rows is None:
@@ -212,8 +235,16 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         if not length:
             raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
         index = read_json_file(options.word_index, "word index")
-        tok = KerasImdbTokenizer(index, num_words=rows, index_from=options.index_from, start_char=options.start_char,
-                                 oov_char=options.oov_char, max_len=length, padding=padding, truncation=truncating)
+        tok = KerasImdbTokenizer(
+            index,
+            num_words=rows,
+            index_from=options.index_from,
+            start_char=options.start_char,
+            oov_char=options.oov_char,
+            max_len=length,
+            padding=padding,
+            truncation=truncating,
+        )
         return Source(model_path, model, model, tok, f"keras.datasets.imdb word index {Path(options.word_index).name}")
     if tok_path is None:
         raise ExportError(f"{model_path} is a model file: say which tokenizer its ids came from\n{TOKENIZER_HELP}")
@@ -229,12 +260,20 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
             raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
         tok = KerasTokenizer.from_keras_json(unwrapped, max_len=length, padding=padding, truncation=truncating)
         reference = _classic_reference(unwrapped, tok)
-        return Source(model_path, model, model, tok, f"Keras Tokenizer {Path(tok_path).name}",
-                      reference_ids=reference, reference_name="tf-keras's Tokenizer and pad_sequences")
+        return Source(
+            model_path,
+            model,
+            model,
+            tok,
+            f"Keras Tokenizer {Path(tok_path).name}",
+            reference_ids=reference,
+            reference_name="tf-keras's Tokenizer and pad_sequences",
+        )
     if isinstance(unwrapped, dict) and unwrapped.get("format") == FORMAT:
         return Source(model_path, model, model, tokenizer_from_dict(unwrapped), f"{Path(tok_path).name}")
-    raise ExportError(f"{tok_path} is neither an edge-sentiment tokenizer.json nor a Keras Tokenizer.to_json() file\n"
-                      f"{TOKENIZER_HELP}")
+    raise ExportError(
+        f"{tok_path} is neither an edge-sentiment tokenizer.json nor a Keras Tokenizer.to_json() file\n{TOKENIZER_HELP}"
+    )
 
 
 def _check_rows(found: Source) -> None:
@@ -242,14 +281,18 @@ def _check_rows(found: Source) -> None:
     rows = embedding_rows(found.ids_model)
     tok = found.tokenizer
     if rows is None:
-        raise ExportError(f"{found.model_path} has no Embedding layer after its input; edge-sentiment exports "
-                          "Embedding -> recurrent layer -> Dense text classifiers")
+        raise ExportError(
+            f"{found.model_path} has no Embedding layer after its input; edge-sentiment exports "
+            "Embedding -> recurrent layer -> Dense text classifiers"
+        )
     if rows < tok.vocab_size or (tok.exact_rows and rows != tok.vocab_size):
         raise ExportError(
             f"the model's embedding has {rows} rows but {found.tokenizer_source} has {tok.vocab_size} ids"
             f"{' (ids up to ' + str(tok.vocab_size - 1) + ')' if rows < tok.vocab_size else ''}: "
-            "not the tokenizer it was trained with")
+            "not the tokenizer it was trained with"
+        )
     length = _input_length(found.ids_model)
     if length is not None and length != tok.max_len:
-        raise ExportError(f"the model takes {length} ids per text but the tokenizer gives {tok.max_len}: "
-                          "pass --max-len to match the model")
+        raise ExportError(
+            f"the model takes {length} ids per text but the tokenizer gives {tok.max_len}: pass --max-len to match the model"
+        )

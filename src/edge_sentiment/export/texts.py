@@ -73,7 +73,11 @@ def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] 
     texts = []
     for length in rng.integers(0, tokenizer.max_len + 10, size=n):
         picked = rng.integers(0, len(words), size=int(length))
-        texts.append(" ".join(
-            (words[i].upper() if rng.random() < 0.1 else words[i]) + marks[int(rng.integers(len(marks)))] for i in picked))
-    return RULE_TEXTS + extra + texts, (f"{len(RULE_TEXTS) + 2} rule texts and {n} texts generated from the "
-                                        f"tokenizer's words (no IMDB data: {reason})")
+        texts.append(
+            " ".join(
+                (words[i].upper() if rng.random() < 0.1 else words[i]) + marks[int(rng.integers(len(marks)))] for i in picked
+            )
+        )
+    return RULE_TEXTS + extra + texts, (
+        f"{len(RULE_TEXTS) + 2} rule texts and {n} texts generated from the tokenizer's words (no IMDB data: {reason})"
+    )

@@ -119,7 +119,9 @@ class _Folder:
         except FileNotFoundError:
             raise BundleError(f"bundle file missing: {shown}; re-export the bundle") from None
         except OSError as exc:  # ELOOP: a symbolic link; EISDIR and others
-            raise BundleError(f"{shown} is a link or not a regular file ({exc.strerror}); bundles hold only plain files") from None
+            raise BundleError(
+                f"{shown} is a link or not a regular file ({exc.strerror}); bundles hold only plain files"
+            ) from None
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
@@ -147,8 +149,7 @@ def _manifest(opened: _Folder) -> dict[str, Any]:
         raise BundleError(f"{folder}/manifest.json has no valid format_version")
     if version > FORMAT_VERSION:
         raise BundleError(
-            f"bundle format_version {version} is newer than this edge-sentiment reads ({FORMAT_VERSION}); "
-            "upgrade edge-sentiment"
+            f"bundle format_version {version} is newer than this edge-sentiment reads ({FORMAT_VERSION}); upgrade edge-sentiment"
         )
     for key in ("files", "model"):
         if not isinstance(data.get(key), dict):
@@ -157,9 +158,15 @@ def _manifest(opened: _Folder) -> dict[str, Any]:
     classes = model.get("classes", 1)
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise BundleError(f"{folder}/manifest.json has classes {classes!r}: 1 (one sigmoid output) or k (softmax over k)")
-    if (not isinstance(labels, list) or len(labels) != max(classes, 2) or len(set(labels)) != len(labels)
-            or not all(isinstance(label, str) and label for label in labels)):
-        raise BundleError(f"{folder}/manifest.json has labels {labels!r}: {max(classes, 2)} distinct names for {classes} output(s)")
+    if (
+        not isinstance(labels, list)
+        or len(labels) != max(classes, 2)
+        or len(set(labels)) != len(labels)
+        or not all(isinstance(label, str) and label for label in labels)
+    ):
+        raise BundleError(
+            f"{folder}/manifest.json has labels {labels!r}: {max(classes, 2)} distinct names for {classes} output(s)"
+        )
     if model.get("pads", "skipped") not in ("skipped", "fed", "none"):
         raise BundleError(f"{folder}/manifest.json has pads {model.get('pads')!r}: one of skipped, fed, none")
     threshold = data.get("threshold", 0.5)
@@ -196,8 +203,11 @@ def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: TokenizerBa
     embedding = info.initializers.get(EMBEDDING_NAME, info.initializers.get(f"{EMBEDDING_NAME}_quantized"))
     if embedding is None or len(embedding) != 2:
         problems.append(f"has no 2-D embedding initializer named {EMBEDDING_NAME!r}")
-    elif (embedding[0] != manifest["model"].get("vocab_size") or embedding[0] < tokenizer.vocab_size
-          or (tokenizer.exact_rows and embedding[0] != tokenizer.vocab_size)):
+    elif (
+        embedding[0] != manifest["model"].get("vocab_size")
+        or embedding[0] < tokenizer.vocab_size
+        or (tokenizer.exact_rows and embedding[0] != tokenizer.vocab_size)
+    ):
         problems.append(
             f"has {embedding[0]} embedding rows but the tokenizer has {tokenizer.vocab_size} ids "
             f"and the manifest says {manifest['model'].get('vocab_size')}"
@@ -254,9 +264,7 @@ def _load(opened: _Folder, precision: str) -> Bundle:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"bundle tokenizer.json is not valid JSON ({exc})") from None
     if tokenizer.max_len != manifest["model"].get("max_len"):
-        raise BundleError(
-            f"tokenizer max_len {tokenizer.max_len} differs from the manifest's {manifest['model'].get('max_len')}"
-        )
+        raise BundleError(f"tokenizer max_len {tokenizer.max_len} differs from the manifest's {manifest['model'].get('max_len')}")
     skip = manifest["model"].get("padding_skip")
     if not isinstance(skip, (dict, type(None))) or (skip and tokenizer.padding != "pre"):
         raise BundleError(f"the manifest's padding_skip {skip!r} does not fit a {tokenizer.padding}-padded model; re-export it")
@@ -282,8 +290,13 @@ def write_bundle(
     The new bundle is verified as the runtime verifies it before it replaces target; if it fails,
     BundleError is raised and target is left as it was.
     """
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **manifest, "files": {}}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **manifest,
+        "files": {},
+    }
     with atomic_folder(target, force=force, what="bundle") as tmp:
         for name, data in files.items():
             (tmp / name).write_bytes(data)

@@ -10,7 +10,6 @@ where the original is at hand (the layer itself, tf-keras's Tokenizer) before it
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,8 +17,15 @@ from typing import Any
 from ..errors import TokenizerError
 from .tokenizer import PADDINGS, TokenizerBase
 
-__all__ = ["TextVectorizationTokenizer", "KerasTokenizer", "KerasImdbTokenizer", "KINDS",
-           "TV_STANDARDIZE", "TV_SPLIT", "KERAS_FILTERS"]
+__all__ = [
+    "TextVectorizationTokenizer",
+    "KerasTokenizer",
+    "KerasImdbTokenizer",
+    "KINDS",
+    "TV_STANDARDIZE",
+    "TV_SPLIT",
+    "KERAS_FILTERS",
+]
 
 # TextVectorization (Keras 3, TensorFlow's string ops): tf.strings.lower without an encoding lower-cases
 # ASCII letters only; strip_punctuation removes the 32 ASCII punctuation characters (string.punctuation);
@@ -79,24 +85,37 @@ class TextVectorizationTokenizer(TokenizerBase):
 
     kind = "keras-text-vectorization"
 
-    def __init__(self, vocabulary: Sequence[str], *, standardize: str | None = "lower_and_strip_punctuation",
-                 split: str = "whitespace", ngrams: Sequence[int] | None = None, max_len: int = 500,
-                 padding: str = "post", truncation: str = "post") -> None:
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        *,
+        standardize: str | None = "lower_and_strip_punctuation",
+        split: str = "whitespace",
+        ngrams: Sequence[int] | None = None,
+        max_len: int = 500,
+        padding: str = "post",
+        truncation: str = "post",
+    ) -> None:
         if standardize not in TV_STANDARDIZE:
             raise TokenizerError(
                 f"TextVectorization standardize={standardize!r} is not supported; edge-sentiment reproduces "
-                f"{', '.join(repr(s) for s in TV_STANDARDIZE)} exactly (a custom callable cannot be ported)")
+                f"{', '.join(repr(s) for s in TV_STANDARDIZE)} exactly (a custom callable cannot be ported)"
+            )
         if split not in TV_SPLIT:
             raise TokenizerError(
                 f"TextVectorization split={split!r} is not supported; edge-sentiment reproduces "
-                f"{', '.join(repr(s) for s in TV_SPLIT)} exactly (a custom callable cannot be ported)")
-        if ngrams is not None and (not ngrams or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
-                                                         for n in ngrams)):
+                f"{', '.join(repr(s) for s in TV_SPLIT)} exactly (a custom callable cannot be ported)"
+            )
+        if ngrams is not None and (
+            not ngrams or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in ngrams)
+        ):
             raise TokenizerError(f"ngrams must be None or widths of 1 or more, got {ngrams!r}")
         vocabulary = list(vocabulary)
         if len(vocabulary) < 2 or vocabulary[0] != "" or vocabulary[1] != "[UNK]":
-            raise TokenizerError("a TextVectorization vocabulary starts with '' (padding) and '[UNK]' (out of "
-                                 "vocabulary), as get_vocabulary() returns it")
+            raise TokenizerError(
+                "a TextVectorization vocabulary starts with '' (padding) and '[UNK]' (out of "
+                "vocabulary), as get_vocabulary() returns it"
+            )
         if len(set(vocabulary)) != len(vocabulary) or not all(isinstance(w, str) for w in vocabulary):
             raise TokenizerError("a TextVectorization vocabulary holds distinct strings")
         _check_padding(padding, truncation)
@@ -124,7 +143,7 @@ class TextVectorizationTokenizer(TokenizerBase):
             parts = list(text)
         if not self.ngrams:
             return parts
-        return [" ".join(parts[i:i + n]) for n in self.ngrams for i in range(len(parts) - n + 1)]
+        return [" ".join(parts[i : i + n]) for n in self.ngrams for i in range(len(parts) - n + 1)]
 
     def all_ids(self, text: str) -> list[int]:
         get = self._ids.get
@@ -134,8 +153,14 @@ class TextVectorizationTokenizer(TokenizerBase):
         return self.vocabulary[2:]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._header(), "standardize": self.standardize, "split": self.split, "ngrams": self.ngrams,
-                "oov_id": 1, "vocabulary": self.vocabulary}
+        return {
+            **self._header(),
+            "standardize": self.standardize,
+            "split": self.split,
+            "ngrams": self.ngrams,
+            "oov_id": 1,
+            "vocabulary": self.vocabulary,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TextVectorizationTokenizer":
@@ -143,17 +168,24 @@ class TextVectorizationTokenizer(TokenizerBase):
         vocabulary = _field(data, "vocabulary", kind)
         if not isinstance(vocabulary, list):
             raise TokenizerError("tokenizer field 'vocabulary' must be a list of strings")
-        tok = cls(vocabulary, standardize=_field(data, "standardize", kind), split=_field(data, "split", kind),
-                  ngrams=_field(data, "ngrams", kind), max_len=_field(data, "max_len", kind),
-                  padding=data["padding"], truncation=data["truncation"])
+        tok = cls(
+            vocabulary,
+            standardize=_field(data, "standardize", kind),
+            split=_field(data, "split", kind),
+            ngrams=_field(data, "ngrams", kind),
+            max_len=_field(data, "max_len", kind),
+            padding=data["padding"],
+            truncation=data["truncation"],
+        )
         if data.get("oov_id") != 1:
             raise TokenizerError(f"tokenizer field 'oov_id' is {data.get('oov_id')!r}, expected 1")
         _check_vocab_size(data, tok)
         return tok
 
     @classmethod
-    def from_layer_config(cls, config: Mapping[str, Any], vocabulary: Sequence[str],
-                          max_len: int | None = None) -> "TextVectorizationTokenizer":
+    def from_layer_config(
+        cls, config: Mapping[str, Any], vocabulary: Sequence[str], max_len: int | None = None
+    ) -> "TextVectorizationTokenizer":
         """From a TextVectorization layer's get_config() and get_vocabulary(); TokenizerError for what
         cannot be reproduced exactly."""
         for key, supported in (("standardize", TV_STANDARDIZE), ("split", TV_SPLIT)):
@@ -163,10 +195,13 @@ class TextVectorizationTokenizer(TokenizerBase):
                 raise TokenizerError(
                     f"TextVectorization {key}={shown!r} cannot be exported: edge-sentiment reproduces "
                     f"{key} = {', '.join(repr(s) for s in supported)} exactly, and a custom callable is Python "
-                    "code it cannot port. Retrain with one of those, or standardise the texts before scoring")
+                    "code it cannot port. Retrain with one of those, or standardise the texts before scoring"
+                )
         if config.get("output_mode", "int") != "int":
-            raise TokenizerError(f"TextVectorization output_mode={config.get('output_mode')!r} cannot be "
-                                 "exported; edge-sentiment serves sequence models on output_mode='int'")
+            raise TokenizerError(
+                f"TextVectorization output_mode={config.get('output_mode')!r} cannot be "
+                "exported; edge-sentiment serves sequence models on output_mode='int'"
+            )
         if config.get("ragged"):
             raise TokenizerError("TextVectorization ragged=True cannot be exported; use output_sequence_length")
         length = config.get("output_sequence_length") or max_len
@@ -174,12 +209,18 @@ class TextVectorizationTokenizer(TokenizerBase):
             raise TokenizerError(
                 "TextVectorization has no output_sequence_length: Keras pads each batch to its longest text, "
                 "so the model's scores depend on what else is in the batch. Pass --max-len N: the bundle pads "
-                "after the words to N ids, and the export compares it with the layer's ids padded the same way")
+                "after the words to N ids, and the export compares it with the layer's ids padded the same way"
+            )
         ngrams: Any = config.get("ngrams")
         if isinstance(ngrams, int) and not isinstance(ngrams, bool):
             ngrams = list(range(1, ngrams + 1))
-        return cls([str(w) for w in vocabulary], standardize=config.get("standardize"),
-                   split=str(config.get("split")), ngrams=None if ngrams is None else list(ngrams), max_len=int(length))
+        return cls(
+            [str(w) for w in vocabulary],
+            standardize=config.get("standardize"),
+            split=str(config.get("split")),
+            ngrams=None if ngrams is None else list(ngrams),
+            max_len=int(length),
+        )
 
 
 class KerasTokenizer(TokenizerBase):
@@ -192,10 +233,20 @@ class KerasTokenizer(TokenizerBase):
 
     kind = "keras-tokenizer"
 
-    def __init__(self, word_index: Mapping[str, int], *, num_words: int | None = None,
-                 filters: str = KERAS_FILTERS, lower: bool = True, split: str = " ", char_level: bool = False,
-                 oov_token: str | None = None, max_len: int = 500, padding: str = "pre",
-                 truncation: str = "pre") -> None:
+    def __init__(
+        self,
+        word_index: Mapping[str, int],
+        *,
+        num_words: int | None = None,
+        filters: str = KERAS_FILTERS,
+        lower: bool = True,
+        split: str = " ",
+        char_level: bool = False,
+        oov_token: str | None = None,
+        max_len: int = 500,
+        padding: str = "pre",
+        truncation: str = "pre",
+    ) -> None:
         word_index = _word_ids(word_index, "word_index", 1)
         if num_words is not None and (not isinstance(num_words, int) or isinstance(num_words, bool) or num_words < 1):
             raise TokenizerError(f"num_words must be None or a whole number of 1 or more, got {num_words!r}")
@@ -217,7 +268,8 @@ class KerasTokenizer(TokenizerBase):
                 raise TokenizerError(
                     f"the oov_token {oov_token!r} has {'no id' if self.oov_id is None else f'id {self.oov_id}'} "
                     f"in word_index{'' if num_words is None else f' (num_words {num_words})'}: Keras would give "
-                    "ids no embedding row fits; this is not a tokenizer fitted with fit_on_texts")
+                    "ids no embedding row fits; this is not a tokenizer fitted with fit_on_texts"
+                )
         # Words at num_words or beyond act exactly like unknown words, so only the others are kept.
         self.word_index = {w: i for w, i in word_index.items() if num_words is None or i < num_words}
         self._filter_map = str.maketrans({c: split for c in filters})
@@ -249,24 +301,37 @@ class KerasTokenizer(TokenizerBase):
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._header(), "num_words": self.num_words, "filters": self.filters, "lower": self.lower,
-                "split": self.split, "char_level": self.char_level, "oov_token": self.oov_token,
-                "word_index": self.word_index}
+        return {
+            **self._header(),
+            "num_words": self.num_words,
+            "filters": self.filters,
+            "lower": self.lower,
+            "split": self.split,
+            "char_level": self.char_level,
+            "oov_token": self.oov_token,
+            "word_index": self.word_index,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "KerasTokenizer":
         kind = cls.kind
-        tok = cls(_field(data, "word_index", kind), num_words=_field(data, "num_words", kind),
-                  filters=_field(data, "filters", kind), lower=_field(data, "lower", kind),
-                  split=_field(data, "split", kind), char_level=_field(data, "char_level", kind),
-                  oov_token=_field(data, "oov_token", kind), max_len=_field(data, "max_len", kind),
-                  padding=data["padding"], truncation=data["truncation"])
+        tok = cls(
+            _field(data, "word_index", kind),
+            num_words=_field(data, "num_words", kind),
+            filters=_field(data, "filters", kind),
+            lower=_field(data, "lower", kind),
+            split=_field(data, "split", kind),
+            char_level=_field(data, "char_level", kind),
+            oov_token=_field(data, "oov_token", kind),
+            max_len=_field(data, "max_len", kind),
+            padding=data["padding"],
+            truncation=data["truncation"],
+        )
         _check_vocab_size(data, tok)
         return tok
 
     @classmethod
-    def from_keras_json(cls, data: Any, *, max_len: int, padding: str = "pre",
-                        truncation: str = "pre") -> "KerasTokenizer":
+    def from_keras_json(cls, data: Any, *, max_len: int, padding: str = "pre", truncation: str = "pre") -> "KerasTokenizer":
         """From the JSON that Tokenizer.to_json() writes (its word_index is itself a JSON string)."""
         import json
 
@@ -276,8 +341,10 @@ class KerasTokenizer(TokenizerBase):
             except json.JSONDecodeError as exc:
                 raise TokenizerError(f"not a Keras Tokenizer JSON file ({exc})") from None
         if not isinstance(data, dict) or data.get("class_name") != "Tokenizer" or not isinstance(data.get("config"), dict):
-            raise TokenizerError("not a Keras Tokenizer JSON file: expected {'class_name': 'Tokenizer', 'config': "
-                                 "{...}} as tokenizer.to_json() writes it")
+            raise TokenizerError(
+                "not a Keras Tokenizer JSON file: expected {'class_name': 'Tokenizer', 'config': "
+                "{...}} as tokenizer.to_json() writes it"
+            )
         config = data["config"]
         word_index = config.get("word_index")
         if isinstance(word_index, str):
@@ -287,10 +354,18 @@ class KerasTokenizer(TokenizerBase):
                 raise TokenizerError(f"the Keras Tokenizer's word_index is not valid JSON ({exc})") from None
         if word_index is None:
             raise TokenizerError("the Keras Tokenizer has no word_index: was it fitted (fit_on_texts) before to_json()?")
-        return cls(word_index, num_words=config.get("num_words"), filters=config.get("filters", KERAS_FILTERS),
-                   lower=config.get("lower", True), split=config.get("split", " "),
-                   char_level=config.get("char_level", False), oov_token=config.get("oov_token"),
-                   max_len=max_len, padding=padding, truncation=truncation)
+        return cls(
+            word_index,
+            num_words=config.get("num_words"),
+            filters=config.get("filters", KERAS_FILTERS),
+            lower=config.get("lower", True),
+            split=config.get("split", " "),
+            char_level=config.get("char_level", False),
+            oov_token=config.get("oov_token"),
+            max_len=max_len,
+            padding=padding,
+            truncation=truncation,
+        )
 
 
 # keras.datasets.imdb: the Keras team's word index ranks words by frequency (1 = "the"); a review's ids
@@ -311,9 +386,18 @@ class KerasImdbTokenizer(TokenizerBase):
 
     kind = "keras-imdb"
 
-    def __init__(self, word_index: Mapping[str, int], *, num_words: int, index_from: int = 3,
-                 start_char: int | None = 1, oov_char: int = 2, max_len: int = 500, padding: str = "pre",
-                 truncation: str = "pre") -> None:
+    def __init__(
+        self,
+        word_index: Mapping[str, int],
+        *,
+        num_words: int,
+        index_from: int = 3,
+        start_char: int | None = 1,
+        oov_char: int = 2,
+        max_len: int = 500,
+        padding: str = "pre",
+        truncation: str = "pre",
+    ) -> None:
         for name, value, low in (("num_words", num_words, 1), ("index_from", index_from, 0), ("oov_char", oov_char, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise TokenizerError(f"{name} must be a whole number of {low} or more, got {value!r}")
@@ -341,16 +425,28 @@ class KerasImdbTokenizer(TokenizerBase):
         return found if self.start_char is None else [self.start_char, *found]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._header(), "num_words": self.num_words, "index_from": self.index_from,
-                "start_char": self.start_char, "oov_char": self.oov_char, "word_index": self.word_index}
+        return {
+            **self._header(),
+            "num_words": self.num_words,
+            "index_from": self.index_from,
+            "start_char": self.start_char,
+            "oov_char": self.oov_char,
+            "word_index": self.word_index,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "KerasImdbTokenizer":
         kind = cls.kind
-        tok = cls(_field(data, "word_index", kind), num_words=_field(data, "num_words", kind),
-                  index_from=_field(data, "index_from", kind), start_char=_field(data, "start_char", kind),
-                  oov_char=_field(data, "oov_char", kind), max_len=_field(data, "max_len", kind),
-                  padding=data["padding"], truncation=data["truncation"])
+        tok = cls(
+            _field(data, "word_index", kind),
+            num_words=_field(data, "num_words", kind),
+            index_from=_field(data, "index_from", kind),
+            start_char=_field(data, "start_char", kind),
+            oov_char=_field(data, "oov_char", kind),
+            max_len=_field(data, "max_len", kind),
+            padding=data["padding"],
+            truncation=data["truncation"],
+        )
         _check_vocab_size(data, tok)
         return tok
 

@@ -67,7 +67,7 @@ class _Reader:
                 length = self.varint()
                 if self.pos + length > end:
                     raise BundleError("model.onnx is not a valid ONNX file (field runs past the end)")
-                yield number, wire, self.data[self.pos:self.pos + length]
+                yield number, wire, self.data[self.pos : self.pos + length]
                 self.pos += length
             elif wire == 1:
                 self.pos += 8

@@ -41,13 +41,13 @@ def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Itera
     lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         width = max(int(lengths[rows[-1]]), 1)
         batch = np.zeros((len(rows), width), dtype=np.int32)
         for out_row, row in enumerate(rows):
             ids = id_lists[row]
             if ids:
-                batch[out_row, width - len(ids):] = ids
+                batch[out_row, width - len(ids) :] = ids
         yield rows, batch
 
 
@@ -60,8 +60,7 @@ def _usable_cores() -> int:
 def _as_texts(texts: str | Iterable[str]) -> Iterable[str]:
     if isinstance(texts, str):
         return [texts]
-    if (texts is None or isinstance(texts, (bytes, bytearray, memoryview, Mapping))
-            or not isinstance(texts, Iterable)):
+    if texts is None or isinstance(texts, (bytes, bytearray, memoryview, Mapping)) or not isinstance(texts, Iterable):
         raise InputError(
             f"expected a text or a sequence of texts, got {type(texts).__name__}"
             + ("; decode bytes first, e.g. data.decode('utf-8')" if isinstance(texts, (bytes, bytearray)) else "")
@@ -108,8 +107,7 @@ class Predictor:
         self.classes = int(model.get("classes", 1))
         self.labels = list(bundle.manifest.get("labels", LABELS))
         empty = model.get("empty_text")
-        self._empty = np.asarray(empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes,
-                                 dtype=np.float32)
+        self._empty = np.asarray(empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes, dtype=np.float32)
         self._run = self._session.run
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -167,9 +165,10 @@ class Predictor:
     def _fixed_batches(self, id_lists: Sequence[Sequence[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Batches in order, each text padded to max_len on the tokenizer's side."""
         length, padding, size = self.bundle.max_len, self.tokenizer.padding, self.batch_size
-        return [(np.arange(start, min(start + size, len(id_lists))),
-                 pad_ids(id_lists[start:start + size], length, padding))
-                for start in range(0, len(id_lists), size)]
+        return [
+            (np.arange(start, min(start + size, len(id_lists))), pad_ids(id_lists[start : start + size], length, padding))
+            for start in range(0, len(id_lists), size)
+        ]
 
     def _exact_batches(self, id_lists: Sequence[Sequence[int]], out: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Batches of texts of one length, no pads; an empty text gets the model's score for no words."""
@@ -181,7 +180,7 @@ class Predictor:
         batches = []
         for length, rows in sorted(by_length.items()):
             for start in range(0, len(rows), self.batch_size):
-                part = np.asarray(rows[start:start + self.batch_size])
+                part = np.asarray(rows[start : start + self.batch_size])
                 batches.append((part, np.asarray([id_lists[r] for r in part], dtype=np.int32).reshape(len(part), length)))
         return batches
 

@@ -20,8 +20,17 @@ import numpy as np
 from ..errors import InputError, TokenizerError
 
 __all__ = [
-    "Tokenizer", "TokenizerBase", "load_tokenizer", "tokenizer_from_dict", "pad_ids", "standardize", "words",
-    "PAD_ID", "OOV_ID", "FORMAT_VERSION", "KIND",
+    "Tokenizer",
+    "TokenizerBase",
+    "load_tokenizer",
+    "tokenizer_from_dict",
+    "pad_ids",
+    "standardize",
+    "words",
+    "PAD_ID",
+    "OOV_ID",
+    "FORMAT_VERSION",
+    "KIND",
 ]
 
 FORMAT = "edge-sentiment/tokenizer"
@@ -50,8 +59,7 @@ _TAIL_CHARS = 16_384  # texts longer than this are read from the end, in growing
 # apostrophes (` included) and turns everything else into a space; split() then finds the words.
 # Only a token holding an apostrophe needs the regex (leading, trailing or doubled apostrophes).
 _ASCII_TABLE = bytes(
-    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 39) else 39 if c == 96 else 32
-    for c in range(256)
+    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 39) else 39 if c == 96 else 32 for c in range(256)
 )
 _ALNUM = bytes(1 if (48 <= c <= 57 or 97 <= c <= 122) else 0 for c in range(256))
 
@@ -112,7 +120,7 @@ def _last_words(text: str, n: int) -> list[str]:
         # Cut at a whitespace character: no word, tag or combining sequence crosses one.
         cut = _SPACE.search(text, start)
         if cut is not None:
-            found = _WORD.findall(_normalize(text[cut.start():]))
+            found = _WORD.findall(_normalize(text[cut.start() :]))
             if len(found) >= n:
                 return found[-n:]
         size *= 4
@@ -149,7 +157,7 @@ class TokenizerBase:
         ids = self.all_ids(text)
         if len(ids) <= n:
             return ids
-        return (ids[len(ids) - n:] if self.truncation == "pre" else ids[:n]) if n else []
+        return (ids[len(ids) - n :] if self.truncation == "pre" else ids[:n]) if n else []
 
     def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> np.ndarray:
         """Ids as int32 (n, max_len), padded with 0 and truncated as the tokenizer says, like Keras pad_sequences."""
@@ -162,9 +170,16 @@ class TokenizerBase:
         raise NotImplementedError
 
     def _header(self) -> dict[str, Any]:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind, "max_len": self.max_len,
-                "padding": self.padding, "truncation": self.truncation, "pad_id": PAD_ID,
-                "vocab_size": self.vocab_size}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "max_len": self.max_len,
+            "padding": self.padding,
+            "truncation": self.truncation,
+            "pad_id": PAD_ID,
+            "vocab_size": self.vocab_size,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
@@ -248,8 +263,7 @@ class Tokenizer(TokenizerBase):
         kind = _check_header(data)
         if kind != KIND:
             raise TokenizerError(f"this is a {kind!r} tokenizer file, not edge-sentiment's own; read it with load_tokenizer()")
-        expected = {"standardization": STANDARDIZATION, "padding": "pre", "truncation": "pre",
-                    "pad_id": PAD_ID, "oov_id": OOV_ID}
+        expected = {"standardization": STANDARDIZATION, "padding": "pre", "truncation": "pre", "pad_id": PAD_ID, "oov_id": OOV_ID}
         for key, value in expected.items():
             if data.get(key) != value:
                 raise TokenizerError(f"tokenizer field {key!r} is {data.get(key)!r}, expected {value!r}")
@@ -287,9 +301,9 @@ def pad_ids(id_lists: Sequence[Sequence[int]], length: int, padding: str = "pre"
         ids = ids[-length:] if length else ()
         if len(ids):
             if padding == "pre":
-                out[row, length - len(ids):] = ids
+                out[row, length - len(ids) :] = ids
             else:
-                out[row, :len(ids)] = ids
+                out[row, : len(ids)] = ids
     return out
 
 

@@ -46,12 +46,13 @@ def fold_embedding(model: Any, recipe: Recipe, counts: np.ndarray, steps_per_epo
     rows[:k] = vt[:k]
     error = float(np.linalg.norm(s[k:]) / np.linalg.norm(s))
 
-    folded = build_model(recipe.with_overrides(embedding_dim=rank, embedding_rank=0),
-                         vocab_size=len(embedding), steps_per_epoch=steps_per_epoch)
+    folded = build_model(
+        recipe.with_overrides(embedding_dim=rank, embedding_rank=0), vocab_size=len(embedding), steps_per_epoch=steps_per_epoch
+    )
     folded.get_layer("embedding").set_weights([narrow.astype(np.float32)])
     width = kernels[0].shape[1]
     for d in range(len(kernels)):
-        lstm_weights[3 * d] = rows[:, d * width:(d + 1) * width].astype(np.float32)
+        lstm_weights[3 * d] = rows[:, d * width : (d + 1) * width].astype(np.float32)
     folded.get_layer(lstm.name).set_weights(lstm_weights)
     for layer in model.layers:  # the output layer (pooling and dropout have no weights)
         if layer.weights and layer.name not in ("embedding", lstm.name):

@@ -29,16 +29,20 @@ def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: 
         keras.layers.Embedding(vocab_size or recipe.vocab_size, recipe.embedding_dim, name="embedding"),
     ]
     if recipe.word_dropout:  # one draw per word: its whole vector is kept or zeroed
-        layers.append(keras.layers.Dropout(recipe.word_dropout, noise_shape=(None, recipe.max_len, 1),
-                                           name="word_dropout"))
+        layers.append(keras.layers.Dropout(recipe.word_dropout, noise_shape=(None, recipe.max_len, 1), name="word_dropout"))
     lstm_dropout = recipe.dropout
     if recipe.dropout and recipe.dropout_per_step:
         layers.append(keras.layers.Dropout(recipe.dropout, name="input_dropout"))
         lstm_dropout = 0.0
     pooled = recipe.pooling != "last"
     cell = keras.layers.GRU if recipe.cell == "gru" else keras.layers.LSTM
-    lstm = cell(recipe.lstm_units, dropout=lstm_dropout, return_sequences=pooled,
-                recurrent_dropout=recipe.recurrent_dropout, name=recipe.cell)
+    lstm = cell(
+        recipe.lstm_units,
+        dropout=lstm_dropout,
+        return_sequences=pooled,
+        recurrent_dropout=recipe.recurrent_dropout,
+        name=recipe.cell,
+    )
     layers.append(keras.layers.Bidirectional(lstm, name=recipe.recurrent_name) if recipe.bidirectional else lstm)
     dense = keras.layers.Dense(1, activation="sigmoid", name="probability")
     if not pooled:  # the lab's model, layer for layer

@@ -53,11 +53,14 @@ class Recipe:
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose one of: {', '.join(POOLINGS)}")
         if self.bidirectional and self.pooling == "last":
-            raise ValueError("a bidirectional LSTM's last state depends on the padding (the backward direction "
-                             "ends on the pads): choose a pooling over the words, e.g. --pooling max")
+            raise ValueError(
+                "a bidirectional LSTM's last state depends on the padding (the backward direction "
+                "ends on the pads): choose a pooling over the words, e.g. --pooling max"
+            )
         if self.learning_rate_schedule not in SCHEDULES:
-            raise ValueError(f"unknown learning rate schedule {self.learning_rate_schedule!r}; "
-                             f"choose one of: {', '.join(SCHEDULES)}")
+            raise ValueError(
+                f"unknown learning rate schedule {self.learning_rate_schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+            )
         if self.learning_rate_schedule == "cosine" and self.learning_rate_decay != 1.0:
             raise ValueError("a cosine schedule sets the learning rate at every step: leave learning_rate_decay at 1")
         if not 0.0 < self.learning_rate_decay <= 1.0:
@@ -65,11 +68,15 @@ class Recipe:
         if self.crop_min_words > self.crop_max_words:
             raise ValueError(f"crop_min_words ({self.crop_min_words}) is above crop_max_words ({self.crop_max_words})")
         if not 0 <= self.embedding_rank < self.embedding_dim:
-            raise ValueError(f"embedding_rank ({self.embedding_rank}) must be below the embedding width "
-                             f"({self.embedding_dim}) it folds: lower --embedding-rank, or give 0 for no fold")
+            raise ValueError(
+                f"embedding_rank ({self.embedding_rank}) must be below the embedding width "
+                f"({self.embedding_dim}) it folds: lower --embedding-rank, or give 0 for no fold"
+            )
         if self.early_stopping_patience and not self.validation_split:
-            raise ValueError("early stopping watches the validation loss: give a validation_split above 0 "
-                             "(--validation-split) or set the patience to 0")
+            raise ValueError(
+                "early stopping watches the validation loss: give a validation_split above 0 "
+                "(--validation-split) or set the patience to 0"
+            )
 
     @property
     def recurrent_name(self) -> str:

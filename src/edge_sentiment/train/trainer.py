@@ -42,7 +42,7 @@ def _shuffle(n: int, recipe: Recipe) -> tuple[np.random.Generator, np.ndarray, i
 def validation_rows(n: int, recipe: Recipe) -> np.ndarray:
     """Indices of the reviews prepare_training_data holds out for validation (the tail of a seeded shuffle)."""
     _, order, n_val = _shuffle(n, recipe)
-    return order[n - n_val:]
+    return order[n - n_val :]
 
 
 def validation_by_length(model: Any, tokenizer: TokenizerBase, reviews: Reviews, rows: np.ndarray) -> dict[str, float]:
@@ -62,8 +62,8 @@ def prepare_training_data(reviews: Reviews, tokenizer: TokenizerBase, recipe: Re
     rng, order, n_val = _shuffle(len(reviews), recipe)
     ids = [tokenizer.encode(reviews.texts[i]) for i in order]
     labels = np.asarray([reviews.labels[i] for i in order], dtype=np.float32)
-    train_ids, val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
-    y_train, y_val = labels[: len(ids) - n_val], labels[len(ids) - n_val:]
+    train_ids, val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val :]
+    y_train, y_val = labels[: len(ids) - n_val], labels[len(ids) - n_val :]
     n_crops = int(round(len(train_ids) * recipe.crop_fraction))
     if n_crops:
         crops, crop_labels = [], []
@@ -71,7 +71,7 @@ def prepare_training_data(reviews: Reviews, tokenizer: TokenizerBase, recipe: Re
             source = train_ids[row]
             k = int(rng.integers(recipe.crop_min_words, recipe.crop_max_words + 1))
             start = int(rng.integers(0, max(len(source) - k, 0) + 1))
-            crops.append(source[start:start + k])
+            crops.append(source[start : start + k])
             crop_labels.append(y_train[row])
         train_ids = train_ids + crops
         y_train = np.concatenate([y_train, np.asarray(crop_labels, dtype=np.float32)])
@@ -146,8 +146,9 @@ def train(
         word2vec_seconds = round(time.perf_counter() - w2v_started, 1)
     callbacks = []
     if recipe.learning_rate_decay != 1.0:  # logs the rate each epoch used
-        callbacks.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch: recipe.learning_rate * recipe.learning_rate_decay ** epoch))
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(lambda epoch: recipe.learning_rate * recipe.learning_rate_decay**epoch)
+        )
     if recipe.learning_rate_schedule == "cosine":  # logs the rate reached at the end of each epoch
 
         def log_rate(epoch: int, logs: dict[str, Any]) -> None:
@@ -157,9 +158,7 @@ def train(
     validation = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
     if recipe.early_stopping_patience and validation is not None:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True
-            )
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.early_stopping_patience, restore_best_weights=True)
         )
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -183,9 +182,13 @@ def train(
         wide = model.evaluate(*validation, batch_size=256, verbose=0) if validation else None
         model, error = fold_embedding(model, recipe, counts, steps_per_epoch)
         narrow = model.evaluate(*validation, batch_size=256, verbose=0) if validation else None
-        fold = {"width": recipe.embedding_dim, "rank": recipe.embedding_rank, "relative_error": round(error, 4),
-                "validation_loss": None if wide is None else {"wide": wide[0], "folded": narrow[0]},
-                "validation_accuracy": None if wide is None else {"wide": wide[1], "folded": narrow[1]}}
+        fold = {
+            "width": recipe.embedding_dim,
+            "rank": recipe.embedding_rank,
+            "relative_error": round(error, 4),
+            "validation_loss": None if wide is None else {"wide": wide[0], "folded": narrow[0]},
+            "validation_accuracy": None if wide is None else {"wide": wide[1], "folded": narrow[1]},
+        }
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=verbose)
     by_length = validation_by_length(model, tokenizer, train_set, rows) if len(rows) else None
 

@@ -22,8 +22,9 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def pretrain_embedding(texts: Sequence[str], tokenizer: Tokenizer, dim: int, epochs: int, seed: int,
-                       window: int = 5, sample: float = 1e-4) -> np.ndarray:
+def pretrain_embedding(
+    texts: Sequence[str], tokenizer: Tokenizer, dim: int, epochs: int, seed: int, window: int = 5, sample: float = 1e-4
+) -> np.ndarray:
     """A (vocab_size, dim) float32 matrix for the Embedding layer: skip-gram vectors of the tokenizer's
     words (row 0, the padding, is zero), scaled to a standard deviation of EMBEDDING_STD.
 
@@ -34,8 +35,19 @@ def pretrain_embedding(texts: Sequence[str], tokenizer: Tokenizer, dim: int, epo
 
     vocab = set(tokenizer.words)
     sentences = [[w if w in vocab else _OOV for w in words(text)] for text in texts]
-    model = Word2Vec(sentences, vector_size=dim, window=window, min_count=1, sg=1, negative=5, sample=sample,
-                     epochs=epochs, workers=1, seed=seed, hashfxn=_stable_hash)
+    model = Word2Vec(
+        sentences,
+        vector_size=dim,
+        window=window,
+        min_count=1,
+        sg=1,
+        negative=5,
+        sample=sample,
+        epochs=epochs,
+        workers=1,
+        seed=seed,
+        hashfxn=_stable_hash,
+    )
     matrix = np.zeros((tokenizer.vocab_size, dim), dtype=np.float32)
     rng = np.random.default_rng(seed)
     spread = float(model.wv.vectors.std())
