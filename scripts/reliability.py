@@ -367,7 +367,7 @@ def new_bundle_files(variant: int = 0) -> tuple[dict[str, bytes], dict[str, Any]
 def reader_during_replace(workdir: Path, replaces: int = 200) -> dict[str, Any]:
     """One thread loads the bundle in a loop while the main thread replaces it `replaces` times."""
     from edge_sentiment import BundleError, load_bundle
-    from edge_sentiment.runtime.bundle import write_bundle
+    from edge_sentiment.export.writer import write_bundle
 
     target = prepare_target(workdir)
     versions = [new_bundle_files(1), new_bundle_files(4)]  # tokenizer.json of other sizes: a mix is visible
@@ -589,7 +589,8 @@ def _die() -> None:
 def _install_kill_point(point: str) -> None:
     import pathlib
 
-    from edge_sentiment.runtime import bundle, files
+    from edge_sentiment.export import writer
+    from edge_sentiment.runtime import files
 
     def after(owner: Any, name: str, when: Any = lambda *a: True) -> None:
         real = getattr(owner, name)
@@ -635,7 +636,7 @@ def _install_kill_point(point: str) -> None:
     elif point == "mid-manifest-write":
         half(pathlib.Path, "write_text", "manifest.json", "w")
     elif point == "during-verification":
-        bundle.load_bundle = lambda *a, **k: _die()
+        writer.load_bundle = lambda *a, **k: _die()  # the verification write_bundle runs before the swap
     elif point == "after-fsync":
         after(files, "fsync_tree")
     elif point == "after-swap":
@@ -653,7 +654,7 @@ def _install_kill_point(point: str) -> None:
 
 
 def _child_write(args: dict[str, Any]) -> None:
-    from edge_sentiment.runtime.bundle import write_bundle
+    from edge_sentiment.export.writer import write_bundle
 
     files, manifest = new_bundle_files()
     _install_kill_point(args["point"])

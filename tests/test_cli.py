@@ -651,3 +651,16 @@ def test_verify_predict_and_bench_run_every_shape_and_kind(bundle: Path, tmp_pat
 def test_evaluate_refuses_a_bundle_of_several_classes(tiny_archive: Path) -> None:
     result = invoke("evaluate", "--bundle", ASSETS / "shapes" / "three-class", "--data", tiny_archive, "--limit", 4)
     assert_fails(result, 1, "has 3 classes (bad, good, great)")
+
+
+def test_the_cli_precisions_are_the_runtimes() -> None:
+    from edge_sentiment.cli import PRECISIONS
+    from edge_sentiment.runtime.bundle import PRECISION_FILES
+
+    assert PRECISIONS == tuple(PRECISION_FILES)
+
+
+def test_bench_compare_keras_says_plainly_what_it_needs() -> None:
+    """The shipped bundle records the model it came from, which no user has: a plain error, not a missing path."""
+    result = invoke("bench", "--compare", "keras", "--repeats", 10, "--cold-repeats", 0, "--throughput-texts", 10)
+    assert_fails(result, 1, "--compare keras runs the Keras model the bundle was exported from", "pass --keras-model PATH")

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from edge_sentiment import InputError, Predictor, load_bundle
 from edge_sentiment.runtime import files as files_module
-from edge_sentiment.runtime.bundle import write_bundle
+from edge_sentiment.export.writer import write_bundle
 from edge_sentiment.runtime.predictor import CHUNK
 
 

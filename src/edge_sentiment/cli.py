@@ -545,6 +545,7 @@ def verify(bundle: str, as_json: bool) -> None:
         click.echo(f"✓ {precision} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}")
 
 
+PRECISIONS = ("fp32", "int8")  # the runtime's precisions (runtime/bundle.py PRECISION_FILES; a test checks they agree)
 _BUNDLE_HELP = "Bundle folder. Default: the bundle shipped inside the package."
 _PRECISION_HELP = "Model precision: fp32, or int8 where the bundle has one (export --quantize int8)."
 _THREADS_HELP = (
@@ -582,7 +583,7 @@ def _read_lines(source: str, errors: str) -> Iterator[str]:
     help="Read texts from this file, one per line ('-' for standard input).",
 )
 @click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
 @click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
 @click.option(
     "--errors",
@@ -633,7 +634,7 @@ def predict(
 @main.command()
 @click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
 @click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
 @click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
 @click.option("--limit", type=click.IntRange(2), default=None, help="Evaluate a balanced sample of this many test reviews.")
 @click.option(
@@ -763,8 +764,8 @@ def bench(
 
     chosen = [p.strip() for p in precisions.split(",") if p.strip()]
     for p in chosen:
-        if p not in ("fp32", "int8"):
-            raise click.BadParameter(f"unknown precision {p!r}; use fp32 and/or int8", param_hint="--precision")
+        if p not in PRECISIONS:
+            raise click.BadParameter(f"unknown precision {p!r}; use {' and/or '.join(PRECISIONS)}", param_hint="--precision")
     if compare == "keras":
         _require("tensorflow", "train", "--compare keras")
     config = BenchConfig(

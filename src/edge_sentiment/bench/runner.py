@@ -173,9 +173,14 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
     engines: list[Any] = [OnnxEngine(config.bundle, threads=t, precision=p) for p in config.precisions for t in config.threads]
     keras_path = None
     if config.compare_keras:
-        keras_path = config.keras_model or (bundle.manifest.get("source") or {}).get("model")
-        if not keras_path:
-            raise EdgeSentimentError("--compare keras needs --keras-model PATH (the run's model.keras)")
+        recorded = (bundle.manifest.get("source") or {}).get("model")
+        keras_path = config.keras_model or recorded
+        if not config.keras_model and (not recorded or not Path(recorded).is_file()):
+            raise EdgeSentimentError(
+                "--compare keras runs the Keras model the bundle was exported from, and "
+                + (f"its file ({recorded}, as the manifest records it) is not here" if recorded else "the manifest names none")
+                + ": pass --keras-model PATH (a bundle holds no Keras model of its own)"
+            )
         say("loading Keras")
         engines.append(KerasEngine(keras_path, tokenizer))
 
@@ -284,7 +289,3 @@ def _ratios(report: dict[str, Any], engines: list[Any]) -> dict[str, Any]:
         out["cold_start_wall"] = cold["keras"]["wall_s"] / cold["onnx-fp32"]["wall_s"]
         out["cold_start_rss"] = cold["keras"]["peak_rss_mib"] / cold["onnx-fp32"]["peak_rss_mib"]
     return out
-
-
-def save_json(report: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

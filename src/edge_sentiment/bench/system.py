@@ -7,6 +7,7 @@ import platform
 from typing import Any
 
 from .._meta import tool_versions
+from ..runtime.predictor import usable_cores
 
 __all__ = ["machine_info"]
 
@@ -26,7 +27,7 @@ def machine_info() -> dict[str, Any]:
                     flags = set(value.split())
     except OSError:
         pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    affinity = usable_cores()
     versions = tool_versions()
     return {
         "cpu": model,

@@ -14,7 +14,7 @@ import numpy as np
 from .._meta import tool_versions
 from ..data import load_imdb
 from ..errors import BundleError, DataError, ExportError
-from ..runtime.bundle import INPUT_NAME, LABELS, OUTPUT_NAME, check_model, write_bundle
+from ..runtime.bundle import INPUT_NAME, LABELS, OUTPUT_NAME, check_model
 from ..runtime.files import check_target
 from ..runtime.onnxinfo import read_onnx_info
 from ..runtime.predictor import Predictor
@@ -25,6 +25,7 @@ from .padskip import add_padding_skip, name_embedding
 from .architecture import recognise
 from .sources import Source, TokenizerOptions, load_source
 from .texts import parity_sample, parity_texts
+from .writer import write_bundle
 
 __all__ = ["export_bundle", "ExportResult", "parity_sample", "TokenizerOptions"]
 

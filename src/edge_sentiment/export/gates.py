@@ -38,9 +38,6 @@ class GateReport:
     def lines(self) -> list[str]:
         return [g.line() for g in self.gates]
 
-    def failures(self) -> list[Gate]:
-        return [g for g in self.gates if not g.passed]
-
 
 def parity_figures(reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
     """max |Δp|, mean |Δp| and label agreement between two sets of scores: probability vectors (n,), or

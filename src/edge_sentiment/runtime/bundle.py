@@ -1,4 +1,4 @@
-"""The bundle: model.onnx + tokenizer.json + manifest.json, written atomically and verified on load.
+"""The bundle: model.onnx + tokenizer.json + manifest.json, verified on load (export/writer.py writes it).
 
 Everything here is checked before an onnxruntime session is created: the manifest's format version,
 every file's size and sha256, no links, no external data, the input/output contract, the op set, and
@@ -11,19 +11,17 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, EdgeSentimentError
-from .files import atomic_folder, sha256_bytes, sha256_file
+from .files import sha256_bytes
 from .onnxinfo import OnnxInfo, read_onnx_info
 from .tokenizer import TokenizerBase, tokenizer_from_dict
 
 __all__ = [
     "Bundle",
     "load_bundle",
-    "write_bundle",
     "default_bundle_path",
     "FORMAT_VERSION",
     "INPUT_NAME",
@@ -276,33 +274,3 @@ def _load(opened: _Folder, precision: str) -> Bundle:
     info = read_onnx_info(model_bytes)
     check_model(info, manifest, tokenizer, model_name)
     return Bundle(folder, manifest, tokenizer, precision, model_bytes, info)
-
-
-def write_bundle(
-    target: str | os.PathLike[str],
-    files: dict[str, bytes],
-    manifest: dict[str, Any],
-    *,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Write files + manifest.json into target atomically; returns the manifest as written.
-
-    The new bundle is verified as the runtime verifies it before it replaces target; if it fails,
-    BundleError is raised and target is left as it was.
-    """
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **manifest,
-        "files": {},
-    }
-    with atomic_folder(target, force=force, what="bundle") as tmp:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-            manifest["files"][name] = {"sha256": sha256_file(tmp / name), "bytes": len(data)}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        for precision, name in PRECISION_FILES.items():  # the runtime must accept it before it replaces anything
-            if name in files:
-                load_bundle(tmp, precision=precision)
-    return manifest

@@ -35,7 +35,6 @@ class OnnxInfo:
     initializers: dict[str, list[int]] = field(default_factory=dict)  # name -> dims
     op_census: Counter[str] = field(default_factory=Counter)  # op types, subgraphs included
     external_data: list[str] = field(default_factory=list)  # initializers stored outside the file
-    gathers: list[tuple[str, str]] = field(default_factory=list)  # (data input, indices input) of Gather ops
 
 
 class _Reader:
@@ -186,8 +185,6 @@ def _node(buf: memoryview, info: OnnxInfo, depth: int, top: bool) -> None:
                     info.external_data.append("<sparse tensor attribute>")
     key = op if domain in ("", "ai.onnx") else f"{domain}.{op}"
     info.op_census[key] += 1
-    if top and op == "Gather" and len(inputs) >= 2:
-        info.gathers.append((inputs[0], inputs[1]))
 
 
 def read_onnx_info(data: bytes) -> OnnxInfo:

@@ -51,7 +51,8 @@ def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Itera
         yield rows, batch
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
@@ -95,7 +96,7 @@ class Predictor:
             raise BundleError(f"onnxruntime could not load {bundle.path}/{bundle.precision}: {exc}") from None
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer
-        self.threads = threads or _usable_cores()
+        self.threads = threads or usable_cores()
         self.batch_size = batch_size
         self.threshold = float(bundle.manifest.get("threshold", 0.5))
         self._encode = bundle.tokenizer.encode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "POOLINGS", "SCHEDULES", "CELLS", "get_recipe"]
@@ -89,10 +89,6 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 RECIPES: dict[str, Recipe] = {

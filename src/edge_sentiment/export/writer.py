@@ -1,0 +1,43 @@
+"""Write a bundle atomically: built beside the target, verified as the runtime verifies it, then swapped in."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from ..runtime.bundle import FORMAT, FORMAT_VERSION, PRECISION_FILES, load_bundle
+from ..runtime.files import atomic_folder, sha256_file
+
+__all__ = ["write_bundle"]
+
+
+def write_bundle(
+    target: str | os.PathLike[str],
+    files: dict[str, bytes],
+    manifest: dict[str, Any],
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write files + manifest.json into target atomically; returns the manifest as written.
+
+    The new bundle is verified as the runtime verifies it before it replaces target; if it fails,
+    BundleError is raised and target is left as it was.
+    """
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **manifest,
+        "files": {},
+    }
+    with atomic_folder(target, force=force, what="bundle") as tmp:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+            manifest["files"][name] = {"sha256": sha256_file(tmp / name), "bytes": len(data)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for precision, name in PRECISION_FILES.items():  # the runtime must accept it before it replaces anything
+            if name in files:
+                load_bundle(tmp, precision=precision)
+    return manifest
