@@ -1,0 +1,95 @@
+"""The command group and what every command shares: errors without a traceback, JSON output, help texts,
+optional dependencies named with their install command."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from .._meta import __version__
+from ..errors import EdgeSentimentError
+
+
+class _Group(click.Group):
+    """Turns the library's own errors into a one-line message and exit status 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeSentimentError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edge-sentiment")
+def main() -> None:
+    """Train an LSTM sentiment model, export it to ONNX, and serve it on small offline CPUs."""
+
+
+def _command_line() -> str:
+    return shlex.join(["edge-sentiment", *sys.argv[1:]])
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+_DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or its folder. Default: $EDGE_SENTIMENT_DATA."
+
+PRECISIONS = ("fp32", "int8")  # the runtime's precisions (runtime/bundle.py PRECISION_FILES; a test checks they agree)
+_BUNDLE_HELP = "Bundle folder. Default: the bundle shipped inside the package."
+_PRECISION_HELP = "Model precision: fp32, or int8 where the bundle has one (export --quantize int8)."
+_THREADS_HELP = (
+    "CPU threads for many texts: batches run in parallel, one thread each; a single text "
+    "always uses one. Small hosts often want 1. Default: the cores this process may use."
+)
+
+
+def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
+    if not out or min(out) < 1:
+        raise click.BadParameter("expected whole numbers of 1 or more, e.g. 1,64")
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration (Python exceptions still propagate)."""
+    import os
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _require(module: str, extra: str, what: str) -> None:
+    """Import an optional dependency now, or fail with the install command; quiet TensorFlow's logging."""
+    import importlib
+    import os
+
+    from ..errors import MissingDependencyError
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with _quiet_native_stderr():  # TensorFlow's C++ start-up notes ignore TF_CPP_MIN_LOG_LEVEL
+            importlib.import_module(module)
+    except ImportError as exc:
+        message = str(MissingDependencyError.for_extra(module, extra, what))
+        if getattr(exc, "name", None) != module or "No module named" not in str(exc):
+            message = message.replace("is not installed", f"could not be imported ({exc})")
+        raise click.ClickException(message) from None

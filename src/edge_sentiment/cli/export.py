@@ -1,0 +1,210 @@
+"""edge-sentiment export and verify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..export.options import TOKENIZER_HELP, TokenizerOptions
+from .base import _DATA_HELP, _command_line, _echo_json, _require, main
+
+
+@main.command(epilog=TOKENIZER_HELP.replace("\n", "\n\n\b\n", 1))
+@click.argument("source", type=click.Path(exists=True))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(),
+    required=True,
+    help="Bundle folder to write (model.onnx, tokenizer.json, manifest.json).",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The tokenizer the model's ids came from, when SOURCE is a model file: an edge-sentiment "
+    "tokenizer.json, or the file a classic Keras Tokenizer's to_json() wrote.",
+)
+@click.option(
+    "--text-vectorization",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A Keras TextVectorization layer saved on its own, for a model that takes its ids: a .keras "
+    'file whose first layer it is, or JSON {"config": get_config(), "vocabulary": get_vocabulary()}.',
+)
+@click.option(
+    "--word-index",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The keras.datasets.imdb word index (imdb_word_index.json), for a model trained on "
+    "keras.datasets.imdb ids; num_words is the model's embedding rows.",
+)
+@click.option(
+    "--index-from", type=click.IntRange(0), default=3, show_default=True, help="With --word-index: load_data's index_from."
+)
+@click.option(
+    "--start-char", type=click.IntRange(0), default=1, show_default=True, help="With --word-index: load_data's start_char."
+)
+@click.option("--oov-char", type=click.IntRange(0), default=2, show_default=True, help="With --word-index: load_data's oov_char.")
+@click.option(
+    "--max-len",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Ids per text (pad_sequences' maxlen, or a TextVectorization output_sequence_length). "
+    "Default: the model's input length.",
+)
+@click.option(
+    "--padding",
+    type=click.Choice(["pre", "post"]),
+    default=None,
+    help="Where pad_sequences put the pads, for --tokenizer (Keras) and --word-index. [pre]",
+)
+@click.option(
+    "--truncating",
+    type=click.Choice(["pre", "post"]),
+    default=None,
+    help="Which end pad_sequences cut from long texts, for --tokenizer (Keras) and --word-index. [pre]",
+)
+@click.option("--opset", type=click.IntRange(14, 21), default=17, show_default=True, help="ONNX opset to convert to.")
+@click.option(
+    "--parity-samples",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Texts compared between Keras and ONNX: real IMDB test reviews when the data is at hand, "
+    "else generated ones (the manifest says which).",
+)
+@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option(
+    "--quantize",
+    type=click.Choice(["int8"]),
+    default=None,
+    help="Also add an int8 model (dynamic quantisation, DynamicQuantizeLSTM); needs --data for its accuracy gate.",
+)
+@click.option(
+    "--int8-max-loss",
+    type=click.FloatRange(0),
+    default=0.3,
+    show_default=True,
+    help="Fail the export if int8 loses more than this many points of test accuracy.",
+)
+@click.option(
+    "--accuracy-samples",
+    type=click.IntRange(2),
+    default=None,
+    help="Test reviews for the int8 accuracy gate. Default: the whole test split.",
+)
+@click.option(
+    "--labels",
+    default=None,
+    help="The classes' names, comma-separated, in the order of the model's outputs. Default: "
+    "negative,positive for one sigmoid output; class_0,class_1,... for a softmax.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def export(
+    source: str,
+    out_dir: str,
+    tokenizer: str | None,
+    text_vectorization: str | None,
+    word_index: str | None,
+    index_from: int,
+    start_char: int,
+    oov_char: int,
+    max_len: int | None,
+    padding: str | None,
+    truncating: str | None,
+    opset: int,
+    parity_samples: int,
+    data: str | None,
+    quantize: str | None,
+    int8_max_loss: float,
+    accuracy_samples: int | None,
+    labels: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Convert a trained run, or your own Keras model, into a verified ONNX bundle.
+
+    SOURCE is a run folder of 'edge-sentiment train' or a Keras model file: .keras (Keras 3, or tf-keras),
+    or .h5 (Keras 2). The model is Embedding -> LSTM/GRU layers (Bidirectional, stacked) -> the last
+    state or a pooling -> Dense layers -> Dense(1, sigmoid) or Dense(k, softmax); anything else is
+    refused before conversion, naming the layer. Gates (all
+    reported, any failure writes nothing): one fused op per recurrent layer and no loops, the ONNX checker, no
+    external data, Keras vs ONNX parity (max |dp| <= 1e-5, all labels agree) padded and as the runtime
+    runs it, the bundle's tokenizer against the original one and parity from raw strings (where the
+    original is at hand), and the Keras model unchanged afterwards.
+    """
+    _require("tf2onnx", "train", "Export")
+    from ..export.exporter import export_bundle
+
+    log = None if as_json else (lambda msg: click.echo(f"  {msg} ...", err=True))
+    options = TokenizerOptions(
+        tokenizer=tokenizer,
+        text_vectorization=text_vectorization,
+        word_index=word_index,
+        max_len=max_len,
+        padding=padding,
+        truncating=truncating,
+        index_from=index_from,
+        start_char=start_char,
+        oov_char=oov_char,
+    )
+    result = export_bundle(
+        source,
+        out_dir,
+        tokenizer_options=options,
+        opset=opset,
+        parity_samples=parity_samples,
+        data=data,
+        force=force,
+        quantize=quantize,
+        int8_max_loss_pp=int8_max_loss,
+        labels=labels.split(",") if labels is not None else None,
+        accuracy_samples=accuracy_samples,
+        command=_command_line(),
+        log=log,
+    )
+    if as_json:
+        _echo_json(result.manifest)
+        return
+    for line in result.report.lines():
+        click.echo(line)
+    size = sum(f["bytes"] for f in result.manifest["files"].values())
+    click.echo(f"wrote {out_dir} ({size / 1024:.0f} KiB)")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(bundle: str, as_json: bool) -> None:
+    """Re-check a bundle: format version, checksums, names, vocab size, and one prediction per model."""
+    from ..runtime.bundle import PRECISION_FILES
+    from ..runtime.predictor import Predictor
+
+    models = {}
+    manifest: dict[str, Any] = {}
+    for precision, name in PRECISION_FILES.items():
+        if manifest and name not in manifest["files"]:
+            continue
+        predictor = Predictor.load(bundle, precision=precision, threads=1)  # verifies before the session
+        manifest = predictor.manifest
+        score = predictor.predict("A wonderful, moving film.")[0].score
+        if not 0.0 <= score <= 1.0:
+            raise click.ClickException(f"the {precision} model gave {score}, not a probability")
+        models[precision] = {"file": name, "sample_score": score}
+    if as_json:
+        _echo_json(
+            {
+                "bundle": bundle,
+                "ok": True,
+                "format_version": manifest["format_version"],
+                "files": manifest["files"],
+                "models": models,
+            }
+        )
+        return
+    click.echo(f"✓ {bundle}: format {manifest['format_version']}, {len(manifest['files'])} files match their sha256")
+    for precision, r in models.items():
+        click.echo(f"✓ {precision} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}")

@@ -1,0 +1,123 @@
+"""edge-sentiment predict and evaluate: the commands a small host runs (no TensorFlow)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from .base import _BUNDLE_HELP, _DATA_HELP, _PRECISION_HELP, _THREADS_HELP, PRECISIONS, _echo_json, main
+
+
+def _read_lines(source: str, errors: str) -> Iterator[str]:
+    """Texts from a file or '-' (stdin), one per line; invalid UTF-8 names the line unless errors='replace'."""
+    try:
+        stream = click.open_file(source, "rb")
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror or exc}") from None
+    with stream:
+        for number, raw in enumerate(stream, start=1):
+            line = raw.rstrip(b"\r\n")
+            try:
+                yield line.decode("utf-8", errors)
+            except UnicodeDecodeError as exc:
+                where = "standard input" if source == "-" else source
+                raise click.ClickException(
+                    f"line {number} of {where} is not valid UTF-8 (byte 0x{line[exc.start]:02x} at column "
+                    f"{exc.start + 1}); fix the text or pass --errors replace"
+                ) from None
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    default=None,
+    help="Read texts from this file, one per line ('-' for standard input).",
+)
+@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
+@click.option(
+    "--errors",
+    type=click.Choice(["strict", "replace"]),
+    default="strict",
+    show_default=True,
+    help="Invalid UTF-8 in --file or stdin: stop with an error naming the line, or replace the bad bytes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines output: index, label, score.")
+def predict(
+    texts: tuple[str, ...], file_: str | None, bundle: str | None, precision: str, threads: int | None, errors: str, as_json: bool
+) -> None:
+    """Score texts: given as arguments, with --file, or on standard input (one per line).
+
+    \b
+    Examples:
+      edge-sentiment predict "A wonderful, moving film."
+      edge-sentiment predict --file reviews.txt --json
+      cat reviews.txt | edge-sentiment predict
+    """
+    from itertools import islice
+
+    from ..runtime.predictor import CHUNK, Predictor
+
+    if texts and file_:
+        raise click.UsageError("give texts as arguments or with --file, not both")
+    if not texts and file_ is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise click.UsageError("no texts: pass them as arguments, with --file PATH, or on standard input")
+        file_ = "-"
+    predictor = Predictor.load(bundle, threads=threads, precision=precision)
+    source = iter(texts) if texts else _read_lines(file_, errors)  # type: ignore[arg-type]
+    index = 0
+    while chunk := list(islice(source, CHUNK)):
+        for text, result in zip(chunk, predictor.predict(chunk)):
+            if as_json:
+                row: dict[str, Any] = {"index": index, "label": result.label, "score": round(result.score, 6)}
+                if result.probabilities is not None:
+                    row["probabilities"] = dict(zip(predictor.labels, (round(p, 6) for p in result.probabilities)))
+                _echo_json(row)
+            else:
+                shown = " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
+                shown = shown if len(shown) <= 70 else shown[:67] + "..."
+                click.echo(f"{result.label:<8}  {result.score:.4f}  {shown}")
+            index += 1
+
+
+@main.command()
+@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
+@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
+@click.option("--limit", type=click.IntRange(2), default=None, help="Evaluate a balanced sample of this many test reviews.")
+@click.option(
+    "--cuts/--no-cuts",
+    default=True,
+    show_default=True,
+    help="Also score reviews cut to their first and last 10, 20 and 50 words (short-text accuracy).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(
+    bundle: str | None, data: str | None, precision: str, threads: int | None, limit: int | None, cuts: bool, as_json: bool
+) -> None:
+    """Accuracy and log loss of a bundle on the IMDB test split (and on cut reviews)."""
+    from ..data import load_imdb
+    from ..evaluate import evaluate_bundle
+
+    predictor_args = {"bundle": bundle, "threads": threads, "precision": precision}
+    reviews = load_imdb(data, splits=("test",))["test"]
+    if limit:
+        reviews = reviews.subset(limit)
+    with click.progressbar(length=len(reviews) * (7 if cuts else 1), label="scoring", file=sys.stderr, show_pos=True) as bar:
+        report = evaluate_bundle(reviews, cuts=cuts, progress=bar.update, **predictor_args)
+    if as_json:
+        _echo_json(report)
+        return
+    click.echo(f"{report['bundle']} ({precision}) on {report['reviews']} IMDB test reviews:")
+    click.echo(f"  {'text':<16} {'accuracy':>9} {'log loss':>9}")
+    for name, row in report["results"].items():
+        click.echo(f"  {name:<16} {row['accuracy']:>9.4f} {row['log_loss']:>9.4f}")
