@@ -7,7 +7,6 @@ Tampered bundles and hostile archives are proved in test_bundle.py and test_data
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ASSETS, ROOT, needs_tf
+from conftest import ASSETS, needs_tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,16 +29,8 @@ from edge_sentiment.export.writer import write_bundle
 from edge_sentiment.runtime.predictor import CHUNK
 
 
-def _harness() -> Any:
-    spec = importlib.util.spec_from_file_location("reliability", ROOT / "scripts" / "reliability.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reliability"] = module
-    spec.loader.exec_module(module)
-    return module
+import reliability_trials as harness  # noqa: E402  (tests/reliability_trials.py, beside this file)
 
-
-harness = _harness()
 TINY_BUNDLE = ASSETS / "tiny_bundle"
 MB = 1024 * 1024
 FUZZ = settings(
