@@ -28,7 +28,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 test-runtime: setup
-	$(BIN)/python -m pytest -m "not needs_tf"
+	$(BIN)/python -m pytest -m "not needs_tf and not slow and not fuzz_long"
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
