@@ -373,3 +373,21 @@ def test_an_unsupported_model_is_refused_before_conversion(tmp_path: Path, case:
     for piece in pieces:
         assert piece in result.output, result.output
     assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("shape", ["gru", "stacked-lstm"])
+def test_int8_quantises_other_shapes(tmp_path: Path, shape: str) -> None:
+    """--quantize int8 on a GRU (left in float by onnxruntime, its matrix products int8) and on stacked LSTMs."""
+    import keras
+
+    from conftest import make_archive
+    from edge_sentiment.export.exporter import export_bundle
+
+    model = trained(keras, SHAPES[shape](keras))
+    model.save(tmp_path / "model.keras")
+    archive = make_archive(tmp_path / "aclImdb.tar.gz")
+    result = export_bundle(
+        tmp_path / "model.keras", tmp_path / "bundle", tokenizer=TOKENIZER, parity_samples=16, data=archive, quantize="int8"
+    )
+    assert any(line.startswith("✓ int8 op census") for line in result.manifest["gates"])
+    assert Predictor.load(tmp_path / "bundle", precision="int8").predict_proba(["a wonderful film", ""]).shape == (2,)
