@@ -1,10 +1,38 @@
-"""Shared by the benchmark scripts: put a generated table between a doc's two marker comments."""
+"""Shared by the benchmark scripts: run `edge-sentiment export` as a user does, and put a generated
+table between a doc's two marker comments."""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["write_between"]
+__all__ = ["write_between", "run_export"]
+
+
+def run_export(model: Path, out: Path, data: Path, samples: int, options: list[str]) -> tuple[dict[str, Any], str, float]:
+    """`edge-sentiment export MODEL --out OUT --data DATA --parity-samples N --json --force OPTIONS` in a
+    fresh process: (the manifest, or {"error": its message}), the command as shown in a doc, seconds."""
+    command = [sys.executable, "-m", "edge_sentiment", "export", str(model), "--out", str(out), "--data", str(data),
+               "--parity-samples", str(samples), "--json", "--force", *options]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    seconds = time.perf_counter() - started
+    shown = (
+        shlex.join(["edge-sentiment", *command[3:]])
+        .replace(str(out.parent), "$WORK")
+        .replace(str(data), "$DATA")
+        .replace(str(data.parent), "$(dirname $DATA)")
+    )
+    if done.returncode != 0:
+        error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
+        return {"error": error}, shown, seconds
+    return json.loads(done.stdout), shown, seconds
 
 
 def write_between(doc: Path, name: str, text: str) -> None:

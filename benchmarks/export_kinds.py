@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from _docs import write_between  # benchmarks/_docs.py, beside this script
+from _docs import run_export, write_between  # benchmarks/_docs.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,38 +124,6 @@ def build_cases(data: Path, keras_imdb_dir: Path, work: Path, n_train: int, leng
     return cases
 
 
-def export(case: dict[str, Any], data: Path, out: Path, samples: int) -> tuple[dict[str, Any], str, float]:
-    command = [
-        sys.executable,
-        "-m",
-        "edge_sentiment",
-        "export",
-        str(case["path"]),
-        "--out",
-        str(out),
-        "--data",
-        str(data),
-        "--parity-samples",
-        str(samples),
-        "--json",
-        "--force",
-        *case["options"],
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    seconds = time.perf_counter() - started
-    shown = (
-        shlex.join(["edge-sentiment", *command[3:]])
-        .replace(str(out.parent), "$WORK")
-        .replace(str(data), "$DATA")
-        .replace(str(data.parent), "$(dirname $DATA)")
-    )
-    if done.returncode != 0:
-        error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
-        return {"error": error}, shown, seconds
-    return json.loads(done.stdout), shown, seconds
-
-
 def score(bundle: Path, data: Path, n: int) -> float:
     from edge_sentiment import Predictor
     from edge_sentiment.data import load_imdb
@@ -225,7 +191,7 @@ def main() -> None:
         )
         for i, case in enumerate(cases):
             out = work / f"bundle-{i}"
-            manifest, command, seconds = export(case, args.data, out, args.parity_samples)
+            manifest, command, seconds = run_export(case["path"], out, args.data, args.parity_samples, case["options"])
             row = {
                 "kind": case["kind"],
                 "model": case["model"],

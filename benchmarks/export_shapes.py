@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from _docs import write_between  # benchmarks/_docs.py, beside this script
+from _docs import run_export, write_between  # benchmarks/_docs.py, beside this script
 
 
 def stars(rating: int) -> int:
@@ -130,33 +128,6 @@ def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list
     return cases
 
 
-def export(case: dict[str, Any], data: Path, out: Path, samples: int) -> tuple[dict[str, Any], str]:
-    command = [
-        sys.executable,
-        "-m",
-        "edge_sentiment",
-        "export",
-        str(case["path"]),
-        "--tokenizer",
-        str(case["tokenizer"]),
-        "--out",
-        str(out),
-        "--data",
-        str(data),
-        "--parity-samples",
-        str(samples),
-        "--json",
-        "--force",
-        *case["options"],
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    shown = shlex.join(["edge-sentiment", *command[3:]]).replace(str(out.parent), "$WORK").replace(str(data), "$DATA")
-    if done.returncode != 0:
-        error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
-        return {"error": error}, shown
-    return json.loads(done.stdout), shown
-
-
 def latency(bundles: dict[str, Path], text: str, rounds: int, calls: int) -> dict[str, float]:
     """Median ms of one predict_proba(text) per bundle, the bundles alternating round by round."""
     from edge_sentiment import Predictor
@@ -253,7 +224,8 @@ def main() -> None:
         work = Path(tmp)
         for case in build(args.data, work, args.train_reviews, args.max_len, args.vocab):
             out = work / f"bundle-{case['name']}"
-            manifest, command = export(case, args.data, out, args.parity_samples)
+            options = ["--tokenizer", str(case["tokenizer"]), *case["options"]]
+            manifest, command, _ = run_export(case["path"], out, args.data, args.parity_samples, options)
             row = {k: case[k] for k in ("name", "shape", "file")} | {"command": command, "manifest": manifest, "bundle": out}
             if "error" not in manifest:
                 row["accuracy"] = accuracy(out, args.data, args.test_reviews, manifest["model"].get("classes", 1))
