@@ -362,3 +362,27 @@ def test_a_keras2_model_with_text_vectorization_exports(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "✓ op census: GRU=1" in result.output and "✓ tokenizer" in result.output
     assert_same(tmp_path / "bundle", TEXTS, model.predict(strings(TEXTS)[:, None], verbose=0)[:, 0])
+
+
+def test_a_vocabulary_keras_cannot_reload_exports_through_json(tmp_path: Path) -> None:
+    """A token holding U+0085 (as IMDB reviews have) breaks Keras 3's own saved TextVectorization (its loader
+    splits the vocabulary with str.splitlines()): the model file is refused with the way out, and the layer
+    saved as JSON beside the model after it exports and equals Keras."""
+    import keras
+
+    keras.utils.set_random_seed(13)
+    corpus = [*CORPUS, "most\x85and wonderful", "most\x85and awful"]
+    layer = keras.layers.TextVectorization(max_tokens=60, output_sequence_length=LENGTH)
+    layer.adapt(corpus)
+    assert "most\x85and" in layer.get_vocabulary()
+    keras.Sequential([keras.Input(shape=(1,), dtype="string"), layer, *head(60)]).save(tmp_path / "whole.keras")
+    assert_fails(invoke(tmp_path / "whole.keras", "--out", tmp_path / "b"), "str.splitlines()", "--text-vectorization layer.json")
+
+    (tmp_path / "layer.json").write_text(json.dumps({"config": layer.get_config(), "vocabulary": layer.get_vocabulary()}))
+    x = np.asarray(layer(strings(corpus)))
+    model = fitted(keras.Sequential([keras.Input(shape=(LENGTH,), dtype="int32"), *head(60)]), x[: len(LABELS)])
+    model.save(tmp_path / "model.keras")
+    result = invoke(tmp_path / "model.keras", "--text-vectorization", tmp_path / "layer.json", "--out", tmp_path / "bundle")
+    assert result.exit_code == 0, result.output
+    texts = [*TEXTS, "most\x85and wonderful"]
+    assert_same(tmp_path / "bundle", texts, model.predict(np.asarray(layer(strings(texts))), verbose=0)[:, 0])
