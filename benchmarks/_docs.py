@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_between", "run_export"]
+__all__ = ["write_between", "run_export", "write_rows"]
 
 
 def run_export(model: Path, out: Path, data: Path, samples: int, options: list[str]) -> tuple[dict[str, Any], str, float]:
@@ -43,3 +43,10 @@ def write_between(doc: Path, name: str, text: str) -> None:
         raise SystemExit(f"{doc} has no {begin} ... {end} markers to write between")
     start, stop = content.index(begin) + len(begin), content.index(end)
     doc.write_text(content[:start] + "\n" + text + "\n" + content[stop:], encoding="utf-8")
+
+
+def write_rows(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]], drop: tuple[str, ...] = ("manifest",)) -> None:
+    """Every figure of a table's rows as JSON: each row less `drop`, with its export's gates and parity."""
+    kept = [{k: v for k, v in r.items() if k not in drop} | {"gates": r["manifest"].get("gates"),
+            "parity": r["manifest"].get("parity")} for r in rows]  # fmt: skip
+    path.write_text(json.dumps({"meta": meta, "rows": kept}, indent=1, default=str))

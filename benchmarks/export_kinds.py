@@ -13,7 +13,6 @@ Run: python benchmarks/export_kinds.py --data ../shared/data/aclImdb.tar.gz [--d
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from _docs import run_export, write_between  # benchmarks/_docs.py, beside this script
+from _docs import run_export, write_between, write_rows  # benchmarks/_docs.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,20 +229,7 @@ def main() -> None:
     table = render(rows, meta)
     print(table)
     if args.json_file:
-        args.json_file.write_text(
-            json.dumps(
-                {
-                    "meta": meta,
-                    "rows": [
-                        {k: v for k, v in r.items() if k != "manifest"}
-                        | {"gates": r["manifest"].get("gates"), "parity": r["manifest"].get("parity")}
-                        for r in rows
-                    ],
-                },
-                indent=1,
-                default=str,
-            )
-        )
+        write_rows(args.json_file, meta, rows, drop=("manifest",))
     if args.doc:
         write_between(args.doc, "export_kinds", table)
 
