@@ -95,37 +95,37 @@ json.dump({{"test_accuracy": float(scores[1]), "test_loss": float(scores[0]),
           open(os.environ["LAB_RESULT"], "w"))
 """
 STACKS = {"keras3": ("keras", ".keras"), "keras2": ("tf_keras", ".h5")}
+# Beside the lab's script: `edge-sentiment train --recipe R` (Keras 3, our tokenizer's ids) for these recipes.
+RECIPE_STACKS = ("recipe-lab", "recipe-lab-keras2")
 
 
 def run_one(stack: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    module, suffix = STACKS[stack]
     name = f"{stack}-seed{seed}"
     result_path = args.out / f"{name}.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
-    model_path = args.out / f"{name}{suffix}"
-    script = PRELUDE.format(keras=module) + LAB.format(keras=module, seed=seed) + EPILOGUE.format(keras=module)
     env = {
         **os.environ,
         "LAB_DATA": str(args.data),
         "LAB_WORD_INDEX": str(args.word_index),
-        "LAB_MODEL": str(model_path),
+        "LAB_MODEL": str(args.out / f"{name}{STACKS.get(stack, ('', ''))[1]}"),
         "LAB_RESULT": str(args.out / f"{name}.fit.json"),
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-    fit = json.loads((args.out / f"{name}.fit.json").read_text())
+    if stack in RECIPE_STACKS:  # the run's tokenizer.json is beside its model
+        model_path = args.out / f"{name}-run"
+        fit, tokenizer_options = _train_recipe(stack.removeprefix("recipe-"), seed, model_path, env), []
+    else:
+        model_path = Path(env["LAB_MODEL"])
+        fit, tokenizer_options = _lab_script(stack, seed, env), ["--word-index", str(args.word_index)]
     bundle = args.out / f"{name}-bundle"
     command = [
         "edge-sentiment",
         "export",
         str(model_path),
-        "--word-index",
-        str(args.word_index),
+        *tokenizer_options,
         "--out",
         str(bundle),
         "--data",
@@ -153,13 +153,51 @@ def run_one(stack: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _train_recipe(recipe: str, seed: int, run: Path, env: dict[str, str]) -> dict[str, Any]:
+    """`edge-sentiment train --recipe R --seed N` into run; its figures as the lab script's record has them."""
+    command = ["train", "--recipe", recipe, "--seed", str(seed), "--data", env["LAB_DATA"], "--out", str(run)]
+    command += ["--force", "--json"]
+    done = subprocess.run([sys.executable, "-m", "edge_sentiment", *command], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"edge-sentiment {shlex.join(command)} failed:\n{done.stderr[-3000:]}")
+    metrics = json.loads((run / "metrics.json").read_text())
+    fit = {
+        "test_accuracy": metrics["test_accuracy"],
+        "test_loss": metrics["test_loss"],
+        "train_accuracy_by_epoch": [e["accuracy"] for e in metrics["epochs"]],
+        "train_loss_by_epoch": [e["loss"] for e in metrics["epochs"]],
+        "seconds": metrics["wall_seconds"],  # tokenizing, fit and evaluation, as the lab script's figure
+        "keras": metrics["versions"]["keras"],
+        "command": "edge-sentiment " + shlex.join(command),
+    }
+    return fit
+
+
+def _lab_script(stack: str, seed: int, env: dict[str, str]) -> dict[str, Any]:
+    """The lab's script for one seed in a fresh process; the record its epilogue writes."""
+    module, _ = STACKS[stack]
+    script = PRELUDE.format(keras=module) + LAB.format(keras=module, seed=seed) + EPILOGUE.format(keras=module)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{stack} seed {seed} failed:\n{done.stderr[-3000:]}")
+    return json.loads(Path(env["LAB_RESULT"]).read_text())
+
+
+LABELS = {
+    "recipe-lab": "`train --recipe lab`, our ids, Keras",
+    "recipe-lab-keras2": "`train --recipe lab-keras2`, our ids, Keras",
+    "keras3": "the lab's script, Keras",
+    "keras2": "the lab's script, tf-keras",
+}
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| stack | runs | test accuracy: median (min–max) | epoch-3 train accuracy: median (min–max) | "
         "minutes a run | export gates | parity max \\|Δp\\| |",
         "|---|---|---|---|---|---|---|",
     ]
-    for stack in STACKS:
+    for stack in [*RECIPE_STACKS, *STACKS]:
         rows = sorted((r for r in results if r["stack"] == stack), key=lambda r: r["seed"])
         if not rows:
             continue
@@ -168,7 +206,8 @@ def table(results: list[dict[str, Any]]) -> str:
         gates = sum(bool(r["export"]["gates"]) and all(g.startswith("✓") for g in r["export"]["gates"]) for r in rows)
         parity = max((r["export"]["parity"] or {}).get("max_abs_diff", float("nan")) for r in rows)
         lines.append(
-            f"| {stack} ({rows[0]['keras']}) | {len(rows)} (seeds {', '.join(str(r['seed']) for r in rows)}) | "
+            f"| {LABELS.get(stack, stack)} ({rows[0]['keras']}) | "
+            f"{len(rows)} (seeds {', '.join(str(r['seed']) for r in rows)}) | "
             f"{statistics.median(test):.4f} ({min(test):.4f}–{max(test):.4f}) | "
             f"{statistics.median(train):.4f} ({min(train):.4f}–{max(train):.4f}) | "
             f"{statistics.median(r['seconds'] for r in rows) / 60:.1f} | {gates}/{len(rows)} pass | {parity:.1e} |"
@@ -194,7 +233,12 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", default="7,8,9,10,11")
-    parser.add_argument("--stacks", default="keras3,keras2")
+    parser.add_argument(
+        "--stacks",
+        default="keras3,keras2,recipe-lab,recipe-lab-keras2",
+        help="keras3 / keras2: the lab's script on Keras 3 / tf-keras; recipe-lab, recipe-lab-keras2: "
+        "edge-sentiment train --recipe lab / lab-keras2 (our tokenizer's ids).",
+    )
     parser.add_argument("--parity-samples", type=int, default=1000)
     parser.add_argument("--report", type=Path, default=None, help="Rewrite the table between the markers of this file.")
     args = parser.parse_args()

@@ -551,3 +551,72 @@ def test_train_a_gru_then_export_it(tmp_path) -> None:
 def test_recipe_refuses_an_unknown_cell() -> None:
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
         Recipe(cell="rnn")
+
+
+def test_lab_keras2_is_the_lab_with_per_step_dropout_masks() -> None:
+    assert get_recipe("lab-keras2") == get_recipe("lab").with_overrides(name="lab-keras2", dropout_masks="step")
+    with pytest.raises(ValueError, match="unknown dropout masks 'batch'"):
+        Recipe(dropout_masks="batch")
+
+
+def _gate_free_cell_outputs(masks: str, cell: str, *, graph: bool) -> np.ndarray:
+    """Training-mode outputs of a recurrent layer fed the same vector at every step, whose state is
+    forgotten at every step: equal steps mean one dropout mask reused, differing steps new masks."""
+    import keras
+    import tensorflow as tf
+
+    from edge_sentiment.train.model import build_model
+
+    keras.utils.set_random_seed(0)
+    recipe = Recipe(
+        vocab_size=4, max_len=12, embedding_dim=16, lstm_units=8, cell=cell, pooling="max", dropout=0.5, recurrent_dropout=0.5
+    ).with_overrides(dropout_masks=masks)
+    layer = build_model(recipe, vocab_size=4).get_layer(cell)
+    weights = [np.zeros_like(w) for w in layer.get_weights()]
+    rng = np.random.default_rng(1)
+    weights[0] = rng.normal(size=weights[0].shape).astype(np.float32)  # input kernel; recurrent kernel 0
+    units = recipe.lstm_units
+    if cell == "lstm":  # bias: forget gate far shut, so no state carries over from step to step
+        weights[2][units : 2 * units] = -30.0
+    else:  # GRU: update gate shut (z -> 0: h = candidate, which reads no state since the recurrent kernel is 0)
+        weights[2][..., :units] = -30.0
+    layer.set_weights(weights)
+    x = np.ones((2, recipe.max_len, recipe.embedding_dim), dtype=np.float32)
+    run = tf.function(lambda v: layer(v, training=True)) if graph else (lambda v: layer(v, training=True))
+    return np.asarray(run(tf.constant(x)))
+
+
+@needs_tf
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_step_dropout_masks_are_new_at_every_step_and_sequence_ones_are_not(cell: str, graph: bool) -> None:
+    per_sequence = _gate_free_cell_outputs("sequence", cell, graph=graph)
+    np.testing.assert_allclose(per_sequence[:, 1:], per_sequence[:, 1:2].repeat(per_sequence.shape[1] - 1, 1), atol=1e-6)
+    per_step = _gate_free_cell_outputs("step", cell, graph=graph)
+    differing = [not np.allclose(per_step[:, t], per_step[:, t - 1], atol=1e-6) for t in range(2, per_step.shape[1])]
+    assert all(differing), differing
+    assert not np.allclose(per_step[0], per_step[1])  # and each sequence of the batch has its own
+
+
+@needs_tf
+def test_training_with_step_dropout_saves_a_plain_lstm_that_exports_to_the_fused_op(tmp_path) -> None:
+    """--dropout-masks step trains through the per-step cell, then saves Keras's own LSTM with the same weights."""
+    from edge_sentiment import Predictor
+    from edge_sentiment.export.exporter import export_bundle
+    from edge_sentiment.export.kerasfile import load_keras_model
+    from edge_sentiment.train.trainer import train
+
+    archive = make_archive(tmp_path / "aclImdb.tar.gz", per_class=24)
+    small = dict(vocab_size=40, max_len=20, embedding_dim=4, lstm_units=4, epochs=1, batch_size=8)
+    recipe = get_recipe("lab-keras2").with_overrides(**small)
+    metrics = train(archive, tmp_path / "run", recipe, verbose=0)
+    assert metrics["recipe"]["dropout_masks"] == "step"
+    model = load_keras_model(tmp_path / "run" / "model.keras")
+    lstm = model.get_layer("lstm")
+    assert type(lstm).__name__ == "LSTM" and (lstm.dropout, lstm.recurrent_dropout) == (0.2, 0.2)
+    manifest = export_bundle(tmp_path / "run", tmp_path / "bundle", parity_samples=16).manifest
+    assert manifest["model"]["op_census"].get("LSTM") == 1 and not {"Loop", "Scan"} & set(manifest["model"]["op_census"])
+    texts = ["w1 w2 good", "bad bad w3", ""]
+    predictor = Predictor.load(tmp_path / "bundle")
+    keras_p = model.predict(predictor.tokenizer.encode_batch(texts), verbose=0)[:, 0]
+    np.testing.assert_allclose(predictor.predict_proba(texts), keras_p, rtol=0, atol=1e-5)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..train.recipes import ALIASES, CELLS, POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
+from ..train.recipes import ALIASES, CELLS, DROPOUT_MASKS, POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
 from .base import _command_line, _echo_json, _require, main
 
 
@@ -30,7 +30,9 @@ _TRAIN_DATA_HELP = (
     type=click.Choice([*RECIPES, *ALIASES]),
     default="lab",
     show_default=True,
-    help="Starting hyper-parameters; the options below override single fields. lab: the lab as written; "
+    help="Starting hyper-parameters; the options below override single fields. lab: the lab as written, "
+    "on Keras 3; lab-keras2: the same with Keras 2's per-step dropout masks (--dropout-masks step), "
+    "which is what reproduces the lab's accuracy (docs/lab.md); "
     "bilstm64-w2v256-fold16 (alias default, better): the shipped bundle's, a bidirectional LSTM(64) "
     "pooled over the words, a 256-wide word2vec embedding folded to 16 wide after training (needs "
     "gensim); bilstm64-w2v256 (alias large): the same without the fold (a 13 MiB bundle). "
@@ -72,6 +74,13 @@ _TRAIN_DATA_HELP = (
 )
 @click.option(
     "--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM recurrent dropout. [lab: 0.2; better: 0]"
+)
+@click.option(
+    "--dropout-masks",
+    type=click.Choice(DROPOUT_MASKS),
+    help="The recurrent layer's input and recurrent dropout while training: sequence, Keras 3's one mask "
+    "per sequence reused at every word; step, new masks at every word, as Keras 2's fit() drew them. "
+    "Either way the saved model is Keras's own LSTM/GRU. [lab: sequence; lab-keras2: step]",
 )
 @click.option("--epochs", type=click.IntRange(1), help="Training epochs. [lab: 3; better: 2]")
 @click.option("--batch-size", type=click.IntRange(1), help="Batch size. [lab: 64]")

@@ -35,14 +35,26 @@ def build_model(recipe: Recipe, vocab_size: int | None = None, steps_per_epoch: 
         layers.append(keras.layers.Dropout(recipe.dropout, name="input_dropout"))
         lstm_dropout = 0.0
     pooled = recipe.pooling != "last"
-    cell = keras.layers.GRU if recipe.cell == "gru" else keras.layers.LSTM
-    lstm = cell(
-        recipe.lstm_units,
-        dropout=lstm_dropout,
-        return_sequences=pooled,
-        recurrent_dropout=recipe.recurrent_dropout,
-        name=recipe.cell,
-    )
+    if recipe.dropout_masks == "step" and (lstm_dropout or recipe.recurrent_dropout):
+        from .stepdropout import step_dropout_layer  # Keras 2's masks; trainer.py saves a plain copy
+
+        lstm = step_dropout_layer(
+            recipe.cell,
+            recipe.lstm_units,
+            dropout=lstm_dropout,
+            recurrent_dropout=recipe.recurrent_dropout,
+            return_sequences=pooled,
+            name=recipe.cell,
+        )
+    else:
+        cell = keras.layers.GRU if recipe.cell == "gru" else keras.layers.LSTM
+        lstm = cell(
+            recipe.lstm_units,
+            dropout=lstm_dropout,
+            return_sequences=pooled,
+            recurrent_dropout=recipe.recurrent_dropout,
+            name=recipe.cell,
+        )
     layers.append(keras.layers.Bidirectional(lstm, name=recipe.recurrent_name) if recipe.bidirectional else lstm)
     dense = keras.layers.Dense(1, activation="sigmoid", name="probability")
     if not pooled:  # the lab's model, layer for layer

@@ -174,6 +174,11 @@ def train(
         verbose=verbose,
     )
     fit_seconds = time.perf_counter() - fit_started
+    if recipe.dropout_masks == "step":  # the same weights in Keras's own LSTM/GRU: what is saved and exported
+        from .stepdropout import plain_copy
+
+        plain = build_model(recipe.with_overrides(dropout_masks="sequence"), tokenizer.vocab_size, steps_per_epoch)
+        model = plain_copy(model, plain)
     fold = None
     if recipe.embedding_rank:  # the folded model ships: the test and by-length figures are its own
         from .fold import fold_embedding, id_counts
