@@ -10,6 +10,8 @@ BIN    := $(VENV)/bin
 CACHED := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edge-sentiment/aclImdb_v1.tar.gz
 DATA   ?= $(or $(EDGE_SENTIMENT_DATA),$(wildcard ../shared/data/aclImdb.tar.gz),$(CACHED))
 RUN    ?= runs/lab
+# lab-keras2: the lab's recipe with Keras 2's per-step dropout masks, what reproduces its accuracy on Keras 3 (docs/lab.md).
+RECIPE ?= lab-keras2
 BUNDLE ?= bundles/lab
 
 .PHONY: all setup data check test test-runtime test-slow train export evaluate bench predict default-bundle test-assets
@@ -46,7 +48,7 @@ ifeq ($(DATA),$(CACHED))
 endif
 
 train: data
-	$(BIN)/edge-sentiment train --data $(DATA) --out $(RUN) --force
+	$(BIN)/edge-sentiment train --recipe $(RECIPE) --data $(DATA) --out $(RUN) --force
 
 export: data
 	$(BIN)/edge-sentiment export $(RUN) --out $(BUNDLE) --data $(DATA) --quantize int8 --force

@@ -14,7 +14,10 @@ Run: python benchmarks/export_shapes.py --data ../shared/data/aclImdb.tar.gz [--
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +28,12 @@ from typing import Any
 import numpy as np
 
 from _docs import run_export, write_between, write_rows  # benchmarks/_docs.py, beside this script
+
+
+# The int8 gate's limit here (points of accuracy): wide, so that the table shows each shape's loss.
+INT8_MAX_LOSS = "5"
+# The three-class model's classes by IMDB star rating, as export's int8 gate and evaluate are told.
+THREE = ["--rating-classes", "1-4,7-8,9-10"]
 
 
 def stars(rating: int) -> int:
@@ -121,7 +130,7 @@ def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list
                 "file": "Keras 3 .keras",
                 "path": work / f"{name}.keras",
                 "tokenizer": work / ("tokenizer-post.json" if name.startswith("post") else "tokenizer.json"),
-                "options": ["--labels", "negative,positive,strongly positive"] if classes == 3 else [],
+                "options": ["--labels", "negative,positive,strongly positive", *THREE] if classes == 3 else [],
             }
         )
     return cases
@@ -146,35 +155,40 @@ def latency(bundles: dict[str, Path], text: str, rounds: int, calls: int) -> dic
     return {name: float(np.median(t) * 1000) for name, t in times.items()}
 
 
-def accuracy(bundle: Path, data: Path, n: int, classes: int) -> float:
-    from edge_sentiment import Predictor
-    from edge_sentiment.data import load_imdb
-
-    test = load_imdb(data, splits=("test",))["test"].subset(n, seed=2)
-    p = Predictor.load(bundle).predict_proba(test.texts)
-    if classes == 1:
-        return float(np.mean((p >= 0.5) == np.asarray(test.labels)))
-    return float(np.mean(np.argmax(p, axis=1) == np.asarray([stars(r) for r in test.ratings])))
+def evaluate(bundle: Path, data: Path, n: int, options: list[str]) -> tuple[dict[str, float], str]:
+    """`edge-sentiment evaluate --bundle B --limit n --no-cuts --json` in a fresh process, fp32 and int8:
+    the accuracy of each on the same n test reviews (the three-class model's by their star ratings)."""
+    figures, shown = {}, ""
+    for precision in ("fp32", "int8"):
+        command = ["evaluate", "--bundle", str(bundle), "--data", str(data), "--limit", str(n), "--no-cuts", "--json"]
+        command += ["--precision", precision, *(THREE if THREE[0] in options else [])]
+        done = subprocess.run([sys.executable, "-m", "edge_sentiment", *command], capture_output=True, text=True, check=True)
+        figures[precision] = json.loads(done.stdout)["results"]["full review"]["accuracy"]
+        shown = shlex.join(["edge-sentiment", *command]).replace(str(bundle.parent), "$WORK").replace(str(data), "$DATA")
+    return figures, shown
 
 
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         f"Made by `python benchmarks/export_shapes.py --data $DATA --doc docs/model-shapes.md` on {meta['date']}: "
         f"{meta['train_reviews']} training reviews, 1 epoch, {meta['max_len']} ids per review, our tokenizer's "
-        f"{meta['vocab']} ids; parity on {meta['samples']} IMDB test reviews; accuracy from raw text on "
-        f"{meta['test_reviews']} other test reviews (three classes: the stars); batch-1 latency of a "
+        f"{meta['vocab']} ids; parity on {meta['samples']} IMDB test reviews; every model exported with `--quantize int8 "
+        f"--accuracy-samples {meta['test_reviews']} --int8-max-loss {INT8_MAX_LOSS}` (the three-class one with "
+        "`--rating-classes 1-4,7-8,9-10`); accuracy "
+        f"of fp32 and int8 from raw text on those {meta['test_reviews']} test reviews by `edge-sentiment evaluate` "
+        "(three classes: by star rating); batch-1 latency (fp32) of a "
         f"{meta['words']}-word review, median of {meta['rounds']} alternating rounds × {meta['calls']} calls, one thread; "
         f"{meta['versions']}.",
         "",
         "| shape | file | exported | op census (recurrent) | pads | parity max \\|Δp\\| | labels agree "
-        "| accuracy | batch-1 ms | × lab |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| accuracy fp32 / int8 | int8 gate | batch-1 ms | × lab |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lab = next((r["ms"] for r in rows if r["name"] == "lab" and "ms" in r), None)
     for r in rows:
         m = r["manifest"]
         if "error" in m:
-            lines.append(f"| {r['shape']} | {r['file']} | refused: {m['error']} | | | | | | | |")
+            lines.append(f"| {r['shape']} | {r['file']} | refused: {m['error']} | | | | | | | | |")
             continue
         census = ", ".join(
             f"{op} {n}" for op, n in sorted(m["model"]["op_census"].items()) if op in ("LSTM", "GRU", "Loop", "Scan", "If")
@@ -184,7 +198,7 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append(
             f"| {r['shape']} | {r['file']} | ✓ {sum(g.startswith('✓') for g in m['gates'])}/{len(m['gates'])} gates | "
             f"{census} | {m['model']['pads']} | {parity['max_abs_diff']:.1e} | {parity['labels_agreeing']}/{parity['samples']} | "
-            f"{r['accuracy']:.3f} | {r['ms']:.3f} | {ratio} |"
+            f"{r['accuracy']['fp32']:.3f} / {r['accuracy']['int8']:.3f} | {int8_gate(m)} | {r['ms']:.3f} | {ratio} |"
         )
     lines += [
         "",
@@ -194,7 +208,14 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- `{r['command']}`" for r in rows]
+    lines += ["", "and for each bundle, e.g. the three-class one:", "", f"- `{rows[-1].get('evaluate', '')}` (and fp32)"]
     return "\n".join(lines)
+
+
+def int8_gate(manifest: dict[str, Any]) -> str:
+    """The int8 gate's line in short: ✓ and the points of accuracy int8 lost against fp32 on the same texts."""
+    int8 = manifest.get("int8")
+    return f"✓ {int8['accuracy_loss_pp']:+.2f} pp" if int8 else "—"
 
 
 def main() -> None:
@@ -224,10 +245,11 @@ def main() -> None:
         for case in build(args.data, work, args.train_reviews, args.max_len, args.vocab):
             out = work / f"bundle-{case['name']}"
             options = ["--tokenizer", str(case["tokenizer"]), *case["options"]]
+            options += ["--quantize", "int8", "--accuracy-samples", str(args.test_reviews), "--int8-max-loss", INT8_MAX_LOSS]
             manifest, command, _ = run_export(case["path"], out, args.data, args.parity_samples, options)
             row = {k: case[k] for k in ("name", "shape", "file")} | {"command": command, "manifest": manifest, "bundle": out}
             if "error" not in manifest:
-                row["accuracy"] = accuracy(out, args.data, args.test_reviews, manifest["model"].get("classes", 1))
+                row["accuracy"], row["evaluate"] = evaluate(out, args.data, args.test_reviews, case["options"])
             print(f"{case['name']}: {'refused' if 'error' in manifest else 'exported'}", file=sys.stderr)
             rows.append(row)
         ms = latency({r["name"]: r["bundle"] for r in rows if "error" not in r["manifest"]}, text, args.rounds, args.calls)

@@ -648,11 +648,6 @@ def test_verify_predict_and_bench_run_every_shape_and_kind(bundle: Path, tmp_pat
     assert benched.exit_code == 0, benched.output
 
 
-def test_evaluate_refuses_a_bundle_of_several_classes(tiny_archive: Path) -> None:
-    result = invoke("evaluate", "--bundle", ASSETS / "shapes" / "three-class", "--data", tiny_archive, "--limit", 4)
-    assert_fails(result, 1, "has 3 classes (bad, good, great)")
-
-
 def test_the_cli_precisions_are_the_runtimes() -> None:
     from edge_sentiment.cli import PRECISIONS
     from edge_sentiment.runtime.bundle import PRECISION_FILES

@@ -1,4 +1,4 @@
-"""Accuracy of a bundle on labelled reviews, whole and cut to their first or last few words."""
+"""Accuracy of a bundle on labelled texts, whole and cut to their first or last few words."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from .data import Reviews
-from .errors import InputError
+from .errors import DataError
+from .labelled import Labelled, from_imdb
 from .runtime.predictor import Predictor
 from .runtime.tokenizer import words
 
@@ -20,13 +21,17 @@ _BLOCK = 1000
 
 
 def score_figures(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy and binary cross-entropy (log loss)."""
-    p = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
-    y = labels.astype(np.float64)
-    return {
-        "accuracy": float(np.mean((probabilities >= threshold) == (labels == 1))),
-        "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
-    }
+    """Accuracy and log loss: binary cross-entropy for (n,) scores of one sigmoid output, against labels 0/1;
+    categorical cross-entropy for (n, k) class probabilities, against class indexes (accuracy of the top class)."""
+    y = np.asarray(labels, dtype=np.int64)
+    if probabilities.ndim == 1:
+        p = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
+        return {
+            "accuracy": float(np.mean((probabilities >= threshold) == (y == 1))),
+            "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        }
+    chosen = np.clip(probabilities[np.arange(len(y)), y].astype(np.float64), 1e-7, 1.0)
+    return {"accuracy": float(np.mean(np.argmax(probabilities, axis=1) == y)), "log_loss": float(-np.mean(np.log(chosen)))}
 
 
 def text_variants(cuts: bool = True) -> dict[str, Callable[[str], str]]:
@@ -40,35 +45,42 @@ def text_variants(cuts: bool = True) -> dict[str, Callable[[str], str]]:
 
 
 def evaluate_bundle(
-    reviews: Reviews,
+    texts: Reviews | Labelled,
     *,
     bundle: str | os.PathLike[str] | None = None,
     precision: str = "fp32",
     threads: int | None = None,
+    predictor: Predictor | None = None,
     cuts: bool = True,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
-    """Figures per text variant (full review, first/last k words) for one bundle."""
-    predictor = Predictor.load(bundle, precision=precision, threads=threads)
-    if predictor.classes > 1:
-        raise InputError(
-            f"evaluate scores IMDB's negative/positive labels; {predictor.bundle.path} has "
-            f"{predictor.classes} classes ({', '.join(predictor.labels)})"
-        )
-    labels = np.asarray(reviews.labels)
+    """Figures per text variant (full text, first/last k words) for one bundle.
+
+    texts: IMDB reviews (their negative/positive labels, for a bundle of one sigmoid output or two classes),
+    or Labelled texts (labelled.py: IMDB's star ratings as classes, or a file) for a bundle of any classes.
+    predictor: one already loaded (bundle, precision and threads are then its own).
+    """
+    if predictor is None:
+        predictor = Predictor.load(bundle, precision=precision, threads=threads)
+    labelled = from_imdb(texts, predictor.classes) if isinstance(texts, Reviews) else texts
+    top, classes = int(labelled.classes.max(initial=0)), max(predictor.classes, 2)
+    if top >= classes:
+        raise DataError(f"{labelled.source} name class {top}; {predictor.bundle.path} has {classes} (0-{classes - 1})")
     results = {}
     for name, cut in text_variants(cuts).items():
         scores = []
-        for start in range(0, len(reviews), _BLOCK):
-            block = [cut(t) for t in reviews.texts[start : start + _BLOCK]]
+        for start in range(0, len(labelled), _BLOCK):
+            block = [cut(t) for t in labelled.texts[start : start + _BLOCK]]
             scores.append(predictor.predict_proba(block))
             if progress:
                 progress(len(block))
-        results[name] = score_figures(np.concatenate(scores), labels, predictor.threshold)
+        results[name] = score_figures(np.concatenate(scores), labelled.classes, predictor.threshold)
     return {
         "bundle": str(predictor.bundle.path),
-        "precision": precision,
-        "reviews": len(reviews),
-        "test_sha256": reviews.checksum(),
+        "precision": predictor.bundle.precision,
+        "labels": list(predictor.labels),
+        "texts": labelled.source,
+        "reviews": len(labelled),
+        "test_sha256": labelled.checksum,
         "results": results,
     }

@@ -7,7 +7,7 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -49,6 +49,44 @@ _THREADS_HELP = (
     "CPU threads for many texts: batches run in parallel, one thread each; a single text "
     "always uses one. Small hosts often want 1. Default: the cores this process may use."
 )
+
+
+def labelled_options(purpose: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--rating-classes, --labelled, --text-field, --label-field: the labelled texts (labelled.py) that
+    `purpose` is measured on; by default IMDB's test reviews by their negative/positive labels."""
+    options = [
+        click.option(
+            "--rating-classes",
+            default=None,
+            metavar="RANGES",
+            help=f"For {purpose}, label IMDB's test reviews by their star rating: one range of ratings per class, in "
+            "the order of the bundle's labels, e.g. 1-4,7-8,9-10 for three classes. Reviews rated outside every "
+            "range are left out. Default: IMDB's own negative/positive labels (for a bundle of two classes).",
+        ),
+        click.option(
+            "--labelled",
+            "labelled_path",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help=f"For {purpose}, your own labelled texts instead of IMDB's: JSON Lines (one object a line) or "
+            "CSV with a header row (.csv); each row a text and a label (one of the bundle's labels or its index).",
+        ),
+        click.option("--text-field", default="text", show_default=True, help="The text's field (column) in --labelled."),
+        click.option("--label-field", default="label", show_default=True, help="The label's field (column) in --labelled."),
+    ]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _labelled_source(rating_classes: str | None, labelled_path: str | None, text_field: str, label_field: str) -> Any:
+    from ..labelled import LabelledSource
+
+    return LabelledSource(labelled_path, rating_classes, text_field, label_field)
 
 
 def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..export.options import TOKENIZER_HELP, TokenizerOptions
-from .base import _DATA_HELP, _command_line, _echo_json, _require, main
+from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _require, labelled_options, main
 
 
 @main.command(epilog=TOKENIZER_HELP.replace("\n", "\n\n\b\n", 1))
@@ -80,7 +80,8 @@ from .base import _DATA_HELP, _command_line, _echo_json, _require, main
     "--quantize",
     type=click.Choice(["int8"]),
     default=None,
-    help="Also add an int8 model (dynamic quantisation, DynamicQuantizeLSTM); needs --data for its accuracy gate.",
+    help="Also add an int8 model (dynamic quantisation, DynamicQuantizeLSTM), gated on the test accuracy it "
+    "loses: needs --data (IMDB's test reviews; --rating-classes for a model of several classes) or --labelled.",
 )
 @click.option(
     "--int8-max-loss",
@@ -93,8 +94,10 @@ from .base import _DATA_HELP, _command_line, _echo_json, _require, main
     "--accuracy-samples",
     type=click.IntRange(2),
     default=None,
-    help="Test reviews for the int8 accuracy gate. Default: the whole test split.",
+    help="Texts for the int8 accuracy gate: a class-balanced sample of this many test reviews (with "
+    "--labelled: its first rows). Default: all of them.",
 )
+@labelled_options("the int8 accuracy gate")
 @click.option(
     "--labels",
     default=None,
@@ -121,6 +124,10 @@ def export(
     quantize: str | None,
     int8_max_loss: float,
     accuracy_samples: int | None,
+    rating_classes: str | None,
+    labelled_path: str | None,
+    text_field: str,
+    label_field: str,
     labels: str | None,
     force: bool,
     as_json: bool,
@@ -163,6 +170,7 @@ def export(
         int8_max_loss_pp=int8_max_loss,
         labels=labels.split(",") if labels is not None else None,
         accuracy_samples=accuracy_samples,
+        accuracy_texts=_labelled_source(rating_classes, labelled_path, text_field, label_field),
         command=_command_line(),
         log=log,
     )

@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from .base import _BUNDLE_HELP, _DATA_HELP, _PRECISION_HELP, _THREADS_HELP, PRECISIONS, _echo_json, main
+from .base import (
+    _BUNDLE_HELP,
+    _DATA_HELP,
+    _PRECISION_HELP,
+    _THREADS_HELP,
+    PRECISIONS,
+    _echo_json,
+    _labelled_source,
+    labelled_options,
+    main,
+)
 
 
 def _read_lines(source: str, errors: str) -> Iterator[str]:
@@ -93,31 +103,47 @@ def predict(
 @click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
 @click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
-@click.option("--limit", type=click.IntRange(2), default=None, help="Evaluate a balanced sample of this many test reviews.")
+@click.option(
+    "--limit",
+    type=click.IntRange(2),
+    default=None,
+    help="Evaluate a class-balanced sample of this many test reviews (with --labelled: its first rows).",
+)
+@labelled_options("the figures")
 @click.option(
     "--cuts/--no-cuts",
     default=True,
     show_default=True,
-    help="Also score reviews cut to their first and last 10, 20 and 50 words (short-text accuracy).",
+    help="Also score texts cut to their first and last 10, 20 and 50 words (short-text accuracy).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate(
-    bundle: str | None, data: str | None, precision: str, threads: int | None, limit: int | None, cuts: bool, as_json: bool
+    bundle: str | None,
+    data: str | None,
+    precision: str,
+    threads: int | None,
+    limit: int | None,
+    cuts: bool,
+    as_json: bool,
+    **labelled: Any,
 ) -> None:
-    """Accuracy and log loss of a bundle on the IMDB test split (and on cut reviews)."""
-    from ..data import load_imdb
-    from ..evaluate import evaluate_bundle
+    """Accuracy and log loss of a bundle on labelled texts (and on the texts cut short).
 
-    predictor_args = {"bundle": bundle, "threads": threads, "precision": precision}
-    reviews = load_imdb(data, splits=("test",))["test"]
-    if limit:
-        reviews = reviews.subset(limit)
-    with click.progressbar(length=len(reviews) * (7 if cuts else 1), label="scoring", file=sys.stderr, show_pos=True) as bar:
-        report = evaluate_bundle(reviews, cuts=cuts, progress=bar.update, **predictor_args)
+    By default the IMDB test split, by its negative/positive labels; a bundle of several classes is
+    measured on IMDB's star ratings (--rating-classes) or on your own labelled texts (--labelled).
+    """
+    from ..evaluate import evaluate_bundle, text_variants
+    from ..runtime.predictor import Predictor
+
+    predictor = Predictor.load(bundle, threads=threads, precision=precision)
+    texts = _labelled_source(**labelled).load(predictor.classes, predictor.labels, data, limit)
+    length = len(texts) * len(text_variants(cuts))
+    with click.progressbar(length=length, label="scoring", file=sys.stderr, show_pos=True) as bar:
+        report = evaluate_bundle(texts, predictor=predictor, cuts=cuts, progress=bar.update)
     if as_json:
         _echo_json(report)
         return
-    click.echo(f"{report['bundle']} ({precision}) on {report['reviews']} IMDB test reviews:")
+    click.echo(f"{report['bundle']} ({precision}) on {report['reviews']} {report['texts']}:")
     click.echo(f"  {'text':<16} {'accuracy':>9} {'log loss':>9}")
     for name, row in report["results"].items():
         click.echo(f"  {name:<16} {row['accuracy']:>9.4f} {row['log_loss']:>9.4f}")

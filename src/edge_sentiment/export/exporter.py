@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from .._meta import tool_versions
-from ..data import load_imdb
 from ..errors import BundleError, DataError, ExportError
+from ..labelled import Labelled, LabelledSource
 from ..runtime.bundle import INPUT_NAME, LABELS, OUTPUT_NAME, check_model
 from ..runtime.files import check_target
 from ..runtime.onnxinfo import read_onnx_info
@@ -50,12 +50,17 @@ def export_bundle(
     strip_dropout: bool = True,
     quantize: str | None = None,
     labels: Sequence[str] | None = None,
+    accuracy_texts: LabelledSource | None = None,
     int8_max_loss_pp: float = 0.3,
     accuracy_samples: int | None = None,
     command: str | None = None,
     log: Any = None,
 ) -> ExportResult:
-    """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails."""
+    """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails.
+
+    quantize="int8" also writes model.int8.onnx, gated on the accuracy it loses on accuracy_texts (default:
+    IMDB's test reviews from data, by their labels; accuracy_samples of them); labelled.py says what else.
+    """
     import onnx
 
     say = log or (lambda _msg: None)
@@ -67,20 +72,16 @@ def export_bundle(
     options = tokenizer_options or TokenizerOptions()
     if tokenizer is not None:
         options.tokenizer = tokenizer
-    test_reviews = None
-    if quantize:  # fail before any work when the accuracy gate cannot run
-        try:
-            test_reviews = load_imdb(data, splits=("test",))["test"]
-        except DataError as exc:
-            raise ExportError(f"--quantize int8 measures test accuracy at export and needs the IMDB data: {exc}") from None
-        if accuracy_samples:
-            test_reviews = test_reviews.subset(accuracy_samples, seed=0)
     src = load_source(source, options)
     tok, model = src.tokenizer, src.ids_model
     arch = recognise(model)  # the one refusal for an unsupported model, before any conversion
     names = class_names(labels, arch.classes)
-    if quantize and arch.classes > 1:
-        raise ExportError("--quantize int8 gates on IMDB's two labels; a model of several classes is exported in fp32 only")
+    gate_texts: Labelled | None = None
+    if quantize:  # fail before the conversion when the accuracy gate cannot run
+        try:
+            gate_texts = (accuracy_texts or LabelledSource()).load(arch.classes, names, data, accuracy_samples)
+        except DataError as exc:
+            raise ExportError(f"--quantize int8 measures the accuracy it loses on labelled texts: {exc}") from None
     rows = arch.vocab_rows
     skip_refusal = arch.pad_skip_refusal(tok.padding)
     pads = "none" if arch.mask_zero else "skipped" if skip_refusal is None else "fed"
@@ -171,7 +172,8 @@ def export_bundle(
     int8: dict[str, Any] = {}
     if quantize and report.passed:
         say("quantising to int8 and measuring test accuracy")
-        int8 = _int8_gate(report, serving, tok, out, model_contract, test_reviews, int8_max_loss_pp, arch.fused_ops())
+        assert gate_texts is not None
+        int8 = _int8_gate(report, serving, tok, out, model_contract, gate_texts, int8_max_loss_pp, arch.fused_ops())
         files["model.int8.onnx"] = int8.pop("bytes")
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
@@ -313,7 +315,7 @@ def _int8_gate(
     tok: TokenizerBase,
     out: str | os.PathLike[str],
     model_contract: dict[str, Any],
-    reviews: Any,
+    texts: Labelled,
     max_loss_pp: float,
     fused: dict[str, int],
 ) -> dict[str, Any]:
@@ -337,22 +339,23 @@ def _int8_gate(
         check_model(read_onnx_info(int8_bytes), {"model": model_contract}, tok, "model.int8.onnx")
     except BundleError as exc:
         report.add("int8 runtime contract", False, str(exc))
-    labels = np.asarray(reviews.labels)
-    p32 = _staged_predictor(serving.SerializeToString(), tok, out, model_contract).predict_proba(reviews.texts)
-    p8 = _staged_predictor(int8_bytes, tok, out, model_contract, "int8").predict_proba(reviews.texts)
-    acc32, acc8 = score_figures(p32, labels), score_figures(p8, labels)
+    p32 = _staged_predictor(serving.SerializeToString(), tok, out, model_contract).predict_proba(texts.texts)
+    p8 = _staged_predictor(int8_bytes, tok, out, model_contract, "int8").predict_proba(texts.texts)
+    acc32, acc8 = score_figures(p32, texts.classes), score_figures(p8, texts.classes)
     loss_pp = (acc32["accuracy"] - acc8["accuracy"]) * 100
     report.add(
         "int8 accuracy",
         loss_pp <= max_loss_pp,
-        f"{acc8['accuracy']:.4f} vs fp32 {acc32['accuracy']:.4f} on {len(labels)} test reviews: "
+        f"{acc8['accuracy']:.4f} vs fp32 {acc32['accuracy']:.4f} on {len(texts)} {texts.source}: "
         f"{loss_pp:+.2f} pp lost (limit {max_loss_pp} pp)",
     )
     vs32 = parity_figures(p32, p8)
     return {
         "bytes": int8_bytes,
         "file": "model.int8.onnx",
-        "reviews": len(labels),
+        "reviews": len(texts),
+        "texts": texts.source,
+        "texts_sha256": texts.checksum,
         "accuracy": acc8["accuracy"],
         "log_loss": acc8["log_loss"],
         "fp32_accuracy": acc32["accuracy"],
