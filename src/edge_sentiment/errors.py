@@ -10,6 +10,7 @@ __all__ = [
     "ExportError",
     "InputError",
     "MissingDependencyError",
+    "ScoreError",
 ]
 
 
@@ -35,6 +36,11 @@ class ExportError(EdgeSentimentError):
 
 class InputError(EdgeSentimentError, TypeError):
     """A caller passed something that is not text (or a sequence of texts)."""
+
+
+class ScoreError(EdgeSentimentError):
+    """A scoring run cannot start or finish: an unreadable input, an output in the way, a bad row under
+    --strict, or an unfinished run that does not match the one asked for."""
 
 
 class MissingDependencyError(EdgeSentimentError, ImportError):
