@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ class ScoreSummary:
     rejected: int
     seconds: float
     resumed_rows: int = 0
-    workers: int = 1
+    workers: int = 1  # local: the predictor's threads; ray: the workers
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -320,7 +320,8 @@ def _score_local(
                 progress(sum(part["rows"] for part in parts), batch[-1].end, total)
     finally:
         predictor.close()
-    return _finish(job, partial, parts, columns, ext, resumed, time.perf_counter() - started, force)
+    summary = _finish(job, partial, parts, columns, ext, resumed, time.perf_counter() - started)
+    return replace(summary, workers=predictor.threads)
 
 
 def _part_entry(batch: list[Item], scored: int, rejected: int) -> dict[str, Any]:
