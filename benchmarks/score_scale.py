@@ -1,6 +1,6 @@
 """`edge-sentiment score` at scale: the local engine against Ray Data in local mode, in one run.
 
-    python benchmarks/score_scale.py [--rows 1000000] [--workers 2] [--data ARCHIVE] [--bundle DIR]
+    python benchmarks/score_scale.py [--rows 1000000] [--workers 2] [--rounds 1] [--data ARCHIVE] [--bundle DIR]
                                      [--engines local,ray] [--json-file benchmarks/score_scale.json]
 
 The input is the IMDB test set repeated to --rows texts, as JSON Lines ({"id", "text"}). Each engine
@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="the aclImdb archive (default: $EDGE_SENTIMENT_DATA)")
     parser.add_argument("--bundle", default=None)
     parser.add_argument("--engines", default="local,ray")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each engine, interleaved")
     parser.add_argument("--work-dir", default=None, help="where the input and outputs go (default: a temporary folder)")
     parser.add_argument("--json-file", default="benchmarks/score_scale.json")
     args = parser.parse_args()
@@ -137,23 +139,33 @@ def main() -> None:
     if args.bundle:
         base += ["--bundle", args.bundle]
     outputs: dict[str, list[Path]] = {}
-    for engine in args.engines.split(","):
-        if engine == "local":
-            target = work / "scores.jsonl"
-            command = [*base, "--out", str(target), "--threads", str(args.workers)]
-        else:
-            target = work / "scores-ray"
-            command = [*base, "--out", str(target), "--engine", "ray", "--workers", str(args.workers)]
-        print(f"running {engine} ...", file=sys.stderr, flush=True)
-        result = run_engine(command)
-        result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-        report["engines"][engine] = result  # type: ignore[index]
-        print(json.dumps(result), file=sys.stderr, flush=True)
-        if engine == "local":
-            outputs[engine] = [target]
-        else:
-            manifest = json.loads((target / "manifest.json").read_text())
-            outputs[engine] = [target / shard["file"] for shard in manifest["shards"]]
+    runs: dict[str, list[dict[str, object]]] = {engine: [] for engine in args.engines.split(",")}
+    for round_ in range(args.rounds):
+        for engine in runs:
+            if engine == "local":
+                target = work / "scores.jsonl"
+                command = [*base, "--out", str(target), "--threads", str(args.workers)]
+            else:
+                target = work / "scores-ray"
+                command = [*base, "--out", str(target), "--engine", "ray", "--workers", str(args.workers)]
+            print(f"round {round_ + 1}: {engine} ...", file=sys.stderr, flush=True)
+            result = run_engine(command)
+            result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+            runs[engine].append(result)
+            print(json.dumps(result), file=sys.stderr, flush=True)
+            if engine == "local":
+                outputs[engine] = [target]
+            else:
+                manifest = json.loads((target / "manifest.json").read_text())
+                outputs[engine] = [target / shard["file"] for shard in manifest["shards"]]
+    for engine, results in runs.items():
+        rates = sorted(float(r["summary"]["rows_per_second"]) for r in results)  # type: ignore[index]
+        peaks = sorted(float(r["peak_rss_mib_all_processes"]) for r in results)  # type: ignore[arg-type]
+        report["engines"][engine] = {  # type: ignore[index]
+            "rows_per_second_median": statistics.median(rates),
+            "peak_rss_mib_all_processes_max": peaks[-1],
+            "runs": results,
+        }
     if len(outputs) == 2:
         digests = {engine: digest(paths) for engine, paths in outputs.items()}
         report["same_output"] = len(set(digests.values())) == 1

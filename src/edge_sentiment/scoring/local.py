@@ -309,7 +309,13 @@ def _score_local(
                     f"Without --strict bad rows go to {job.rejects}"
                 )
             index = len(parts)
-            rows, bad = score_items(predictor, batch, keep)
+            before = sum(part["rows"] for part in parts)
+
+            def report(item: Item) -> None:
+                if progress is not None:
+                    progress(before + item.row - batch[0].row + 1, item.end, total)
+
+            rows, bad = score_items(predictor, batch, keep, report)
             used = write_part(partial / f"part-{index:06d}.{ext}", job.output_format, rows, columns, schema)
             schema = schema if schema is not None else used
             if bad:
@@ -336,7 +342,6 @@ def _finish(
     ext: str,
     resumed: int,
     seconds: float,
-    force: bool,
 ) -> ScoreSummary:
     """Check the parts cover the input once, join them, count the joined rows, rename; remove the partial folder."""
     expected_row = 0

@@ -8,7 +8,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +58,38 @@ def result_rows(
 WINDOW = 1024  # rows scored together: both engines cut at the same multiples of it, so their batches, and scores, agree
 
 
-def score_items(predictor: Any, items: Sequence[Item], keep_text: str | None) -> tuple[list[dict[str, Any]], list[Item]]:
-    """Score the good items window by window (rows k*WINDOW .. (k+1)*WINDOW-1 together); returns (output rows, bad items)."""
+def score_items(
+    predictor: Any, items: Sequence[Item], keep_text: str | None, after: Callable[[Item], None] | None = None
+) -> tuple[list[dict[str, Any]], list[Item]]:
+    """Score the good items window by window (rows k*WINDOW .. (k+1)*WINDOW-1 together); returns (output rows, bad items).
+
+    A window is tokenized while the one before it is scored on the predictor's threads, as
+    Predictor.predict_proba does with its chunks. after, if given, is called with the last good item
+    of each window once it is scored.
+    """
     rows: list[dict[str, Any]] = []
     bad = [item for item in items if item.reason is not None]
     good = [item for item in items if item.reason is None]
+    pending: tuple[list[Item], Callable[[], np.ndarray]] | None = None
+
+    def finish(part: list[Item], wait: Callable[[], np.ndarray]) -> None:
+        rows.extend(result_rows(part, wait(), predictor.labels, predictor.threshold, keep_text))
+        if after is not None:
+            after(part[-1])
+
     start = 0
     while start < len(good):
-        window = good[start].row // WINDOW
-        stop = start
+        window, stop = good[start].row // WINDOW, start
         while stop < len(good) and good[stop].row // WINDOW == window:
             stop += 1
         part = good[start:stop]
-        probabilities = predictor.predict_proba([item.text for item in part])
-        rows += result_rows(part, probabilities, predictor.labels, predictor.threshold, keep_text)
-        start = stop
+        encode = predictor._encode
+        started = predictor._start([encode(item.text) for item in part])  # scoring starts in the pool
+        if pending is not None:
+            finish(*pending)
+        pending, start = (part, started), stop
+    if pending is not None:
+        finish(*pending)
     return rows, bad
 
 

@@ -294,7 +294,7 @@ def _run(
         fn_constructor_kwargs={"files": files, "precision": job.precision, "threads": threads, "job": spec},
     )
     done = resumed
-    for result in dataset.iter_rows():
+    for result in _results(dataset):
         if result["stopped"]:
             stop = json.loads(next(partial.glob("strict-*.json")).read_text(encoding="utf-8"))
             shutil.rmtree(partial, ignore_errors=True)
@@ -305,6 +305,20 @@ def _run(
         done += int(result["rows"])
         if progress is not None:
             progress(done, done, max(total, done))
+
+
+def _results(dataset: Any) -> Any:
+    """The dataset's rows; a ScoreError raised in a worker (a malformed CSV record) comes out as itself."""
+    try:
+        yield from dataset.iter_rows()
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ScoreError):
+            cause = cause.__cause__ or getattr(cause, "cause", None)
+        if cause is None:
+            raise
+        message = str(cause).strip().splitlines()[-1]
+        raise ScoreError(message.split("ScoreError: ", 1)[-1]) from None
 
 
 def _finish(
@@ -335,7 +349,7 @@ def _finish(
         if count_rows(shard, job.output_format) != result["scored"]:
             raise ScoreError(f"{shard} does not hold the {result['scored']} rows its split scored; pass --force to redo")
         entry = {"file": shard.name, "first_row": split["first_row"], "rows": result["rows"], "scored": result["scored"]}
-        entry["rejected"] = result["rejected"]
+        entry["rejected"], entry["worker_pid"] = result["rejected"], result["pid"]
         if result["rejected"]:
             entry["rejects"] = f"rejects-{index:05d}.jsonl"
             if count_rows(partial / entry["rejects"], "jsonl") != result["rejected"]:
