@@ -51,9 +51,9 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_engine(command: list[str]) -> dict[str, object]:
+def run_engine(command: list[str], env: dict[str, str] | None = None) -> dict[str, object]:
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     process = psutil.Process(child.pid)
     peak = {"tree": 0, "driver": 0}
     done = threading.Event()
@@ -132,6 +132,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)),
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "niceness": os.nice(0),
+        "ray_worker_niceness": "0 (RAY_worker_niceness, added to this niceness)",
         "versions": versions(),
         "engines": {},
     }
@@ -149,7 +151,9 @@ def main() -> None:
                 target = work / "scores-ray"
                 command = [*base, "--out", str(target), "--engine", "ray", "--workers", str(args.workers)]
             print(f"round {round_ + 1}: {engine} ...", file=sys.stderr, flush=True)
-            result = run_engine(command)
+            # Ray starts its workers at niceness +15 by default (RAY_worker_niceness): on a shared host that alone
+            # makes them yield to every other process; 0 keeps them at this process's niceness, like the local engine.
+            result = run_engine(command, env={**os.environ, "RAY_worker_niceness": "0"} if engine == "ray" else None)
             result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
             runs[engine].append(result)
             print(json.dumps(result), file=sys.stderr, flush=True)

@@ -14,30 +14,35 @@ _FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
 
 
 class _Bar:
-    """A progress bar with rows, rows/s and ETA on standard error when it is a terminal; nothing otherwise."""
+    """A progress bar on standard error when it is a terminal (nothing otherwise): rows, rows/s and ETA,
+    measured from the first report (a resumed run's earlier rows do not count)."""
 
     def __init__(self) -> None:
         self._bar: Any = None
-        self._started = time.perf_counter()
-        self._rows = 0
-        self._first: int | None = None
+        self._rows = self._total = 0
+        self._first = (0, 0, 0.0)  # rows, position and time of the first report
 
     def __call__(self, rows: int, position: int, total: int) -> None:
         if not sys.stderr.isatty():
             return
         if self._bar is None:
-            self._first = rows
-            self._bar = click.progressbar(
-                length=max(total, 1), label="scoring", file=sys.stderr, show_eta=True, item_show_func=self._show
-            )
+            self._first = (rows, position, time.perf_counter())
+            self._bar = click.progressbar(length=max(total, 1), label="scoring", file=sys.stderr, item_show_func=self._show)
             self._bar.__enter__()
-        self._rows = rows
-        self._bar.update(position - self._bar.pos, current_item=rows)
+        self._rows, self._total = rows, total
+        self._bar.update(position - self._bar.pos, current_item=position)
 
-    def _show(self, rows: int | None) -> str:
-        seconds = time.perf_counter() - self._started
-        rate = (self._rows - (self._first or 0)) / seconds if seconds > 0 else 0.0
-        return f"{self._rows:,} rows, {rate:,.0f} rows/s"
+    def _show(self, position: int | None) -> str:
+        rows0, position0, time0 = self._first
+        seconds = time.perf_counter() - time0
+        text = f"{self._rows:,} rows"
+        if position is None or seconds <= 0 or position <= position0:
+            return text
+        left = max(self._total - position, 0) * seconds / (position - position0)
+        rate = (self._rows - rows0) / seconds
+        if position >= self._total:
+            return f"{text}, {rate:,.0f} rows/s"
+        return f"{text}, {rate:,.0f} rows/s, ETA {int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d}"
 
     def close(self) -> None:
         if self._bar is not None:
