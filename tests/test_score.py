@@ -150,6 +150,22 @@ def test_jsonl_bad_rows_name_their_reason(tmp_path: Path, line: bytes, reason: s
     assert reject["row"] == 1 and reason in reject["reason"], reject
 
 
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+def test_an_overlong_line_is_rejected_without_being_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    import edge_sentiment.scoring.formats as formats
+
+    monkeypatch.setattr(formats, "MAX_FIELD", 64)
+    source = tmp_path / f"in.{'txt' if fmt == 'text' else 'jsonl'}"
+    good = ["wonderful", "boring"] if fmt == "text" else [json.dumps({"text": t}) for t in ("wonderful", "boring")]
+    long = "x" * 200 if fmt == "text" else json.dumps({"text": "y" * 200})
+    source.write_text(f"{good[0]}\n{long}\n{good[1]}\n", encoding="utf-8")
+    summary = score_file(source, tmp_path / "o.jsonl", bundle=TINY)
+    assert (summary.rows, summary.scored, summary.rejected) == (3, 2, 1)
+    assert [r["row"] for r in read_output(tmp_path / "o.jsonl", "jsonl")] == [0, 2]
+    (reject,) = read_output(tmp_path / "o.jsonl.rejects.jsonl", "jsonl")
+    assert reject["row"] == 1 and "a line longer than" in reject["reason"]
+
+
 def test_text_field_and_column_options(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("body,n\nwonderful,1\nboring,2\n", encoding="utf-8")

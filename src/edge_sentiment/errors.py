@@ -39,8 +39,7 @@ class InputError(EdgeSentimentError, TypeError):
 
 
 class ScoreError(EdgeSentimentError):
-    """A scoring run cannot start or finish: an unreadable input, an output in the way, a bad row under
-    --strict, or an unfinished run that does not match the one asked for."""
+    """A scoring run cannot start or finish: unreadable input, an output in the way, a bad row under --strict."""
 
 
 class MissingDependencyError(EdgeSentimentError, ImportError):

@@ -121,7 +121,7 @@ class _Bar:
     type=click.IntRange(1),
     default=10_000,
     show_default=True,
-    help="local: rows per checkpoint; a crash loses at most this many rows of work.",
+    help="local: rows per checkpoint (rounded up to a multiple of 1,024); a crash loses at most this many rows of work.",
 )
 @click.option(
     "--split-mb",

@@ -67,20 +67,36 @@ def _lone_surrogate(text: str) -> bool:
     return False
 
 
-def _lines(path: Path, start: int, end: int | None) -> Iterator[tuple[bytes, int]]:
-    """(line without its line end, offset after it) from byte start up to byte end (None: the end of the file)."""
+def _lines(path: Path, start: int, end: int | None) -> Iterator[tuple[bytes | None, int]]:
+    """(line without its line end, offset after it) from byte start up to byte end (None: the end of the file).
+
+    A line longer than MAX_FIELD is read past in blocks and given as None: memory stays bounded.
+    """
     with open(path, "rb") as stream:
         stream.seek(start)
         offset = start
-        for raw in stream:
+        while raw := stream.readline(MAX_FIELD + 1):
             offset += len(raw)
-            yield raw.rstrip(b"\r\n"), offset
+            if len(raw) > MAX_FIELD and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = stream.readline(1 << 20)
+                    offset += len(raw)
+                yield None, offset
+            else:
+                yield raw.rstrip(b"\r\n"), offset
             if end is not None and offset >= end:
                 return
 
 
+_TOO_LONG = f"a line longer than {MAX_FIELD >> 20} MiB"
+
+
 def _text_items(path: Path, row: int, start: int, end: int | None) -> Iterator[Item]:
     for line, offset in _lines(path, start, end):
+        if line is None:
+            yield Item(row, None, None, _TOO_LONG, offset)
+            row += 1
+            continue
         if start == 0 and row == 0 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
         try:
@@ -92,7 +108,7 @@ def _text_items(path: Path, row: int, start: int, end: int | None) -> Iterator[I
 
 def _json_items(path: Path, text_field: str, row: int, start: int, end: int | None) -> Iterator[Item]:
     for line, offset in _lines(path, start, end):
-        yield _json_item(line, text_field, row, offset)
+        yield _json_item(line, text_field, row, offset) if line is not None else Item(row, None, None, _TOO_LONG, offset)
         row += 1
 
 

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,12 @@ class WorkerPredictor:
 
         if isinstance(files, list):  # [ObjectRef]: nested, so the actor's own arguments stay small
             files = ray.get(files[0])
+        started = time.perf_counter()
         self._folder = tempfile.mkdtemp(prefix="edge-sentiment-bundle-")
         for name, data in files.items():
             Path(self._folder, name).write_bytes(data)
         self.predictor = Predictor.load(self._folder, precision=precision, threads=threads)
+        self.load_seconds = round(time.perf_counter() - started, 3)  # the bundle fetched, written, verified, a session
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_folder", ""), ignore_errors=True)
@@ -126,6 +129,7 @@ class _SplitScorer(WorkerPredictor):
             "seconds": round(time.perf_counter() - started, 3),
             "pid": os.getpid(),
             "stopped": 0,
+            "load_seconds": self.load_seconds,
         }
         write_json_atomic(folder / f"part-{index:05d}.done.json", result)
         return result
@@ -215,13 +219,17 @@ def score_file_ray(
     columns = ["row", *carried_columns(job.input, job.input_format, job.text_field)]
     columns += [job.text_field] if job.keep_text else []
     columns += ["label", "score"]
+    planned = time.perf_counter()
     splits = _splits(job, split_bytes)
+    timings = {"plan_seconds": round(time.perf_counter() - planned, 3)}
     write_json_atomic(partial / "run.json", {"format_version": JOURNAL_VERSION, "identity": identity, "splits": splits})
     done = {split["index"] for split in splits if (partial / f"part-{split['index']:05d}.done.json").exists()}
     todo = [split for split in splits if split["index"] not in done]
     resumed = sum(_done(partial, i)["rows"] for i in done)
     threads = threads or 1
+    booted = time.perf_counter()
     own = start_ray(ray, address, workers)
+    timings["ray_start_seconds"] = round(time.perf_counter() - booted, 3)
     try:
         pool = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
         if todo:
@@ -229,7 +237,8 @@ def score_file_ray(
     finally:
         if own:
             ray.shutdown()
-    return _finish(job, partial, splits, columns, identity, resumed, pool, time.perf_counter() - started, force)
+    summary = _finish(job, partial, splits, columns, identity, resumed, pool, time.perf_counter() - started, timings)
+    return replace(summary, extra=timings)
 
 
 def _done(partial: Path, index: int) -> dict[str, Any]:
@@ -330,7 +339,7 @@ def _finish(
     resumed: int,
     workers: int,
     seconds: float,
-    force: bool,
+    timings: dict[str, float],
 ) -> ScoreSummary:
     """Check every split once with its planned rows and shard, write manifest.json, rename the folder into place."""
     ext = EXTENSIONS[job.output_format]
@@ -350,6 +359,7 @@ def _finish(
             raise ScoreError(f"{shard} does not hold the {result['scored']} rows its split scored; pass --force to redo")
         entry = {"file": shard.name, "first_row": split["first_row"], "rows": result["rows"], "scored": result["scored"]}
         entry["rejected"], entry["worker_pid"] = result["rejected"], result["pid"]
+        entry["seconds"], entry["worker_load_seconds"] = result["seconds"], result.get("load_seconds")
         if result["rejected"]:
             entry["rejects"] = f"rejects-{index:05d}.jsonl"
             if count_rows(partial / entry["rejects"], "jsonl") != result["rejected"]:
@@ -372,6 +382,7 @@ def _finish(
         "rejected": rejected,
         "seconds": round(seconds, 3),
         "workers": workers,
+        **timings,
         "versions": _versions(),
         "shards": shards,
     }
