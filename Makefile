@@ -21,7 +21,7 @@ all: setup train export evaluate bench predict
 $(BIN)/edge-sentiment: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[train,bench,dev,ray]'
 	touch $@
 
 setup: $(BIN)/edge-sentiment

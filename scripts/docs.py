@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUN = re.compile(r"(<!-- run: (?P<cmd>.+?) -->\n)(?P<body>.*?)(<!-- end run -->)", re.S)
 WIDTH = 100
-ORDER = ["train", "export", "verify", "predict", "evaluate", "bench"]
+ORDER = ["train", "export", "verify", "predict", "score", "evaluate", "bench"]
 
 
 def run(args: list[str]) -> str:

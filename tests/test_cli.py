@@ -25,7 +25,7 @@ from edge_sentiment.data import load_imdb
 TINY = ASSETS / "tiny_bundle"
 TEXTS = [POSITIVE[0], NEGATIVE[0], "wonderful", "boring", "", "Café ＭＯＶＩＥ 10/10 <br /> it’s   bad!"]
 HUMAN_LINE = re.compile(r"(positive|negative)  (\d\.\d{4})  (.*)")
-COMMANDS = ["train", "export", "verify", "predict", "evaluate"]  # bench is tested with its own module
+COMMANDS = ["train", "export", "verify", "predict", "score", "evaluate"]  # bench is tested with its own module
 
 
 def invoke(*args: Any, input: str | bytes | None = None) -> Result:

@@ -8,11 +8,13 @@ from .errors import (
     ExportError,
     InputError,
     MissingDependencyError,
+    ScoreError,
     TokenizerError,
 )
 from .runtime.bundle import Bundle, load_bundle
 from .runtime.predictor import Prediction, Predictor
 from .runtime.tokenizer import Tokenizer, load_tokenizer
+from .scoring import ScoreSummary, score_file
 
 __all__ = [
     "__version__",
@@ -22,11 +24,14 @@ __all__ = [
     "load_bundle",
     "Tokenizer",
     "load_tokenizer",
+    "score_file",
+    "ScoreSummary",
     "EdgeSentimentError",
     "BundleError",
     "DataError",
     "ExportError",
     "InputError",
     "MissingDependencyError",
+    "ScoreError",
     "TokenizerError",
 ]

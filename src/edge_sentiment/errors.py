@@ -10,6 +10,7 @@ __all__ = [
     "ExportError",
     "InputError",
     "MissingDependencyError",
+    "ScoreError",
 ]
 
 
@@ -35,6 +36,10 @@ class ExportError(EdgeSentimentError):
 
 class InputError(EdgeSentimentError, TypeError):
     """A caller passed something that is not text (or a sequence of texts)."""
+
+
+class ScoreError(EdgeSentimentError):
+    """A scoring run cannot start or finish: unreadable input, an output in the way, a bad row under --strict."""
 
 
 class MissingDependencyError(EdgeSentimentError, ImportError):

@@ -1,0 +1,368 @@
+"""score_file: score a large file into another, in bounded memory, resumable after a crash.
+
+The run works in a folder next to the output (.NAME.partial): every checkpoint_rows input rows it
+writes one part (and a reject part), each atomically, then records the part in run.json, also
+atomically. A crash or Ctrl-C loses at most the part being written; --resume reads run.json, drops
+any part it does not list, and goes on from the byte just after the last recorded row. At the end the
+parts are joined into a temporary file, its rows counted against the run's, and it is renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from ..errors import ScoreError
+from ..runtime.bundle import load_bundle
+from ..runtime.files import sha256_bytes
+from .formats import Item, carried_columns, input_format, output_format, read_items
+from .output import EXTENSIONS, WINDOW, join_parts, replace_file, score_items, write_part, write_rejects
+
+__all__ = ["score_file", "ScoreSummary", "ScoreJob", "Progress"]
+
+JOURNAL_VERSION = 1
+# progress(rows done, position, total): position and total in bytes of the input (rows for Parquet)
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What a scoring run did: rows read, scored and rejected, where they went, and how fast."""
+
+    input: str
+    output: str
+    rejects: str | None
+    engine: str
+    rows: int
+    scored: int
+    rejected: int
+    seconds: float
+    resumed_rows: int = 0
+    workers: int = 1  # local: the predictor's threads; ray: the workers
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows read by this run (not counting those a resumed run found done) per second."""
+        return (self.rows - self.resumed_rows) / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        extra = out.pop("extra")
+        out["seconds"] = round(self.seconds, 3)
+        out["rows_per_second"] = round(self.rows_per_second, 1)
+        out.update(extra)
+        return out
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """The settled options of one run (what must match for --resume)."""
+
+    input: Path
+    output: Path
+    rejects: Path
+    input_format: str
+    output_format: str
+    text_field: str
+    keep_text: bool
+    bundle: str | None
+    precision: str
+
+    def identity(self, bundle_sha: str, **more: Any) -> dict[str, Any]:
+        stat = self.input.stat()
+        return {
+            "input": str(self.input.resolve()),
+            "input_size": stat.st_size,
+            "input_mtime_ns": stat.st_mtime_ns,
+            "input_format": self.input_format,
+            "output_format": self.output_format,
+            "text_field": self.text_field,
+            "keep_text": self.keep_text,
+            "bundle_manifest_sha256": bundle_sha,
+            "precision": self.precision,
+            **more,
+        }
+
+
+def make_job(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    rejects: str | os.PathLike[str] | None,
+    input_format_: str | None,
+    output_format_: str | None,
+    text_field: str,
+    keep_text: bool,
+    bundle: str | os.PathLike[str] | None,
+    precision: str,
+    rejects_default: Path | None = None,
+) -> ScoreJob:
+    source, target = Path(input), Path(output)
+    if not source.is_file():
+        raise ScoreError(f"{source}: no such file" if not source.exists() else f"{source} is not a file")
+    fmt_in = input_format(source, input_format_)
+    fmt_out = output_format(target, output_format_)
+    if rejects is not None:
+        rejects_path = Path(rejects)
+    else:
+        rejects_path = rejects_default or target.with_name(target.name + ".rejects.jsonl")
+    if source.resolve() in (target.resolve(), rejects_path.resolve()):
+        raise ScoreError(f"the output {target} would overwrite the input; write it elsewhere")
+    return ScoreJob(
+        source, target, rejects_path, fmt_in, fmt_out, text_field, keep_text, str(bundle) if bundle else None, precision
+    )
+
+
+def bundle_sha(bundle: Any) -> str:
+    return sha256_bytes(json.dumps(bundle.manifest, sort_keys=True).encode("utf-8"))
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as stream:
+        json.dump(obj, stream, indent=1)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, path)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+
+
+def _open_partial(partial: Path, identity: dict[str, Any], resume: bool, force: bool) -> dict[str, Any] | None:
+    """The unfinished run's journal to go on with, or None to start afresh (refusing what would lose work)."""
+    journal_path = partial / "run.json"
+    if not partial.exists():
+        return None
+    if force and not resume:
+        shutil.rmtree(partial)
+        return None
+    try:
+        journal: dict[str, Any] = json.loads(journal_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        journal = {}
+    done = sum(part["rows"] for part in journal.get("parts", []))
+    if not resume:
+        raise ScoreError(
+            f"{partial} holds an unfinished run ({done} rows done); pass --resume to go on with it, or --force to start over"
+        )
+    if journal.get("format_version") != JOURNAL_VERSION or "identity" not in journal:
+        raise ScoreError(f"{journal_path} is missing or not one this version wrote; pass --force to start over")
+    changed = _differences(journal["identity"], identity)
+    if changed:
+        raise ScoreError(
+            f"the unfinished run in {partial} was started with another input, bundle or options "
+            f"(differs in: {', '.join(changed)}); rerun with the same ones, or --force to start over"
+        )
+    return journal
+
+
+def check_target(job: ScoreJob, resume: bool, force: bool, partial: Path) -> None:
+    if job.output.exists() and job.output.is_dir() and job.output_format != "dir":
+        raise ScoreError(f"{job.output} is a folder; give the output file's path")
+    if job.output.exists() and not force and not (resume and partial.exists()):
+        raise ScoreError(f"{job.output} already exists; pass --force to replace it")
+    if job.rejects.exists() and not force and not (resume and partial.exists()):
+        raise ScoreError(f"{job.rejects} already exists (the reject file of an earlier run); pass --force to replace it")
+    if not job.output.parent.is_dir():
+        raise ScoreError(f"{job.output.parent} is not a folder; create it first")
+
+
+def score_file(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    bundle: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
+    input_format: str | None = None,
+    output_format: str | None = None,
+    text_field: str = "text",
+    keep_text: bool = False,
+    rejects: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    engine: str = "local",
+    threads: int | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    checkpoint_rows: int = 10_000,
+    split_bytes: int = 16 << 20,
+    progress: Progress | None = None,
+) -> ScoreSummary:
+    """Score every row of a text, JSON Lines, CSV or Parquet file into output (JSON Lines, CSV or Parquet).
+
+    Bad rows go to rejects (default OUTPUT.rejects.jsonl) with their row number and reason, or raise
+    ScoreError under strict. engine="ray" runs on Ray Data (pip install 'edge-sentiment[ray]'): output is
+    then a folder of shards and a manifest. Returns a ScoreSummary.
+    """
+    if engine == "ray":
+        from .ray_engine import score_file_ray
+
+        return score_file_ray(
+            input,
+            output,
+            bundle=bundle,
+            precision=precision,
+            input_format=input_format,
+            output_format=output_format,
+            text_field=text_field,
+            keep_text=keep_text,
+            strict=strict,
+            resume=resume,
+            force=force,
+            threads=threads,
+            workers=workers,
+            address=address,
+            split_bytes=split_bytes,
+            progress=progress,
+        )
+    if engine != "local":
+        raise ScoreError(f"unknown engine {engine!r}; choose local or ray")
+    if checkpoint_rows < 1:
+        raise ScoreError(f"checkpoint_rows must be at least 1, got {checkpoint_rows}")
+    checkpoint_rows = -(-checkpoint_rows // WINDOW) * WINDOW  # whole windows: the same batches as any other run
+    job = make_job(
+        input,
+        output,
+        rejects=rejects,
+        input_format_=input_format,
+        output_format_=output_format,
+        text_field=text_field,
+        keep_text=keep_text,
+        bundle=bundle,
+        precision=precision,
+    )
+    return _score_local(
+        job, strict=strict, resume=resume, force=force, threads=threads, checkpoint_rows=checkpoint_rows, progress=progress
+    )
+
+
+def _score_local(
+    job: ScoreJob,
+    *,
+    strict: bool,
+    resume: bool,
+    force: bool,
+    threads: int | None,
+    checkpoint_rows: int,
+    progress: Progress | None,
+) -> ScoreSummary:
+    from ..runtime.predictor import Predictor
+
+    started = time.perf_counter()
+    partial = job.output.with_name(f".{job.output.name}.partial")
+    check_target(job, resume, force, partial)
+    loaded = load_bundle(job.bundle, precision=job.precision)
+    identity = job.identity(bundle_sha(loaded), checkpoint_rows=checkpoint_rows)
+    journal = _open_partial(partial, identity, resume, force)
+    if journal is None:
+        columns = carried_columns(job.input, job.input_format, job.text_field)
+        if job.keep_text:
+            columns.append(job.text_field)
+        partial.mkdir()
+        journal = {
+            "format_version": JOURNAL_VERSION,
+            "identity": identity,
+            "columns": ["row", *columns, "label", "score"],
+            "parts": [],
+        }
+        write_json_atomic(partial / "run.json", journal)
+    parts: list[dict[str, Any]] = journal["parts"]
+    columns = journal["columns"]
+    ext = EXTENSIONS[job.output_format]
+    listed = {f"part-{i:06d}.{ext}" for i in range(len(parts))} | {f"rejects-{i:06d}.jsonl" for i in range(len(parts))}
+    for stray in partial.iterdir():  # written after the last journal entry, or a temp file: redone
+        if stray.name != "run.json" and stray.name not in listed:
+            stray.unlink()
+    resumed = sum(part["rows"] for part in parts)
+    row, offset = (parts[-1]["first_row"] + parts[-1]["rows"], parts[-1]["end"]) if parts else (0, 0)
+    total = job.input.stat().st_size
+    if job.input_format == "parquet":
+        from .formats import _parquet_file
+
+        total = int(_parquet_file(job.input).metadata.num_rows)
+    predictor = Predictor(loaded, threads=threads)
+    schema = None
+    if job.output_format == "parquet" and parts:
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(partial / f"part-000000.{ext}")
+    items = read_items(job.input, job.input_format, job.text_field, row=row, start=offset)
+    keep = job.text_field if job.keep_text else None
+    try:
+        while batch := list(islice(items, checkpoint_rows)):
+            bad = [item for item in batch if item.reason is not None]
+            if bad and strict:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise ScoreError(
+                    f"row {bad[0].row} of {job.input}: {bad[0].reason}; stopped (--strict), nothing written. "
+                    f"Without --strict bad rows go to {job.rejects}"
+                )
+            index = len(parts)
+            before = sum(part["rows"] for part in parts)
+
+            def report(item: Item) -> None:
+                if progress is not None:
+                    progress(before + item.row - batch[0].row + 1, item.end, total)
+
+            rows, bad = score_items(predictor, batch, keep, report)
+            used = write_part(partial / f"part-{index:06d}.{ext}", job.output_format, rows, columns, schema)
+            schema = schema if schema is not None else used
+            if bad:
+                write_rejects(partial / f"rejects-{index:06d}.jsonl", bad)
+            parts.append(_part_entry(batch, len(rows), len(bad)))
+            write_json_atomic(partial / "run.json", journal)
+            if progress is not None:
+                progress(sum(part["rows"] for part in parts), batch[-1].end, total)
+    finally:
+        predictor.close()
+    summary = _finish(job, partial, parts, columns, ext, resumed, time.perf_counter() - started)
+    return replace(summary, workers=predictor.threads)
+
+
+def _part_entry(batch: list[Item], scored: int, rejected: int) -> dict[str, Any]:
+    return {"first_row": batch[0].row, "rows": len(batch), "scored": scored, "rejected": rejected, "end": batch[-1].end}
+
+
+def _finish(
+    job: ScoreJob,
+    partial: Path,
+    parts: list[dict[str, Any]],
+    columns: list[str],
+    ext: str,
+    resumed: int,
+    seconds: float,
+) -> ScoreSummary:
+    """Check the parts cover the input once, join them, count the joined rows, rename; remove the partial folder."""
+    expected_row = 0
+    for part in parts:
+        if part["first_row"] != expected_row or part["scored"] + part["rejected"] != part["rows"]:
+            raise ScoreError(
+                f"the parts in {partial} do not cover the input in order at row {expected_row}; pass --force to start over"
+            )
+        expected_row += part["rows"]
+    scored = sum(part["scored"] for part in parts)
+    rejected = sum(part["rejected"] for part in parts)
+    tmp = job.output.with_name(f".{job.output.name}.tmp-{os.getpid()}")
+    join_parts([partial / f"part-{i:06d}.{ext}" for i in range(len(parts))], job.output_format, columns, tmp)
+    replace_file(tmp, job.output, job.output_format, scored, str(job.output))
+    rejects_out: str | None = None
+    if rejected:
+        tmp = job.rejects.with_name(f".{job.rejects.name}.tmp-{os.getpid()}")
+        join_parts([partial / f"rejects-{i:06d}.jsonl" for i, part in enumerate(parts) if part["rejected"]], "jsonl", [], tmp)
+        replace_file(tmp, job.rejects, "jsonl", rejected, str(job.rejects))
+        rejects_out = str(job.rejects)
+    elif job.rejects.exists():
+        job.rejects.unlink()  # a reject file from an earlier run of this output would describe other rows
+    shutil.rmtree(partial)
+    return ScoreSummary(str(job.input), str(job.output), rejects_out, "local", expected_row, scored, rejected, seconds, resumed)
