@@ -179,12 +179,16 @@ def export(
 @click.argument("bundle", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(bundle: str, as_json: bool) -> None:
-    """Re-check a bundle: format version, checksums, names, vocab size, and one prediction per model."""
+    """Re-check a bundle: format version, checksums, names, vocab size, one prediction per model, and
+    its conformance vectors (ids identical, fp32 scores within 1e-5)."""
     from ..runtime.bundle import PRECISION_FILES
     from ..runtime.predictor import Predictor
 
+    from ..runtime.conformance import CONFORMANCE_FILE, ConformanceResult, check_vectors, load_vectors
+
     models = {}
     manifest: dict[str, Any] = {}
+    conformance: ConformanceResult | None = None
     for precision, name in PRECISION_FILES.items():
         if manifest and name not in manifest["files"]:
             continue
@@ -194,6 +198,16 @@ def verify(bundle: str, as_json: bool) -> None:
         if not 0.0 <= score <= 1.0:
             raise click.ClickException(f"the {precision} model gave {score}, not a probability")
         models[precision] = {"file": name, "sample_score": score}
+        if precision == "fp32":
+            vectors = load_vectors(predictor.bundle)
+            conformance = None if vectors is None else check_vectors(predictor, vectors)
+    if conformance is not None and not conformance.passed:
+        raise click.ClickException(f"{bundle} fails its own {CONFORMANCE_FILE}: {conformance.describe()}")
+    checked = (
+        None
+        if conformance is None
+        else {"texts": conformance.texts, "ids_identical": conformance.ids_identical, "max_abs_diff": conformance.max_abs_diff}
+    )
     if as_json:
         _echo_json(
             {
@@ -202,9 +216,14 @@ def verify(bundle: str, as_json: bool) -> None:
                 "format_version": manifest["format_version"],
                 "files": manifest["files"],
                 "models": models,
+                "conformance": checked,
             }
         )
         return
     click.echo(f"✓ {bundle}: format {manifest['format_version']}, {len(manifest['files'])} files match their sha256")
     for precision, r in models.items():
         click.echo(f"✓ {precision} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}")
+    if conformance is None:
+        click.echo(f"- no {CONFORMANCE_FILE} (a bundle made before conformance vectors; scripts/add_conformance.py adds them)")
+    else:
+        click.echo(f"✓ {CONFORMANCE_FILE}: {conformance.describe()}")

@@ -19,6 +19,8 @@ from ..runtime.files import check_target
 from ..runtime.onnxinfo import read_onnx_info
 from ..runtime.predictor import Predictor
 from ..runtime.tokenizer import TokenizerBase, pad_ids
+from ..runtime.conformance import CONFORMANCE_FILE
+from .conformance import conformance_file
 from .convert import DEFAULT_OPSET, to_onnx
 from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
 from .padskip import add_padding_skip, name_embedding
@@ -175,6 +177,8 @@ def export_bundle(
         files["model.int8.onnx"] = int8.pop("bytes")
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
+    say("writing the conformance vectors")
+    files[CONFORMANCE_FILE], conformance = conformance_file(staged)
 
     docs = {
         "skipped": f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used",
@@ -208,6 +212,7 @@ def export_bundle(
         },
         "precisions": {"fp32": "model.onnx", **({"int8": "model.int8.onnx"} if int8 else {})},
         "parity": parity,
+        "conformance": conformance,
         "int8": int8 or None,
         "gates": report.lines(),
         "training": {
