@@ -11,6 +11,7 @@ from ..errors import BundleError
 from ..runtime.bundle import FORMAT, FORMAT_VERSION, PRECISION_FILES, load_bundle
 from ..runtime.conformance import CONFORMANCE_FILE, check_vectors, load_vectors
 from ..runtime.files import atomic_folder, sha256_file
+from ..runtime.textmodel import TEXT_MODEL_FILE, TextModel
 
 __all__ = ["write_bundle"]
 
@@ -42,6 +43,8 @@ def write_bundle(
         for precision, name in PRECISION_FILES.items():  # the runtime must accept it before it replaces anything
             if name in files:
                 load_bundle(tmp, precision=precision)
+        if TEXT_MODEL_FILE in files:
+            TextModel.load(tmp)
         if CONFORMANCE_FILE in files:  # and its own conformance vectors
             from ..runtime.predictor import Predictor
 
