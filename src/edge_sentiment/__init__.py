@@ -12,12 +12,14 @@ from .errors import (
 )
 from .runtime.bundle import Bundle, load_bundle
 from .runtime.predictor import Prediction, Predictor
+from .runtime.textmodel import TextModel
 from .runtime.tokenizer import Tokenizer, load_tokenizer
 
 __all__ = [
     "__version__",
     "Predictor",
     "Prediction",
+    "TextModel",
     "Bundle",
     "load_bundle",
     "Tokenizer",
