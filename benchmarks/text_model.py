@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--doc", default=None)
     args = parser.parse_args()
     bundle = Path(args.bundle).resolve()
+    load = os.getloadavg()[0]
     text = median_review(args.data)
     rows = time_python(bundle, text, args.repeats, args.blocks)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
@@ -103,7 +105,8 @@ def main() -> None:
         f"{len(words(text))}-word median IMDB test review, batch 1, one thread, {args.repeats} timed calls each "
         f"after 20 warm-up calls; python {versions['python']}, onnxruntime {versions.get('onnxruntime')}, "
         f"node {versions['node']}, onnxruntime-node/-web {versions['onnxruntime-node/web']}; "
-        "Chromium's timer is coarsened to 0.1 ms outside cross-origin isolation).",
+        f"Chromium's timer is coarsened to 0.1 ms outside cross-origin isolation; load average {load:.1f} on "
+        f"{os.cpu_count()} cores at the start: other jobs were running).",
         "",
         "| engine | p50 | p90 | × Python runtime p50 | score |",
         "|---|---|---|---|---|",
@@ -114,7 +117,10 @@ def main() -> None:
     print(table)
     if args.json_file:
         Path(args.json_file).write_text(
-            json.dumps({"date": when, "text_words": len(words(text)), "versions": versions, "rows": rows}, indent=1) + "\n"
+            json.dumps(
+                {"date": when, "load_average": load, "text_words": len(words(text)), "versions": versions, "rows": rows}, indent=1
+            )
+            + "\n"
         )
     if args.doc:
         write_between(Path(args.doc), "text_model", table)

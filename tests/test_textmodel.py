@@ -135,3 +135,24 @@ def test_export_writes_the_text_model(tmp_path: Path) -> None:
     vectors = load_vectors(model.bundle) or []
     scores, ids = model.run([v.text for v in vectors])
     assert compare(vectors, ids, scores).passed
+
+
+def test_text_that_is_not_a_string_or_not_utf8_is_an_input_error() -> None:
+    from edge_sentiment.errors import InputError
+
+    model = TextModel.load(TINY)
+    with pytest.raises(InputError, match="not str"):
+        model.run(["fine", b"bytes"])  # type: ignore[list-item]
+    with pytest.raises(InputError, match="lone surrogate"):
+        model.run(["bad \ud800 text"])
+    assert model.run([])[1] == []
+
+
+@pytest.mark.fuzz_long
+def test_the_default_text_model_on_100000_fuzzed_texts() -> None:
+    from edge_sentiment.export.textgate import fuzz_texts, measure
+
+    predictor = Predictor.load(threads=1)
+    result = measure(TextModel.load(), predictor, fuzz_texts(predictor.tokenizer, 100_000, seed=1))
+    assert result["ids_identical"] == 100_000, result["first_difference"]
+    assert result["max_abs_diff"] <= ATOL

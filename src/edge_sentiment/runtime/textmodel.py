@@ -94,6 +94,11 @@ class TextModel:
         for k, text in enumerate(batch):
             if not isinstance(text, str):
                 raise InputError(f"text {k} is {type(text).__name__}, not str")
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InputError(f"text {k} holds a lone surrogate, which UTF-8 cannot carry to the graph") from None
         feed = np.asarray([prepare(t) for t in batch], dtype=object)
         scores: Any
         scores, tokens = self._session.run([OUTPUT_NAME, TEXT_TOKENS], {TEXT_INPUT: feed})
