@@ -31,7 +31,7 @@ function serve() {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
-test("the web page scores the conformance texts as the Python runtime does, offline", { skip: !CHROMIUM && "no Chromium: apt-get install chromium", timeout: 180_000 }, async () => {
+test("the web page scores the default and tiny bundles' conformance texts as the Python runtime does, offline", { skip: !CHROMIUM && "no Chromium: apt-get install chromium", timeout: 180_000 }, async () => {
   const { default: puppeteer } = await import("puppeteer-core");
   const server = await serve();
   const origin = `http://127.0.0.1:${server.address().port}`;
@@ -56,10 +56,15 @@ test("the web page scores the conformance texts as the Python runtime does, offl
       const one = await lib.checkConformance(model, vectors, 1);
       const ms = (performance.now() - t) / vectors.length;
       const batched = await lib.checkConformance(model, vectors, vectors.length);
-      return { one, batched, ms, userAgent: navigator.userAgent };
+      // and the tiny test bundle, on the same onnxruntime-web
+      const ort = await import("/js/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs");
+      const tinyUrl = new URL("/tests/assets/tiny_bundle/", location.href);
+      const tiny = await lib.loadBundle(tinyUrl, { ort, sessionOptions: { executionProviders: ["wasm"] } });
+      const tinyResult = await lib.checkConformance(tiny, await lib.loadConformance(tinyUrl, tiny.manifest), 1);
+      return { one, batched, tiny: tinyResult, ms, userAgent: navigator.userAgent };
     });
     assert.deepEqual(errors, []);
-    for (const r of [result.one, result.batched]) {
+    for (const r of [result.one, result.batched, result.tiny]) {
       assert.ok(r.passed, JSON.stringify(r.firstFailure));
       assert.equal(r.identical, 200);
     }
