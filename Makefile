@@ -14,7 +14,7 @@ RUN    ?= runs/lab
 RECIPE ?= lab-keras2
 BUNDLE ?= bundles/lab
 
-.PHONY: all setup data check test test-runtime test-slow train export evaluate bench predict default-bundle test-assets
+.PHONY: all setup data check test test-js test-runtime test-slow train export evaluate bench predict default-bundle test-assets
 
 all: setup train export evaluate bench predict
 
@@ -28,6 +28,18 @@ setup: $(BIN)/edge-sentiment
 
 test: setup
 	$(BIN)/python -m pytest
+	$(MAKE) test-js
+
+# The JavaScript package (js/) on onnxruntime-node and onnxruntime-web, and examples/web in headless
+# Chromium: Node 18+, npm and Chromium from the system (Debian: apt-get install nodejs npm chromium),
+# the npm packages from js/package-lock.json (onnxruntime-node's CUDA download skipped).
+test-js: js/node_modules/.installed
+	cd js && npm test
+
+js/node_modules/.installed: js/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "make test-js needs Node.js 18+ and npm: apt-get install nodejs npm chromium"; exit 1; }
+	cd js && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 test-runtime: setup
 	$(BIN)/python -m pytest -m "not needs_tf and not slow and not fuzz_long"

@@ -66,7 +66,14 @@ def main() -> None:
         run = ASSETS / "tiny_run"
         metrics = train(archive, run, recipe, force=True, verbose=0, command="scripts/make_test_assets.py")
         export_bundle(
-            run, ASSETS / "tiny_bundle", parity_samples=200, data=archive, force=True, command="scripts/make_test_assets.py"
+            run,
+            ASSETS / "tiny_bundle",
+            parity_samples=200,
+            data=archive,
+            force=True,
+            command="scripts/make_test_assets.py",
+            text_model=True,  # measured on the synthetic archive's test split here
+            text_fuzz=100_000,
         )
     # The run records where the temporary archive was; keep the assets free of machine paths.
     for folder in ("tiny_run", "tiny_bundle"):

@@ -275,8 +275,10 @@ def test_verify_tiny_bundle() -> None:
     result = invoke("verify", TINY)
     assert_ok(result)
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"✓ {TINY}: format 1, 2 files match their sha256")
+    assert lines[0].startswith(f"✓ {TINY}: format 1, 4 files match their sha256")
     assert lines[1].startswith("✓ fp32 (model.onnx): verified and ran")
+    assert lines[2] == "✓ conformance.jsonl: 200/200 texts with identical ids, max |dp| 0.0e+00 (limit 1e-05)"
+    assert lines[3].startswith("✓ text (model.text.onnx), batch of 200: 200/200 texts with identical ids")
 
 
 def test_verify_json() -> None:
@@ -286,7 +288,9 @@ def test_verify_json() -> None:
     assert report["ok"] is True
     assert report["bundle"] == str(TINY)
     assert report["format_version"] == 1
-    assert set(report["files"]) == {"model.onnx", "tokenizer.json"}
+    assert set(report["files"]) == {"model.onnx", "tokenizer.json", "conformance.jsonl", "model.text.onnx"}
+    assert report["text_model"]["ids_identical"] == 200 and report["text_model"]["max_abs_diff"] <= 1e-5
+    assert report["conformance"] == {"texts": 200, "ids_identical": 200, "max_abs_diff": 0.0}
     assert list(report["models"]) == ["fp32"]
     assert 0.0 <= report["models"]["fp32"]["sample_score"] <= 1.0
 

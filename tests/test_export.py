@@ -131,8 +131,9 @@ def test_export_manifest(exported: tuple[Path, Any]) -> None:
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["labels"] == ["negative", "positive"]
 
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx", "tokenizer.json"]
-    assert sorted(manifest["files"]) == ["model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["conformance.jsonl", "manifest.json", "model.onnx", "tokenizer.json"]
+    assert sorted(manifest["files"]) == ["conformance.jsonl", "model.onnx", "tokenizer.json"]
+    assert manifest["conformance"]["texts"] == 200
     for name, entry in manifest["files"].items():
         assert entry == {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
     assert Tokenizer.load(out / "tokenizer.json") == Tokenizer.load(TINY_RUN / "tokenizer.json")

@@ -13,6 +13,7 @@ from .errors import (
 )
 from .runtime.bundle import Bundle, load_bundle
 from .runtime.predictor import Prediction, Predictor
+from .runtime.textmodel import TextModel
 from .runtime.tokenizer import Tokenizer, load_tokenizer
 from .scoring import ScoreSummary, score_file
 
@@ -20,6 +21,7 @@ __all__ = [
     "__version__",
     "Predictor",
     "Prediction",
+    "TextModel",
     "Bundle",
     "load_bundle",
     "Tokenizer",

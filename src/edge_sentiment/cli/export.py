@@ -104,6 +104,19 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     help="The classes' names, comma-separated, in the order of the model's outputs. Default: "
     "negative,positive for one sigmoid output; class_0,class_1,... for a softmax.",
 )
+@click.option(
+    "--text-model",
+    is_flag=True,
+    help="Also write model.text.onnx: NFKC-normalised strings in, probability out, the tokenizer in the graph "
+    "(stock onnxruntime ops); refused unless its ids equal the runtime's on every IMDB test review (needs --data).",
+)
+@click.option(
+    "--text-fuzz",
+    type=click.IntRange(0),
+    default=100_000,
+    show_default=True,
+    help="Fuzzed texts the text model is compared on (reported in the manifest).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(
@@ -129,6 +142,8 @@ def export(
     text_field: str,
     label_field: str,
     labels: str | None,
+    text_model: bool,
+    text_fuzz: int,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -173,6 +188,8 @@ def export(
         accuracy_texts=_labelled_source(rating_classes, labelled_path, text_field, label_field),
         command=_command_line(),
         log=log,
+        text_model=text_model,
+        text_fuzz=text_fuzz,
     )
     if as_json:
         _echo_json(result.manifest)
@@ -187,12 +204,18 @@ def export(
 @click.argument("bundle", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(bundle: str, as_json: bool) -> None:
-    """Re-check a bundle: format version, checksums, names, vocab size, and one prediction per model."""
+    """Re-check a bundle: format version, checksums, names, vocab size, one prediction per model, and
+    its conformance vectors (ids identical, fp32 scores within 1e-5)."""
     from ..runtime.bundle import PRECISION_FILES
     from ..runtime.predictor import Predictor
 
+    from ..runtime.conformance import CONFORMANCE_FILE, ConformanceResult, check_vectors, compare, load_vectors
+    from ..runtime.textmodel import TEXT_MODEL_FILE, TextModel
+
     models = {}
     manifest: dict[str, Any] = {}
+    conformance: ConformanceResult | None = None
+    vectors = None
     for precision, name in PRECISION_FILES.items():
         if manifest and name not in manifest["files"]:
             continue
@@ -202,6 +225,24 @@ def verify(bundle: str, as_json: bool) -> None:
         if not 0.0 <= score <= 1.0:
             raise click.ClickException(f"the {precision} model gave {score}, not a probability")
         models[precision] = {"file": name, "sample_score": score}
+        if precision == "fp32":
+            vectors = load_vectors(predictor.bundle)
+            conformance = None if vectors is None else check_vectors(predictor, vectors)
+    if conformance is not None and not conformance.passed:
+        raise click.ClickException(f"{bundle} fails its own {CONFORMANCE_FILE}: {conformance.describe()}")
+    text_check = None
+    if TEXT_MODEL_FILE in manifest["files"]:  # verified (sha256, contract) before its session, then run on the vectors
+        text_model = TextModel.load(bundle)
+        if vectors is not None:
+            scores, ids = text_model.run([v.text for v in vectors])
+            text_check = compare(vectors, ids, scores)
+            if not text_check.passed:
+                raise click.ClickException(f"{bundle}/{TEXT_MODEL_FILE} fails {CONFORMANCE_FILE}: {text_check.describe()}")
+    checked = (
+        None
+        if conformance is None
+        else {"texts": conformance.texts, "ids_identical": conformance.ids_identical, "max_abs_diff": conformance.max_abs_diff}
+    )
     if as_json:
         _echo_json(
             {
@@ -210,9 +251,24 @@ def verify(bundle: str, as_json: bool) -> None:
                 "format_version": manifest["format_version"],
                 "files": manifest["files"],
                 "models": models,
+                "conformance": checked,
+                "text_model": None
+                if text_check is None
+                else {
+                    "file": TEXT_MODEL_FILE,
+                    "texts": text_check.texts,
+                    "ids_identical": text_check.ids_identical,
+                    "max_abs_diff": text_check.max_abs_diff,
+                },
             }
         )
         return
     click.echo(f"✓ {bundle}: format {manifest['format_version']}, {len(manifest['files'])} files match their sha256")
     for precision, r in models.items():
         click.echo(f"✓ {precision} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}")
+    if conformance is None:
+        click.echo(f"- no {CONFORMANCE_FILE} (a bundle made before conformance vectors; scripts/add_conformance.py adds them)")
+    else:
+        click.echo(f"✓ {CONFORMANCE_FILE}: {conformance.describe()}")
+    if text_check is not None:
+        click.echo(f"✓ text ({TEXT_MODEL_FILE}), batch of {text_check.texts}: {text_check.describe()}")

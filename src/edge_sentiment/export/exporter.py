@@ -19,6 +19,8 @@ from ..runtime.files import check_target
 from ..runtime.onnxinfo import read_onnx_info
 from ..runtime.predictor import Predictor
 from ..runtime.tokenizer import TokenizerBase, pad_ids
+from ..runtime.conformance import CONFORMANCE_FILE
+from .conformance import conformance_file
 from .convert import DEFAULT_OPSET, to_onnx
 from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
 from .padskip import add_padding_skip, name_embedding
@@ -55,6 +57,8 @@ def export_bundle(
     accuracy_samples: int | None = None,
     command: str | None = None,
     log: Any = None,
+    text_model: bool = False,
+    text_fuzz: int = 100_000,
 ) -> ExportResult:
     """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails.
 
@@ -177,6 +181,16 @@ def export_bundle(
         files["model.int8.onnx"] = int8.pop("bytes")
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
+    say("writing the conformance vectors")
+    files[CONFORMANCE_FILE], conformance = conformance_file(staged)
+    text_section = None
+    if text_model:  # refused (ExportError, nothing written) when any IMDB test review differs
+        from ..runtime.textmodel import TEXT_MODEL_FILE
+        from .textgate import text_model_files
+
+        files[TEXT_MODEL_FILE], text_section, text_lines = text_model_files(model_bytes, staged, pads, data, text_fuzz, say)
+        for line in text_lines:
+            report.add(line.split(":")[0], True, line.split(": ", 1)[1])
 
     docs = {
         "skipped": f"token ids pre-padded with 0; any length from 1, the last {tok.max_len} are used",
@@ -210,6 +224,8 @@ def export_bundle(
         },
         "precisions": {"fp32": "model.onnx", **({"int8": "model.int8.onnx"} if int8 else {})},
         "parity": parity,
+        "conformance": conformance,
+        **({"text_model": text_section} if text_section else {}),
         "int8": int8 or None,
         "gates": report.lines(),
         "training": {

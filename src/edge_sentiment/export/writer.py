@@ -7,8 +7,11 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import BundleError
 from ..runtime.bundle import FORMAT, FORMAT_VERSION, PRECISION_FILES, load_bundle
+from ..runtime.conformance import CONFORMANCE_FILE, check_vectors, load_vectors
 from ..runtime.files import atomic_folder, sha256_file
+from ..runtime.textmodel import TEXT_MODEL_FILE, TextModel
 
 __all__ = ["write_bundle"]
 
@@ -40,4 +43,12 @@ def write_bundle(
         for precision, name in PRECISION_FILES.items():  # the runtime must accept it before it replaces anything
             if name in files:
                 load_bundle(tmp, precision=precision)
+        if TEXT_MODEL_FILE in files:
+            TextModel.load(tmp)
+        if CONFORMANCE_FILE in files:  # and its own conformance vectors
+            from ..runtime.predictor import Predictor
+
+            result = check_vectors(Predictor(load_bundle(tmp), threads=1), load_vectors(load_bundle(tmp)) or [])
+            if not result.passed:
+                raise BundleError(f"the bundle fails its own {CONFORMANCE_FILE}: {result.describe()}")
     return manifest

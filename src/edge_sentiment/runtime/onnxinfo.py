@@ -15,7 +15,7 @@ from ..errors import BundleError
 
 __all__ = ["OnnxInfo", "TensorInfo", "read_onnx_info"]
 
-_ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+_ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64"}
 _MAX_DEPTH = 8
 
 

@@ -1,0 +1,80 @@
+// Types of edge-sentiment's JavaScript package (src/index.js).
+
+/** The onnxruntime module to run on: `import * as ort from "onnxruntime-node"` or `"onnxruntime-web"`. */
+export interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options?: object): Promise<OrtSession> };
+  Tensor: new (type: "string", data: string[], dims: number[]) => unknown;
+}
+
+export interface OrtSession {
+  run(feeds: Record<string, unknown>): Promise<Record<string, { data: ArrayLike<number> & { subarray?: unknown }; dims: readonly number[] }>>;
+  release?(): Promise<void>;
+}
+
+export const FORMAT: "edge-sentiment/bundle";
+export const FORMAT_VERSION: number;
+export const TEXT_MODEL_FILE: "model.text.onnx";
+export const CONFORMANCE_FILE: "conformance.jsonl";
+export const ATOL: number;
+
+export class BundleError extends Error {}
+
+/** The bundle's manifest.json (docs/bundle-format.md); only the fields this package reads are typed. */
+export interface Manifest {
+  format: "edge-sentiment/bundle";
+  format_version: number;
+  labels?: string[];
+  threshold?: number;
+  files: Record<string, { sha256: string; bytes: number }>;
+  model: { classes?: number; max_len: number; [key: string]: unknown };
+  text_model?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface Prediction {
+  label: string;
+  score: number;
+  probabilities?: number[];
+}
+
+export interface RunResult {
+  /** One probability per text (one sigmoid output), or one array of k per text. */
+  scores: Array<number | number[]>;
+  /** The ids the graph fed the model, per text (pads dropped). */
+  ids: number[][];
+}
+
+/** Unicode NFKC, the one step the host does before the graph. */
+export function prepare(text: string): string;
+
+export class TextModel {
+  readonly manifest: Manifest;
+  readonly classes: number;
+  readonly labels: string[];
+  readonly threshold: number;
+  run(texts: string[]): Promise<RunResult>;
+  predictProba(texts: string | Iterable<string>, batchSize?: number): Promise<Array<number | number[]>>;
+  predict(texts: string | Iterable<string>): Promise<Prediction[]>;
+  release(): Promise<void>;
+}
+
+/** Load a bundle folder (Node) or URL, verify its manifest and model.text.onnx, and open a session. */
+export function loadBundle(source: string | URL, options: { ort: OrtModule; sessionOptions?: object }): Promise<TextModel>;
+
+export interface Vector {
+  text: string;
+  ids: number[];
+  score: number | number[];
+}
+
+export function loadConformance(source: string | URL, manifest: Manifest): Promise<Vector[]>;
+
+export interface ConformanceResult {
+  texts: number;
+  identical: number;
+  maxAbsDiff: number;
+  firstFailure: null | { index: number; text: string; ids: number[]; expected: number[]; score: unknown; expectedScore: unknown };
+  passed: boolean;
+}
+
+export function checkConformance(model: TextModel, vectors: Vector[], batchSize?: number): Promise<ConformanceResult>;

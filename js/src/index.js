@@ -1,0 +1,200 @@
+// edge-sentiment for JavaScript: load a bundle (a folder in Node, or a URL), check the manifest's sha256
+// sums before any session exists, and score text through model.text.onnx on the onnxruntime module the
+// caller passes in (onnxruntime-node, or onnxruntime-web in a browser). docs/bundle-format.md is the contract.
+
+export const FORMAT = "edge-sentiment/bundle";
+export const FORMAT_VERSION = 1;
+export const TEXT_MODEL_FILE = "model.text.onnx";
+export const CONFORMANCE_FILE = "conformance.jsonl";
+export const ATOL = 1e-5;
+
+/** A bundle that is missing, changed, or not one this package reads. */
+export class BundleError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "BundleError";
+  }
+}
+
+const isUrl = (source) =>
+  source instanceof URL || /^[a-z][a-z0-9+.-]*:\/\//i.test(String(source)) || typeof process === "undefined";
+
+/** Read one file of a bundle as bytes: from a URL with fetch, or from a folder with node:fs. */
+async function readFile(source, name) {
+  if (isUrl(source)) {
+    const base = String(source).endsWith("/") ? String(source) : `${source}/`;
+    const url = new URL(name, typeof location !== "undefined" ? new URL(base, location.href) : base);
+    let response;
+    try {
+      response = await fetch(url);
+    } catch (error) {
+      throw new BundleError(`cannot fetch ${url}: ${error.message}`);
+    }
+    if (!response.ok) throw new BundleError(`cannot fetch ${url}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  const { readFile: read } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  try {
+    return new Uint8Array(await read(join(String(source), name)));
+  } catch (error) {
+    throw new BundleError(`bundle file missing or unreadable: ${join(String(source), name)} (${error.code || error.message})`);
+  }
+}
+
+async function sha256Hex(bytes) {
+  const subtle = globalThis.crypto?.subtle;
+  let digest;
+  if (subtle) {
+    digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
+  } else {
+    const { createHash } = await import("node:crypto");
+    digest = createHash("sha256").update(bytes).digest();
+  }
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A bundle file's bytes, checked against the size and sha256 in the manifest. */
+async function readChecked(source, manifest, name) {
+  const entry = manifest.files?.[name];
+  if (!entry || typeof entry.sha256 !== "string") throw new BundleError(`the manifest lists no ${name}`);
+  const bytes = await readFile(source, name);
+  if (bytes.length !== entry.bytes) {
+    throw new BundleError(`${name} is ${bytes.length} bytes but the manifest says ${entry.bytes}: the bundle is truncated or was changed; re-export it`);
+  }
+  if ((await sha256Hex(bytes)) !== entry.sha256) {
+    throw new BundleError(`${name} does not match its sha256 in the manifest: the bundle was changed; re-export it`);
+  }
+  return bytes;
+}
+
+function checkManifest(manifest, source) {
+  if (!manifest || manifest.format !== FORMAT) throw new BundleError(`${source} has no edge-sentiment bundle manifest`);
+  const version = manifest.format_version;
+  if (!Number.isInteger(version) || version < 1) throw new BundleError(`${source}/manifest.json has no valid format_version`);
+  if (version > FORMAT_VERSION) {
+    throw new BundleError(`bundle format_version ${version} is newer than this package reads (${FORMAT_VERSION}); upgrade edge-sentiment`);
+  }
+  if (!manifest.files?.[TEXT_MODEL_FILE] || !manifest.text_model) {
+    throw new BundleError(`bundle ${source} has no ${TEXT_MODEL_FILE}; export it with 'edge-sentiment export --text-model'`);
+  }
+}
+
+/** What the host does before the graph: Unicode NFKC (the bundle's tokenizer normalises non-ASCII text so). */
+export function prepare(text) {
+  if (typeof text !== "string") throw new TypeError(`expected text (a string), got ${typeof text}`);
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(text) ? text : text.normalize("NFKC");
+}
+
+export class TextModel {
+  constructor(ort, session, manifest, source) {
+    this.ort = ort;
+    this.session = session;
+    this.manifest = manifest;
+    this.source = source;
+    this.classes = manifest.model?.classes ?? 1;
+    this.labels = manifest.labels ?? ["negative", "positive"];
+    this.threshold = manifest.threshold ?? 0.5;
+  }
+
+  /** Scores and the ids the graph fed the model, for one batch of texts. */
+  async run(texts) {
+    if (!Array.isArray(texts)) throw new TypeError("run takes an array of texts");
+    if (texts.length === 0) return { scores: [], ids: [] };
+    const input = new this.ort.Tensor("string", texts.map(prepare), [texts.length]);
+    const out = await this.session.run({ text: input });
+    const p = out.probability.data;
+    const tokens = out.tokens.data;
+    const width = out.tokens.dims[1];
+    const scores = [];
+    const ids = [];
+    for (let row = 0; row < texts.length; row++) {
+      scores.push(this.classes === 1 ? p[row] : Array.from(p.subarray(row * this.classes, (row + 1) * this.classes)));
+      const found = [];
+      for (let k = row * width; k < (row + 1) * width; k++) if (tokens[k] !== 0) found.push(Number(tokens[k]));
+      ids.push(found);
+    }
+    return { scores, ids };
+  }
+
+  /** The probability of labels[1] for each text (one sigmoid output), or each class's (k outputs). */
+  async predictProba(texts, batchSize = 32) {
+    const list = typeof texts === "string" ? [texts] : Array.from(texts);
+    const scores = [];
+    for (let i = 0; i < list.length; i += batchSize) scores.push(...(await this.run(list.slice(i, i + batchSize))).scores);
+    return scores;
+  }
+
+  /** A label and score for each text. */
+  async predict(texts) {
+    const scores = await this.predictProba(texts);
+    if (this.classes === 1) return scores.map((score) => ({ label: this.labels[score >= this.threshold ? 1 : 0], score }));
+    return scores.map((row) => {
+      const best = row.indexOf(Math.max(...row));
+      return { label: this.labels[best], score: row[best], probabilities: row };
+    });
+  }
+
+  async release() {
+    await this.session.release?.();
+  }
+}
+
+/**
+ * Load a bundle: a folder path (Node) or a URL. `ort` is the onnxruntime module to run it on
+ * (`import * as ort from "onnxruntime-node"` or `"onnxruntime-web"`). The manifest's format is
+ * checked and model.text.onnx's sha256 verified before the session is created.
+ */
+export async function loadBundle(source, { ort, sessionOptions } = {}) {
+  if (!ort?.InferenceSession) throw new TypeError("loadBundle needs { ort }: the onnxruntime-node or onnxruntime-web module");
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await readFile(source, "manifest.json")));
+  } catch (error) {
+    if (error instanceof BundleError) throw error;
+    throw new BundleError(`${source}/manifest.json is not valid JSON (${error.message}); re-export the bundle`);
+  }
+  checkManifest(manifest, source);
+  const bytes = await readChecked(source, manifest, TEXT_MODEL_FILE);
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions ?? {});
+  } catch (error) {
+    throw new BundleError(`onnxruntime could not load ${source}/${TEXT_MODEL_FILE}: ${error.message}`);
+  }
+  return new TextModel(ort, session, manifest, source);
+}
+
+/** The bundle's conformance vectors ({text, ids, score}), checked against the manifest's sha256. */
+export async function loadConformance(source, manifest) {
+  const bytes = await readChecked(source, manifest, CONFORMANCE_FILE);
+  return new TextDecoder("utf-8")
+    .decode(bytes)
+    .split("\n")
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line));
+}
+
+/** Run a model on conformance vectors: how many texts have identical ids, the largest |Δp|, the first failure. */
+export async function checkConformance(model, vectors, batchSize = 1) {
+  let identical = 0;
+  let maxAbsDiff = 0;
+  let firstFailure = null;
+  for (let i = 0; i < vectors.length; i += batchSize) {
+    const part = vectors.slice(i, i + batchSize);
+    const { scores, ids } = await model.run(part.map((v) => v.text));
+    part.forEach((v, k) => {
+      const want = [].concat(v.score);
+      const got = [].concat(scores[k]);
+      const diff = want.length === got.length ? Math.max(...want.map((w, j) => Math.abs(w - got[j]))) : Infinity;
+      maxAbsDiff = Math.max(maxAbsDiff, diff);
+      const same = ids[k].length === v.ids.length && ids[k].every((x, j) => x === v.ids[j]);
+      if (same) identical++;
+      if ((!same || diff > ATOL) && firstFailure === null) {
+        firstFailure = { index: i + k, text: v.text.slice(0, 60), ids: ids[k].slice(0, 20), expected: v.ids.slice(0, 20), score: scores[k], expectedScore: v.score };
+      }
+    });
+  }
+  return { texts: vectors.length, identical, maxAbsDiff, firstFailure, passed: identical === vectors.length && maxAbsDiff <= ATOL };
+}

@@ -1,0 +1,53 @@
+"""Conformance vectors for a bundle: computed from the staged bundle itself (its tokenizer and fp32
+model through the runtime), written by export, and added to bundles made before them (add_conformance)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError
+from ..runtime.bundle import load_bundle
+from ..runtime.conformance import ATOL, CONFORMANCE_FILE, conformance_vectors, vectors_to_jsonl
+from ..runtime.predictor import Predictor
+from .writer import write_bundle
+
+__all__ = ["conformance_file", "add_conformance"]
+
+
+def conformance_file(predictor: Predictor) -> tuple[bytes, dict[str, Any]]:
+    """conformance.jsonl's bytes and the manifest's "conformance" section, from a fp32 predictor."""
+    vectors = conformance_vectors(predictor)
+    section = {
+        "file": CONFORMANCE_FILE,
+        "texts": len(vectors),
+        "precision": "fp32",
+        "atol": ATOL,
+        "ids": "tokenizer.encode(text): at most max_len ids, truncated as the tokenizer says, not padded",
+        "score": "the fp32 model through the Python runtime (Predictor.predict_proba)",
+    }
+    return vectors_to_jsonl(vectors), section
+
+
+def add_conformance(bundle: str | os.PathLike[str]) -> dict[str, Any]:
+    """Rewrite a bundle (atomically) with conformance.jsonl computed from its own files; returns the manifest."""
+    path = Path(bundle)
+    loaded = load_bundle(path)  # verified, fp32
+    manifest = dict(loaded.manifest)
+    files = {}
+    for name in manifest["files"]:
+        if name == CONFORMANCE_FILE:
+            continue
+        data = (path / name).read_bytes()
+        from ..runtime.files import sha256_bytes
+
+        if sha256_bytes(data) != manifest["files"][name]["sha256"]:
+            raise BundleError(f"{path / name} does not match its sha256 in the manifest; re-export the bundle")
+        files[name] = data
+    data, section = conformance_file(Predictor(loaded, threads=1))
+    files[CONFORMANCE_FILE] = data
+    manifest["conformance"] = section
+    for key in ("format", "format_version", "files"):
+        manifest.pop(key, None)
+    return write_bundle(path, files, manifest, force=True)

@@ -1,0 +1,244 @@
+"""The text-in model (model.text.onnx): raw strings in, probability out, the tokenizer inside the graph.
+
+Built only from ops stock onnxruntime runs (CPU and WASM): StringNormalizer (lower-case, explicit
+locale), com.microsoft.Tokenizer (RE2 regular expressions: the HTML tags as separators, then the
+words as a token expression), ai.onnx.ml LabelEncoder (word -> id) and plain tensor ops to compact,
+truncate and pre-pad the ids, in front of model.onnx's own graph. No onnxruntime-extensions.
+
+It implements the `edge-sentiment` tokenizer (standardisation v1) for a pre-padded model with the pad
+skip. NFKC is the one step no stock op does: the host normalises the text first (the graph's input
+is NFKC text; runtime/textmodel.py and the JavaScript package do it). After NFKC only A-Z and U+0130
+lower-case into ASCII, and only U+0130 (to "i" + U+0307) changes what is a letter, so the graph finds
+tags (A-Z allowed) and words (U+0130 ends a word) on the text as it is, and lower-cases the words
+(StringNormalizer, towlower per code point, locale C.UTF-8). Python's final sigma and case pairs of
+newer Unicode versions are what remain different; the export measures them (export/textgate.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import Any
+
+from ..errors import ExportError
+from ..runtime.bundle import INPUT_NAME, OUTPUT_NAME
+from ..runtime.textmodel import LOCALE, TEXT_INPUT, TEXT_TOKENS
+from ..runtime.tokenizer import KIND, OOV_ID, PAD_ID, STANDARDIZATION, TokenizerBase
+
+__all__ = ["build_text_model", "text_model_refusal", "APOSTROPHES", "word_regex", "tag_regex"]
+
+# The characters v1 turns into "'" before it finds words (U+00B4 never reaches that step: NFKC first).
+APOSTROPHES = ("'", "\u2019", "\u2018", "\u02bc", "`")
+PAD_TOKEN = "#"  # what com.microsoft.Tokenizer pads rows with: never a word, never a tag
+IR_VERSION = 8  # model.onnx's (tf2onnx, opset 17); onnxruntime-web 1.30 reads IR <= 13
+
+
+def _ranges(pred: Any) -> list[tuple[int, int]]:
+    """Code point ranges where pred(chr(c)) holds, from this Python's Unicode database."""
+    out: list[tuple[int, int]] = []
+    start = None
+    for c in range(sys.maxunicode + 2):
+        inside = c <= sys.maxunicode and not 0xD800 <= c <= 0xDFFF and pred(chr(c))
+        if inside and start is None:
+            start = c
+        elif not inside and start is not None:
+            out.append((start, c - 1))
+            start = None
+    return out
+
+
+def _re2_class(ranges: list[tuple[int, int]], extra: str = "") -> str:
+    def one(c: int) -> str:
+        return chr(c) if chr(c).isalnum() and c < 128 else f"\\x{{{c:x}}}"
+
+    parts = [one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in ranges]
+    return "[" + "".join(parts) + extra + "]"
+
+
+def word_regex() -> str:
+    """v1's word, `[^\\W_]+(?:'[^\\W_]+)*` on the lower-cased text, as RE2 on the text before lower-casing:
+    Python's own letters and digits spelled out (the graph's Unicode tables are this Python's, not
+    RE2's), every apostrophe v1 maps to "'", and U+0130 ending a word (it lower-cases to "i" + U+0307)."""
+    # U+02BC is a letter (Lm), but v1 has made it "'" before it looks for words
+    alnum = _re2_class(_ranges(lambda c: c.isalnum() and c not in APOSTROPHES and c != "\u0130"))
+    apostrophe = "[" + "".join(f"\\x{{{ord(a):x}}}" for a in APOSTROPHES) + "]"
+    return f"(?:{alnum}+{apostrophe})*(?:{alnum}*\\x{{130}}|{alnum}+)"
+
+
+def tag_regex() -> str:
+    """v1's HTML tag, `</?[a-z][a-z0-9]{0,9}\\s*/?>` on the lower-cased text, as RE2 on the NFKC text before
+    lower-casing (A-Z allowed), with Python's whitespace (str.isspace) spelled out."""
+    space = _re2_class(_ranges(str.isspace))
+    return f"</?[a-zA-Z][a-zA-Z0-9]{{0,9}}{space}*/?>"
+
+
+def text_model_refusal(tokenizer: TokenizerBase, pads: str) -> str | None:
+    """Why a bundle cannot have a text model, or None when it can."""
+    if tokenizer.kind != KIND or tokenizer.to_dict().get("standardization") != STANDARDIZATION:
+        return (
+            f"the text model implements the edge-sentiment tokenizer (standardisation {STANDARDIZATION}); "
+            f"this bundle's is {tokenizer.kind!r}"
+        )
+    if pads != "skipped" or tokenizer.padding != "pre" or tokenizer.truncation != "pre":
+        return f"the text model feeds a pre-padded model with the pad skip; this one's pads are {pads!r}"
+    return None
+
+
+def _keys(words: list[str]) -> tuple[list[str], list[int]]:
+    """LabelEncoder keys: every word, with each of its apostrophes spelled every way v1 accepts."""
+    keys, values = [PAD_TOKEN], [PAD_ID]
+    for index, word in enumerate(words):
+        parts = word.split("'")
+        for marks in itertools.product(APOSTROPHES, repeat=len(parts) - 1):
+            keys.append("".join(p + m for p, m in zip(parts, (*marks, ""))))
+            values.append(index + 2)
+    return keys, values
+
+
+def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) -> bytes:
+    """model.text.onnx: the text graph in front of model.onnx's graph (fp32), its IR version pinned."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    refusal = text_model_refusal(tokenizer, pads)
+    if refusal:
+        raise ExportError(refusal)
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    words: list[str] = tokenizer.known_words()
+    keys, values = _keys(words)
+    if len(set(keys)) != len(keys):
+        raise ExportError(
+            "two vocabulary words are spelled alike once apostrophes are unified; the text model cannot tell them apart"
+        )
+
+    def c(name: str, array: Any) -> Any:
+        return numpy_helper.from_array(np.asarray(array), name)
+
+    p = "text/"
+    inits = [
+        c(p + "empty_string", np.asarray([[""]], dtype=object)),
+        c(p + "pad_token", np.asarray([PAD_TOKEN], dtype=object)),
+        c(p + "minus_one", np.asarray([-1], np.int64)),
+        c(p + "zero", np.zeros((), np.int64)),
+        c(p + "one", np.ones((), np.int64)),
+        c(p + "one_1d", np.ones(1, np.int64)),
+        c(p + "axis0", np.zeros(1, np.int64)),
+        c(p + "dim2", np.asarray([2], np.int64)),
+        c(p + "dim0", np.asarray([0], np.int64)),
+        c(p + "dim1", np.asarray([1], np.int64)),
+        c(p + "dim3", np.asarray([3], np.int64)),
+        c(p + "last_start", np.asarray([-tokenizer.max_len], np.int64)),
+        c(p + "last_end", np.asarray([np.iinfo(np.int64).max], np.int64)),
+    ]
+    n = helper.make_node
+    nodes = [
+        # v1 step 4: every HTML tag becomes a separator (dropped), leaving the text between tags
+        n(
+            "Tokenizer",
+            [TEXT_INPUT],
+            [p + "pieces"],
+            domain="com.microsoft",
+            mark=0,
+            mincharnum=1,
+            pad_value="",
+            separators=[tag_regex()],
+            name=p + "tags",
+        ),
+        # one empty piece more, so the next Tokenizer never sees an empty tensor (it would keep its rank)
+        n("Shape", [TEXT_INPUT], [p + "batch_1d"]),
+        n("Concat", [p + "batch_1d", p + "one_1d"], [p + "column_shape"], axis=0),
+        n("Expand", [p + "empty_string", p + "column_shape"], [p + "empty_column"]),
+        n("Concat", [p + "pieces", p + "empty_column"], [p + "pieces_1"], axis=1),
+        # v1 step 5: the words of each piece, [batch, pieces, words]
+        n(
+            "Tokenizer",
+            [p + "pieces_1"],
+            [p + "words3"],
+            domain="com.microsoft",
+            mark=0,
+            mincharnum=1,
+            pad_value=PAD_TOKEN,
+            tokenexp=word_regex(),
+            name=p + "words",
+        ),
+        n("Shape", [p + "words3"], [p + "shape3"]),
+        n("Slice", [p + "shape3", p + "dim0", p + "dim1"], [p + "batch"]),
+        n("Slice", [p + "shape3", p + "dim1", p + "dim2"], [p + "pieces_n"]),
+        n("Slice", [p + "shape3", p + "dim2", p + "dim3"], [p + "words_n"]),
+        n("Mul", [p + "pieces_n", p + "words_n"], [p + "cells"]),
+        n("Concat", [p + "batch", p + "cells"], [p + "shape2"], axis=0),
+        # v1 step 3, on the words: lower-case them (StringNormalizer takes one non-empty row: flatten, add a pad)
+        n("Reshape", [p + "words3", p + "minus_one"], [p + "words_flat"]),
+        n("Concat", [p + "words_flat", p + "pad_token"], [p + "words_flat_1"], axis=0),
+        n(
+            "StringNormalizer",
+            [p + "words_flat_1"],
+            [p + "lower_flat_1"],
+            case_change_action="LOWER",
+            is_case_sensitive=1,
+            locale=LOCALE,
+            name=p + "lower",
+        ),
+        n("Slice", [p + "lower_flat_1", p + "dim0", p + "minus_one"], [p + "lower_flat"]),
+        n("Reshape", [p + "lower_flat", p + "shape2"], [p + "words"], allowzero=1),
+        n(
+            "LabelEncoder",
+            [p + "words"],
+            [p + "ids_sparse"],
+            domain="ai.onnx.ml",
+            keys_strings=keys,
+            values_int64s=values,
+            default_int64=OOV_ID,
+            name=p + "vocabulary",
+        ),
+        # one pad in front, so every row has an id (an empty text is one pad, as the runtime feeds it)
+        n("Concat", [p + "batch", p + "one_1d"], [p + "pad_shape"], axis=0),
+        n("ConstantOfShape", [p + "pad_shape"], [p + "pad"], value=helper.make_tensor("v", TensorProto.INT64, [1], [0])),
+        n("Concat", [p + "pad", p + "ids_sparse"], [p + "ids_padded"], axis=1),
+        # compact each row: pads first, then the ids in text order (sort on pad ? position : width + position)
+        n("Shape", [p + "ids_padded"], [p + "shape_ids"]),
+        n("Slice", [p + "shape_ids", p + "dim1", p + "dim2"], [p + "width_1d"]),
+        n("Squeeze", [p + "width_1d", p + "axis0"], [p + "width"]),
+        n("Range", [p + "zero", p + "width", p + "one"], [p + "position"]),
+        n("Add", [p + "position", p + "width"], [p + "position_late"]),
+        n("Greater", [p + "ids_padded", p + "zero"], [p + "is_word"]),
+        n("Where", [p + "is_word", p + "position_late", p + "position"], [p + "order_key"]),
+        n("Expand", [p + "order_key", p + "shape_ids"], [p + "order_keys"]),
+        n("TopK", [p + "order_keys", p + "width_1d"], [p + "sorted_keys", p + "order"], axis=1, largest=0, sorted=1),
+        n("GatherElements", [p + "ids_padded", p + "order"], [p + "ids_compact"], axis=1),
+        # v1 keeps the last max_len words
+        n("Slice", [p + "ids_compact", p + "last_start", p + "last_end", p + "dim1"], [p + "ids_last"]),
+        n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32),
+    ]
+    if [i.name for i in graph.input] != [INPUT_NAME]:
+        raise ExportError(f"model.onnx must take one input {INPUT_NAME!r} to be put behind the text graph")
+    inner = {INPUT_NAME: p + "model_tokens"}
+    nodes.append(n("Identity", [TEXT_TOKENS], [p + "model_tokens"]))
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in inner:
+                node.input[k] = inner[name]
+    new_graph = helper.make_graph(
+        nodes + list(graph.node),
+        "edge-sentiment-text",
+        [helper.make_tensor_value_info(TEXT_INPUT, TensorProto.STRING, ["batch"])],
+        [
+            next(o for o in graph.output if o.name == OUTPUT_NAME),
+            helper.make_tensor_value_info(TEXT_TOKENS, TensorProto.INT32, ["batch", "length"]),
+        ],
+        initializer=inits + list(graph.initializer),
+    )
+    opsets = {o.domain: o.version for o in model.opset_import}
+    opsets.setdefault("ai.onnx.ml", 2)
+    opsets["com.microsoft"] = 1
+    text = helper.make_model(
+        new_graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        producer_name="edge-sentiment",
+        doc_string="raw UTF-8 text in, probability out; the edge-sentiment v1 tokenizer in the graph",
+    )
+    text.ir_version = min(IR_VERSION, model.ir_version) if model.ir_version else IR_VERSION
+    onnx.checker.check_model(text)
+    return bytes(text.SerializeToString())

@@ -1,0 +1,158 @@
+"""The text-in model (model.text.onnx): the committed bundles' text models pass their conformance vectors
+through onnxruntime, hold only stock ops, are verified before a session, and the export gate refuses a
+text model whose ids differ from the Python runtime's on a test review."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ASSETS, make_archive, needs_tf
+
+from edge_sentiment import Predictor
+from edge_sentiment.errors import BundleError, ExportError
+from edge_sentiment.runtime.bundle import default_bundle_path, load_bundle
+from edge_sentiment.runtime.conformance import ATOL, compare, load_vectors
+from edge_sentiment.runtime.onnxinfo import read_onnx_info
+from edge_sentiment.runtime.textmodel import TEXT_MODEL_FILE, TextModel, prepare
+
+TINY = ASSETS / "tiny_bundle"
+WITH_TEXT_MODEL = [default_bundle_path(), TINY]
+
+
+@pytest.mark.parametrize("bundle", WITH_TEXT_MODEL, ids=lambda p: p.name)
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_text_model_passes_the_conformance_vectors(bundle: Path, batch_size: int) -> None:
+    model = TextModel.load(bundle)
+    vectors = load_vectors(model.bundle) or []
+    ids: list[list[int]] = []
+    scores = []
+    for start in range(0, len(vectors), batch_size):
+        s, i = model.run([v.text for v in vectors[start : start + batch_size]])
+        ids += i
+        scores += list(s)
+    result = compare(vectors, ids, scores)
+    assert result.passed and result.ids_identical == 200, result.describe()
+
+
+@pytest.mark.parametrize("bundle", WITH_TEXT_MODEL, ids=lambda p: p.name)
+def test_the_text_model_holds_stock_ops_and_a_pinned_ir_version(bundle: Path) -> None:
+    data = (bundle / TEXT_MODEL_FILE).read_bytes()
+    info = read_onnx_info(data)
+    assert info.op_census["StringNormalizer"] == 1 and info.op_census["com.microsoft.Tokenizer"] == 2
+    assert info.op_census["ai.onnx.ml.LabelEncoder"] == 1
+    assert set(info.opsets) <= {"ai.onnx", "ai.onnx.ml", "com.microsoft"}
+    import onnx
+
+    model = onnx.load_from_string(data)
+    assert model.ir_version == 8  # onnxruntime-web 1.30 reads IR <= 13
+    manifest = load_bundle(bundle).manifest["text_model"]
+    assert manifest["imdb_test"]["ids_identical"] == manifest["imdb_test"]["texts"] >= 400
+    assert manifest["imdb_test"]["max_abs_diff"] <= ATOL
+
+
+def test_the_text_model_agrees_with_the_runtime_on_rule_texts_in_batches() -> None:
+    model = TextModel.load()
+    predictor = Predictor.load(threads=1)
+    texts = ["", "Don’t <BR>miss it!", "İstanbul, ΟΔΟΣ, ＧＲＥＡＴ ﬁlm ½", "a'’b", "x" * 5000, "good " * 600]
+    scores, ids = model.run(texts)
+    assert ids == [predictor.tokenizer.encode(t) for t in texts]
+    assert np.max(np.abs(scores - predictor.predict_proba(texts))) <= ATOL
+    assert prepare("ﬁlm") == "film" and prepare("plain") == "plain"
+
+
+def test_a_changed_text_model_is_refused(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    data = bytearray((bundle / TEXT_MODEL_FILE).read_bytes())
+    data[-1] ^= 1
+    (bundle / TEXT_MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256"):
+        TextModel.load(bundle)
+
+
+def test_a_bundle_without_a_text_model_says_how_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="--text-model"):
+        TextModel.load(ASSETS / "shapes" / "gru")
+
+
+@pytest.mark.parametrize(
+    "bundle, piece", [("kinds/keras-tokenizer", "edge-sentiment tokenizer"), ("shapes/gru", "pads are 'fed'")]
+)
+def test_the_text_model_is_refused_where_it_cannot_be_exact(tmp_path: Path, bundle: str, piece: str) -> None:
+    from edge_sentiment.export.textgate import add_text_model
+
+    with pytest.raises(ExportError, match=piece):
+        add_text_model(ASSETS / bundle, make_archive(tmp_path / "a.tar.gz"), fuzz=0)
+
+
+def test_the_gate_refuses_a_text_model_that_differs_on_a_test_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graph whose words are ASCII only splits 'naïve' in two: the export must not write it."""
+    from edge_sentiment.export import textmodel
+    from edge_sentiment.export.textgate import add_text_model
+
+    archive = make_archive(tmp_path / "a.tar.gz", extra={"aclImdb/test/pos/99_9.txt": "A naïve, moving film.".encode()})
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    before = (bundle / "manifest.json").read_text()
+    monkeypatch.setattr(textmodel, "word_regex", lambda: "[a-zA-Z0-9]+")
+    with pytest.raises(ExportError, match=r"differs from the Python runtime on IMDB test reviews, so it was not written"):
+        add_text_model(bundle, archive, fuzz=10)
+    assert (bundle / "manifest.json").read_text() == before
+
+
+def test_adding_a_text_model_keeps_every_other_file(tmp_path: Path) -> None:
+    from edge_sentiment.export.textgate import add_text_model
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["files"][TEXT_MODEL_FILE], manifest["text_model"]
+    (bundle / TEXT_MODEL_FILE).unlink()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    written, lines = add_text_model(bundle, make_archive(tmp_path / "a.tar.gz"), fuzz=300)
+    for name in ("model.onnx", "tokenizer.json", "conformance.jsonl"):
+        assert (bundle / name).read_bytes() == (TINY / name).read_bytes()
+    assert (bundle / TEXT_MODEL_FILE).read_bytes() == (TINY / TEXT_MODEL_FILE).read_bytes()  # deterministic
+    assert written["text_model"]["imdb_test"]["ids_identical"] == 16 and written["text_model"]["fuzz"]["texts"] == 300
+    assert any(line.startswith("text model on 300 fuzzed texts") for line in lines)
+
+
+@needs_tf
+def test_export_writes_the_text_model(tmp_path: Path) -> None:
+    from edge_sentiment.export.exporter import export_bundle
+
+    out = tmp_path / "bundle"
+    result = export_bundle(
+        ASSETS / "tiny_run", out, parity_samples=16, data=make_archive(tmp_path / "a.tar.gz"), text_model=True, text_fuzz=200
+    )
+    assert (out / TEXT_MODEL_FILE).exists() and result.manifest["text_model"]["fuzz"]["texts"] == 200
+    assert any(line.startswith("✓ text model on the 16 IMDB test reviews") for line in result.manifest["gates"])
+    model = TextModel.load(out)
+    vectors = load_vectors(model.bundle) or []
+    scores, ids = model.run([v.text for v in vectors])
+    assert compare(vectors, ids, scores).passed
+
+
+def test_text_that_is_not_a_string_or_not_utf8_is_an_input_error() -> None:
+    from edge_sentiment.errors import InputError
+
+    model = TextModel.load(TINY)
+    with pytest.raises(InputError, match="not str"):
+        model.run(["fine", b"bytes"])  # type: ignore[list-item]
+    with pytest.raises(InputError, match="lone surrogate"):
+        model.run(["bad \ud800 text"])
+    assert model.run([])[1] == []
+
+
+@pytest.mark.fuzz_long
+def test_the_default_text_model_on_100000_fuzzed_texts() -> None:
+    from edge_sentiment.export.textgate import fuzz_texts, measure
+
+    predictor = Predictor.load(threads=1)
+    result = measure(TextModel.load(), predictor, fuzz_texts(predictor.tokenizer, 100_000, seed=1))
+    assert result["ids_identical"] == 100_000, result["first_difference"]
+    assert result["max_abs_diff"] <= ATOL
