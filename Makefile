@@ -42,7 +42,7 @@ js/node_modules/.installed: js/package-lock.json
 	touch $@
 
 test-runtime: setup
-	$(BIN)/python -m pytest -m "not needs_tf and not slow and not fuzz_long"
+	$(BIN)/python -m pytest -m "not needs_tf and not needs_ray and not slow and not fuzz_long"
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow

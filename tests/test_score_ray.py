@@ -15,6 +15,8 @@ from conftest import ASSETS, NEGATIVE, POSITIVE
 
 from edge_sentiment import Predictor, ScoreError, score_file
 
+pytestmark = pytest.mark.needs_ray  # the [ray] extra: not part of the runtime's own suite (make test-runtime)
+
 ray = pytest.importorskip("ray", reason="needs Ray: pip install 'edge-sentiment[ray]'")
 pytest.importorskip("ray.data", reason="needs Ray Data: pip install 'edge-sentiment[ray]'")
 
