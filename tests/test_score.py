@@ -343,7 +343,8 @@ def test_a_crash_between_a_part_and_its_record_is_redone_once(tmp_path: Path, mo
     assert out.read_bytes() == reference.read_bytes()
 
 
-def test_resume_refuses_other_options_and_force_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _interrupted_after_two_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A run of 2,100 texts (checkpoints of 1,024) stopped by Ctrl-C right after its second journal record."""
     import edge_sentiment.scoring.local as local
 
     source = write_jsonl(tmp_path / "in.jsonl", long_texts(2100))
@@ -361,6 +362,11 @@ def test_resume_refuses_other_options_and_force_starts_over(tmp_path: Path, monk
     with pytest.raises(KeyboardInterrupt):
         score_file(source, out, bundle=TINY, checkpoint_rows=1024)
     monkeypatch.setattr(local, "write_json_atomic", real)
+    return source, out
+
+
+def test_resume_refuses_other_options_and_force_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source, out = _interrupted_after_two_records(tmp_path, monkeypatch)
     with pytest.raises(ScoreError, match="differs in: keep_text"):
         score_file(source, out, bundle=TINY, checkpoint_rows=1024, resume=True, keep_text=True)
     with pytest.raises(ScoreError, match="differs in: bundle_manifest_sha256"):
@@ -370,23 +376,7 @@ def test_resume_refuses_other_options_and_force_starts_over(tmp_path: Path, monk
 
 
 def test_the_row_count_is_checked_before_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import edge_sentiment.scoring.local as local
-
-    source = write_jsonl(tmp_path / "in.jsonl", long_texts(2100))
-    real = local.write_json_atomic
-    calls = []
-
-    def crash(path: Path, obj: Any) -> None:
-        calls.append(path)
-        real(path, obj)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(local, "write_json_atomic", crash)
-    out = tmp_path / "scores.jsonl"
-    with pytest.raises(KeyboardInterrupt):
-        score_file(source, out, bundle=TINY, checkpoint_rows=1024)
-    monkeypatch.setattr(local, "write_json_atomic", real)
+    source, out = _interrupted_after_two_records(tmp_path, monkeypatch)
     part = tmp_path / ".scores.jsonl.partial" / "part-000000.jsonl"
     part.write_text("".join(part.read_text().splitlines(keepends=True)[1:]))  # a row lost on disk
     with pytest.raises(ScoreError, match="holds 2096 rows where the run scored 2097"):
