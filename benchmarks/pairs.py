@@ -3,9 +3,10 @@
     python benchmarks/pairs.py bundles/large src/edge_sentiment/assets/default --pairs 6 \
         --data ../shared/data/aclImdb.tar.gz --json-file runs/pairs-large.json
 
-Each measurement is one `edge-sentiment bench --bundle B --threads 1 --batch-sizes 1 --cold-repeats 0
---json` in a fresh process (the same 172-word review for both bundles when --data is given). Pair i runs
-A then B when i is odd and B then A when it is even, so neither bundle always goes first. Prints every
+Each measurement is one `edge-sentiment bench --bundle B --threads T --batch-sizes 1 --cold-repeats 0
+--json` in a fresh process (T from --threads, default 1; the same 172-word review for both bundles when
+--data is given). Pair i runs A then B when i is odd and B then A when it is even, so neither bundle
+always goes first. Prints every
 pair's end-to-end p50 of A and B and their ratio A/B, then the median ratio: quote that, not one pair.
 """
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs", type=int, default=6, help="alternating pairs to run (default 6)")
     parser.add_argument("--data", default=None, help="the IMDB archive (default: $EDGE_SENTIMENT_DATA)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per figure (bench --repeats)")
+    parser.add_argument("--threads", type=int, default=1, help="the Predictor's threads (bench --threads; default 1)")
     parser.add_argument("--json-file", default=None, help="also write every figure and the median here")
     args = parser.parse_args(argv)
     if args.pairs < 1:
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     base = [
         "bench",
         "--threads",
-        "1",
+        str(args.threads),
         "--batch-sizes",
         "1",
         "--cold-repeats",
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
         p50 = {}
         for side in order:
             bundle = args.bundle_a if side == "a" else args.bundle_b
-            p50[side] = _bench_p50(base + ["--bundle", bundle])
+            p50[side] = _bench_p50(base + ["--bundle", bundle], f"onnx-fp32-t{args.threads}")
         pair = {"pair": i, "first": order[0], "a_ms": p50["a"], "b_ms": p50["b"], "ratio": p50["a"] / p50["b"]}
         pairs.append(pair)
         print(
@@ -84,11 +86,11 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _bench_p50(args: list[str]) -> float:
+def _bench_p50(args: list[str], engine: str) -> float:
     """One `edge-sentiment bench` in a fresh process; its batch-1 end-to-end p50 in ms."""
     out = subprocess.run([sys.executable, "-m", "edge_sentiment", *args], check=True, stdout=subprocess.PIPE, text=True).stdout
     report = json.loads(out)
-    return report["latency_batch1"]["onnx-fp32-t1"]["end_to_end"]["p50_ms"]
+    return report["latency_batch1"][engine]["end_to_end"]["p50_ms"]
 
 
 if __name__ == "__main__":

@@ -40,9 +40,13 @@ def run(args: list[str]) -> str:
 
 
 def cli_md() -> str:
+    import click
+
     from edge_sentiment.cli import main
 
-    names = [n for n in ORDER if n in main.commands] + sorted(set(main.commands) - set(ORDER))
+    ctx = click.Context(main)
+    commands = {name: main.get_command(ctx, name) for name in main.list_commands(ctx)}  # each module loaded
+    names = [n for n in ORDER if n in commands] + sorted(set(commands) - set(ORDER))
     parts = [
         "# Command line reference",
         "",
@@ -55,7 +59,7 @@ def cli_md() -> str:
         "",
     ]
     for name in names:
-        command = main.commands[name]
+        command = commands[name]
         subs = sorted(getattr(command, "commands", {}))  # a group: its own help, then each subcommand's
         parts += [f"## {name}", "", "```text", f"$ edge-sentiment {name} --help", run([name, "--help"]).rstrip(), "```", ""]
         for sub in subs:

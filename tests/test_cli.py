@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import json
@@ -663,3 +664,33 @@ def test_bench_compare_keras_says_plainly_what_it_needs() -> None:
     """The shipped bundle records the model it came from, which no user has: a plain error, not a missing path."""
     result = invoke("bench", "--compare", "keras", "--repeats", 10, "--cold-repeats", 0, "--throughput-texts", 10)
     assert_fails(result, 1, "--compare keras runs the Keras model the bundle was exported from", "pass --keras-model PATH")
+
+
+def test_every_command_is_in_the_lazy_map() -> None:
+    """main loads a command's module when asked for it (base.COMMAND_MODULES); each command must be there."""
+    from edge_sentiment.cli import base, bench, export, score, serve, train  # noqa: F401  (register every command)
+
+    assert set(main.commands) == set(base.COMMAND_MODULES)
+    for name, module in base.COMMAND_MODULES.items():
+        assert main.commands[name].callback.__module__ == f"edge_sentiment.cli.{module}"
+
+
+def test_predict_loads_only_its_own_command() -> None:
+    script = (
+        "import sys\n"
+        "from edge_sentiment.cli import main\n"
+        "main(['predict', 'A wonderful film.'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('edge_sentiment.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    loaded = set(ast.literal_eval(result.stdout.splitlines()[-1]))
+    assert "edge_sentiment.cli.serve" in loaded
+    assert not loaded & {
+        "edge_sentiment.cli.train",
+        "edge_sentiment.cli.export",
+        "edge_sentiment.cli.bench",
+        "edge_sentiment.cli.score",
+        "edge_sentiment.scoring",
+        "edge_sentiment.bench",
+    }

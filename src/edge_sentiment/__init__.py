@@ -15,7 +15,6 @@ from .runtime.bundle import Bundle, load_bundle
 from .runtime.predictor import Prediction, Predictor
 from .runtime.textmodel import TextModel
 from .runtime.tokenizer import Tokenizer, load_tokenizer
-from .scoring import ScoreSummary, score_file
 
 __all__ = [
     "__version__",
@@ -37,3 +36,13 @@ __all__ = [
     "ScoreError",
     "TokenizerError",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """score_file and ScoreSummary, imported on first use (the scoring code is not needed to predict)."""
+    if name in ("score_file", "ScoreSummary"):
+        from . import scoring
+
+        globals()[name] = value = getattr(scoring, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

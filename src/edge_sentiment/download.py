@@ -19,6 +19,7 @@ from typing import Any
 from ._meta import __version__
 from .data import ARCHIVE_BYTES, ARCHIVE_NAME, ARCHIVE_SHA256, DATA_ENV, DOWNLOAD_URL, resolve_data_path
 from .errors import DataError
+from .runtime.files import cache_dir
 
 __all__ = [
     "Source",
@@ -92,12 +93,6 @@ def _number(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
     if not number > 0:
         raise DataError(f"{name}={value!r} must be a number above 0")
     return number
-
-
-def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/edge-sentiment, or ~/.cache/edge-sentiment."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "edge-sentiment"
 
 
 def archive_path() -> Path:

@@ -117,6 +117,14 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     show_default=True,
     help="Fuzzed texts the text model is compared on (reported in the manifest).",
 )
+@click.option(
+    "--fast-path/--no-fast-path",
+    default=True,
+    show_default=True,
+    help="Also write the fp32 graphs for texts without pads: one text at batch 1 skips the pooling mask's ops, "
+    "and a bidirectional LSTM's two directions run on two threads. Built for one LSTM pooled over the words "
+    "(WordPooling) and one dense layer, and kept only when its scores equal model.onnx's bit for bit at every length.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(
@@ -144,6 +152,7 @@ def export(
     labels: str | None,
     text_model: bool,
     text_fuzz: int,
+    fast_path: bool,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -190,6 +199,7 @@ def export(
         log=log,
         text_model=text_model,
         text_fuzz=text_fuzz,
+        fast_path=fast_path,
     )
     if as_json:
         _echo_json(result.manifest)

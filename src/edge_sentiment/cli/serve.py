@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .base import (
+    _AUTO_HELP,
     _BUNDLE_HELP,
     _DATA_HELP,
     _PRECISION_HELP,
@@ -50,7 +51,7 @@ def _read_lines(source: str, errors: str) -> Iterator[str]:
     help="Read texts from this file, one per line ('-' for standard input).",
 )
 @click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--precision", type=click.Choice([*PRECISIONS, "auto"]), default="fp32", show_default=True, help=_AUTO_HELP)
 @click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
 @click.option(
     "--errors",

@@ -23,6 +23,7 @@ from ..runtime.conformance import CONFORMANCE_FILE
 from .conformance import conformance_file
 from .convert import DEFAULT_OPSET, to_onnx
 from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
+from .fastpath import fast_path_files
 from .padskip import add_padding_skip, name_embedding
 from .architecture import recognise
 from .sources import Source, TokenizerOptions, load_source
@@ -59,11 +60,14 @@ def export_bundle(
     log: Any = None,
     text_model: bool = False,
     text_fuzz: int = 100_000,
+    fast_path: bool = True,
 ) -> ExportResult:
     """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails.
 
     quantize="int8" also writes model.int8.onnx, gated on the accuracy it loses on accuracy_texts (default:
     IMDB's test reviews from data, by their labels; accuracy_samples of them); labelled.py says what else.
+    fast_path adds the fp32 graphs for texts without pads (export/fastpath.py) where the model has them,
+    kept only when they give model.onnx's scores bit for bit.
     """
     import onnx
 
@@ -173,6 +177,15 @@ def export_bundle(
             unchanged,
             "same outputs before and after export" if unchanged else "outputs changed after export",
         )
+    fast_section = None
+    if fast_path and pads == "skipped" and report.passed:
+        say("building the fast path and checking it against model.onnx, bit for bit")
+        fast_files, fast_section, fast_line = fast_path_files(serving, staged.bundle, ids)
+        files.update(fast_files)
+        if fast_section:
+            report.add("fast path", True, fast_line)
+        else:
+            say(f"no fast path: {fast_line}")
     int8: dict[str, Any] = {}
     if quantize and report.passed:
         say("quantising to int8 and measuring test accuracy")
@@ -226,6 +239,7 @@ def export_bundle(
         "parity": parity,
         "conformance": conformance,
         **({"text_model": text_section} if text_section else {}),
+        **({"fast_path": fast_section} if fast_section else {}),
         "int8": int8 or None,
         "gates": report.lines(),
         "training": {

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, EdgeSentimentError
 from .files import sha256_bytes
-from .onnxinfo import OnnxInfo, read_onnx_info
+from .onnxinfo import OnnxInfo, raw_initializer, read_onnx_info
 from .tokenizer import TokenizerBase, tokenizer_from_dict
 
 __all__ = [
@@ -37,6 +37,20 @@ OUTPUT_NAME = "probability"  # float32 [batch, 1], probability of "positive"
 EMBEDDING_NAME = "embedding"  # the initializer holding the embedding matrix [vocab_size, dim]
 LABELS = ["negative", "positive"]
 PRECISION_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+# The fp32 fast path (export/fastpath.py): graphs for input without pads, and the two directions of a
+# bidirectional LSTM as graphs of their own, run side by side. Each part: its file, inputs and outputs.
+FAST_FILES = {
+    "unpadded": "model.unpadded.onnx",
+    "forward": "model.forward.onnx",
+    "backward": "model.backward.onnx",
+    "head": "model.head.onnx",
+}
+FAST_IO = {  # "words": model.onnx's embedding rows of the tokens, float32 [length, batch, width]
+    "unpadded": (["words"], [OUTPUT_NAME]),
+    "forward": (["words"], ["sums", "maxes"]),
+    "backward": (["words"], ["sums", "maxes"]),
+    "head": (["pooled"], [OUTPUT_NAME]),
+}
 _MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
 # Ops an exported sentiment LSTM may hold; anything else (Loop, Scan, If, custom domains) is refused.
@@ -59,6 +73,19 @@ class Bundle:
     precision: str
     model_bytes: bytes
     model_info: OnnxInfo
+    fast: dict[str, bytes] = field(default_factory=dict)  # verified fast-path parts (fp32 only), by part name
+
+    def embedding(self) -> Any:
+        """model.onnx's embedding matrix as a read-only numpy view [rows, width] (what the fast path reads)."""
+        import numpy as np
+
+        found = raw_initializer(self.model_bytes, EMBEDDING_NAME)
+        if found is None or found[0] != "float32" or len(found[1]) != 2:
+            raise BundleError(f"{self.path}/model.onnx has no float32 embedding stored as raw data; re-export the bundle")
+        rows, width = found[1]
+        if len(found[2]) != rows * width * 4:
+            raise BundleError(f"{self.path}/model.onnx: the embedding's data does not fit its shape; re-export the bundle")
+        return np.frombuffer(found[2], dtype="<f4").reshape(rows, width)
 
     @property
     def max_len(self) -> int:
@@ -273,4 +300,38 @@ def _load(opened: _Folder, precision: str) -> Bundle:
     model_bytes = _check_file(opened, model_name, files[model_name], _MAX_MODEL_BYTES)
     info = read_onnx_info(model_bytes)
     check_model(info, manifest, tokenizer, model_name)
-    return Bundle(folder, manifest, tokenizer, precision, model_bytes, info)
+    fast = _fast_parts(opened, manifest) if precision == "fp32" else {}
+    return Bundle(folder, manifest, tokenizer, precision, model_bytes, info, fast)
+
+
+def _fast_parts(opened: _Folder, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """The fast path's files, each checked like model.onnx (sha256, ops, no external data, its inputs and outputs)."""
+    section = manifest.get("fast_path")
+    if section is None:
+        return {}
+    parts = section.get("files") if isinstance(section, dict) else None
+    if not isinstance(parts, dict) or "unpadded" not in parts or not set(parts) <= set(FAST_FILES):
+        raise BundleError(f"{opened.path}/manifest.json has a fast_path section this runtime cannot read; re-export the bundle")
+    if {"forward", "backward", "head"} & set(parts) and not {"forward", "backward", "head"} <= set(parts):
+        raise BundleError(f"{opened.path}/manifest.json has part of a split fast path; re-export the bundle")
+    if manifest["model"].get("pads", "skipped") != "skipped":
+        raise BundleError(f"{opened.path}/manifest.json has a fast path for a model whose pads are not skipped")
+    out = {}
+    for part, name in parts.items():
+        if name != FAST_FILES[part] or name not in manifest["files"]:
+            raise BundleError(f"{opened.path}/manifest.json lists fast-path part {part!r} as {name!r}, not a file it holds")
+        data = _check_file(opened, name, manifest["files"][name], _MAX_MODEL_BYTES)
+        part_info = read_onnx_info(data)
+        inputs, outputs = FAST_IO[part]
+        problems = []
+        if part_info.external_data:
+            problems.append("stores tensors outside the file")
+        bad_ops = sorted(set(part_info.op_census) - ALLOWED_OPS)
+        if bad_ops:
+            problems.append(f"holds ops a sentiment LSTM bundle never has: {', '.join(bad_ops)}")
+        if [i.name for i in part_info.inputs] != inputs or [o.name for o in part_info.outputs] != outputs:
+            problems.append(f"must take {inputs} and give {outputs}")
+        if problems:
+            raise BundleError(f"{name} is not a model this runtime will run: " + "; ".join(problems))
+        out[part] = data
+    return out

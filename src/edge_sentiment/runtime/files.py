@@ -21,6 +21,12 @@ except ImportError:
 __all__ = ["sha256_bytes", "sha256_file", "atomic_folder", "check_target", "fsync_tree"]
 
 
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/edge-sentiment, or ~/.cache/edge-sentiment (the data download; precision="auto"'s timings)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "edge-sentiment"
+
+
 def sha256_bytes(data: bytes) -> str:
     return str(_sha256(data).hexdigest())
 

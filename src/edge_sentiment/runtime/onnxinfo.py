@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import BundleError
 
-__all__ = ["OnnxInfo", "TensorInfo", "read_onnx_info"]
+__all__ = ["OnnxInfo", "TensorInfo", "read_onnx_info", "raw_initializer"]
 
 _ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64"}
 _MAX_DEPTH = 8
@@ -208,3 +208,25 @@ def read_onnx_info(data: bytes) -> OnnxInfo:
     if not has_graph or info.ir_version == 0:
         raise BundleError("model.onnx is not a valid ONNX file (no graph or IR version)")
     return info
+
+
+def raw_initializer(data: bytes, name: str) -> tuple[str, list[int], memoryview] | None:
+    """The dtype, dims and raw bytes (a view into data, little-endian) of a top-level initializer stored
+    as raw_data; None when the model has no such initializer or stores it otherwise."""
+    for num, wire, val in _fields(memoryview(data)):
+        if num != 7 or wire != 2:
+            continue
+        for gnum, gwire, gval in _fields(val):
+            if gnum != 5 or gwire != 2:
+                continue
+            tensor_name, dims, external = _tensor_fields(gval)
+            if tensor_name != name or external:
+                continue
+            dtype, raw = "unknown", None
+            for tnum, twire, tval in _fields(gval):
+                if tnum == 2 and twire == 0:
+                    dtype = _ELEM_TYPES.get(tval, f"type{tval}")
+                elif tnum == 9 and twire == 2:
+                    raw = tval
+            return (dtype, dims, raw) if raw is not None else None
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,13 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BundleError, InputError
-from .bundle import INPUT_NAME, LABELS, OUTPUT_NAME, Bundle, load_bundle
+from ..errors import BundleError, EdgeSentimentError, InputError
+from .bundle import FAST_IO, INPUT_NAME, LABELS, OUTPUT_NAME, Bundle, load_bundle
 from .tokenizer import pad_ids
 
 __all__ = ["Predictor", "Prediction", "batch_by_length"]
 
+WORDS, POOLED = FAST_IO["unpadded"][0][0], FAST_IO["head"][0][0]  # the fast path's input names
 CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any input size
+# From this many words on, one text's two LSTM directions run on two threads (when the bundle has the split
+# fast path and the predictor may use two threads); shorter texts stay on one, where the hand-over costs more
+# than it saves. The break-even measured by benchmarks/fastpath.py: docs/benchmarks.md.
+SPLIT_MIN_WORDS = 128
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,20 @@ class Predictor:
 
     threads is how many CPU threads large inputs may use: each runs whole batches with a
     single-threaded onnxruntime session call (an LSTM step is too small to split across threads,
-    so batches in parallel scale better). One text at a time always runs on the calling thread.
+    so batches in parallel scale better). One text runs on the calling thread, except that with the
+    bundle's fast path, threads >= 2 and at least split_min_words words, its forward direction runs on
+    onnxruntime's own thread beside it.
     """
 
-    def __init__(self, bundle: Bundle, *, threads: int | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        threads: int | None = None,
+        batch_size: int = 32,
+        fast: bool = True,
+        split_min_words: int | None = None,
+    ) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped]
 
         if threads is not None and threads < 1:
@@ -90,10 +106,18 @@ class Predictor:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(bundle.model_bytes, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise BundleError(f"onnxruntime could not load {bundle.path}/{bundle.precision}: {exc}") from None
+        side = ort.SessionOptions()  # the forward direction's: one thread of onnxruntime's own beside the caller
+        side.intra_op_num_threads = 2
+        side.inter_op_num_threads = 1
+        side.log_severity_level = 3
+
+        def session(model: bytes, what: str, options: Any = options) -> Any:
+            try:
+                return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise BundleError(f"onnxruntime could not load {bundle.path}/{what}: {exc}") from None
+
+        self._session = session(bundle.model_bytes, bundle.precision)
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer
         self.threads = threads or usable_cores()
@@ -110,8 +134,22 @@ class Predictor:
         empty = model.get("empty_text")
         self._empty = np.asarray(empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes, dtype=np.float32)
         self._run = self._session.run
+        self.precision_choice: dict[str, Any] | None = None  # what precision="auto" measured and chose
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        # The fast path (export/fastpath.py): texts without pads skip the mask's ops; a long text's two
+        # directions run side by side. Bit for bit the scores of model.onnx (the exporter checks it).
+        self._unpadded = self._split = None
+        self.split_min_words = SPLIT_MIN_WORDS if split_min_words is None else split_min_words
+        if bundle.fast and fast:
+            self._embedding = bundle.embedding()
+            self._unpadded = session(bundle.fast["unpadded"], "fast path").run
+            if "forward" in bundle.fast and self.threads >= 2:
+                parts = {part: session(bundle.fast[part], "fast path") for part in ("backward", "head")}
+                parts["forward"] = session(bundle.fast["forward"], "fast path", side)
+                self._split = (parts["forward"], parts["backward"], parts["head"])
+                # mean and max of both directions, or the max alone: the head's width says which
+                self._mean_max = parts["head"].get_inputs()[0].shape[1] == 4 * parts["forward"].get_outputs()[0].shape[1]
 
     @classmethod
     def load(
@@ -121,12 +159,23 @@ class Predictor:
         threads: int | None = None,
         precision: str = "fp32",
         batch_size: int = 32,
+        fast: bool = True,
     ) -> "Predictor":
         """Verify a bundle (the shipped default when None) and open a CPU session on it.
 
-        threads: CPU threads for large inputs (default: the cores this process may use).
+        threads: CPU threads for large inputs, and for one long text's two directions (default: the
+        cores this process may use). precision: "fp32" (exact), "int8" (where the bundle has one), or
+        "auto": the faster of the two on this machine, measured once (runtime/precision.py; the choice
+        and its figures in .precision_choice). fast=False leaves the bundle's fast path unused.
         """
-        return cls(load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size)
+        if precision == "auto":
+            from .precision import choose_precision
+
+            chosen: Predictor = choose_precision(
+                bundle, threads=threads or usable_cores(), batch_size=batch_size, predictor_class=cls
+            )
+            return chosen
+        return cls(load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size, fast=fast)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -134,6 +183,37 @@ class Predictor:
 
     def _score_batch(self, batch: np.ndarray) -> np.ndarray:
         out: np.ndarray = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        return out[:, 0] if self.classes == 1 else out
+
+    def _score_padless(self, batch: np.ndarray) -> np.ndarray:
+        """A batch without pads, in one of several running side by side: the unpadded graph, no split."""
+        return self._score_unpadded(batch, split=False)
+
+    def _score_unpadded(self, batch: np.ndarray, split: bool = True) -> np.ndarray:
+        """Texts of one length, no pads: both directions side by side when long enough, else one graph."""
+        feed = {WORDS: self._embedding[batch.T]}  # [length, batch, width], as the LSTM reads them
+        if split and self._split is not None and batch.shape[1] >= self.split_min_words:
+            forward, backward, head = self._split
+            done: list[tuple[Any, str]] = []
+            # onnxruntime runs the forward direction on its own thread (a Python thread's hand-over costs
+            # more here); this thread runs the backward one, then waits, the GIL released, for the other.
+            forward.run_async(None, feed, lambda results, _data, error: done.append((results, error)), None)
+            b_sums, b_maxes = backward.run(None, feed)
+            while not done:
+                time.sleep(0)
+            results, error = done[0]
+            if error:
+                raise EdgeSentimentError(f"onnxruntime failed on the forward direction: {error}")
+            f_sums, f_maxes = results
+            if self._mean_max:
+                words = np.float32(batch.shape[1])  # the graph's mean: the sum over the words / their number
+                pooled = np.concatenate([f_sums / words, b_sums / words, f_maxes, b_maxes], axis=1)
+            else:
+                pooled = np.concatenate([f_maxes, b_maxes], axis=1)
+            out: np.ndarray = head.run([OUTPUT_NAME], {POOLED: pooled})[0]
+        else:
+            assert self._unpadded is not None
+            out = self._unpadded([OUTPUT_NAME], feed)[0]
         return out[:, 0] if self.classes == 1 else out
 
     def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
@@ -145,16 +225,25 @@ class Predictor:
             batches = self._exact_batches(id_lists, out)
         elif len(id_lists) == 1:  # the common single-text call: no sorting, no copies, no pool
             ids = id_lists[0]
-            out[0] = self._score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
+            if len(ids) and self._unpadded is not None:
+                out[0] = self._score_unpadded(np.asarray([ids], dtype=np.int32))[0]
+            else:
+                out[0] = self._score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
             return lambda: out
         else:
             batches = list(batch_by_length(id_lists, self.batch_size))
+
+        def scorer(batch: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+            # pre-padded: a batch whose first column holds no pad has none; the fast path takes it whole
+            padless = self._unpadded is not None and self.pads == "skipped" and bool(batch[:, 0].all())
+            return self._score_padless if padless else self._score_batch
+
         if self.threads == 1 or len(batches) == 1:
             for rows, batch in batches:
-                out[rows] = self._score_batch(batch)
+                out[rows] = scorer(batch)(batch)
             return lambda: out
         pool = self._get_pool()
-        futures = [(rows, pool.submit(self._score_batch, batch)) for rows, batch in batches]
+        futures = [(rows, pool.submit(scorer(batch), batch)) for rows, batch in batches]
 
         def wait() -> np.ndarray:
             for rows, future in futures:
@@ -197,6 +286,8 @@ class Predictor:
 
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
         """Probability that each text is positive, shape (n,); for a bundle of k classes, (n, k)."""
+        if isinstance(texts, str):  # one text: no chunks
+            return self._start([self._encode(texts)])()
         it = iter(_as_texts(texts))
         parts = []
         pending: Callable[[], np.ndarray] | None = None
