@@ -1,4 +1,4 @@
-"""Batch-1 latency of two bundles, measured in alternating pairs so the machine's drift hits both alike.
+"""Two bundles' batch-1 latency (or throughput), measured in alternating pairs so the machine's drift hits both alike.
 
     python benchmarks/pairs.py bundles/large src/edge_sentiment/assets/default --pairs 6 \
         --data ../shared/data/aclImdb.tar.gz --json-file runs/pairs-large.json
@@ -29,23 +29,35 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default=None, help="the IMDB archive (default: $EDGE_SENTIMENT_DATA)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per figure (bench --repeats)")
     parser.add_argument("--threads", type=int, default=1, help="the Predictor's threads (bench --threads; default 1)")
+    parser.add_argument(
+        "--figure",
+        choices=["latency", "throughput"],
+        default="latency",
+        help="latency: batch-1 end-to-end p50, ms (default); throughput: texts/s, text in, batches of --batch-size "
+        "over --throughput-texts texts (median of bench's 3 rounds)",
+    )
+    parser.add_argument("--precision-a", choices=["fp32", "int8"], default="fp32", help="bundle A's precision (default fp32)")
+    parser.add_argument("--precision-b", choices=["fp32", "int8"], default="fp32", help="bundle B's precision (default fp32)")
+    parser.add_argument("--batch-size", type=int, default=32, help="with --figure throughput (default 32, the Predictor's)")
+    parser.add_argument("--throughput-texts", type=int, default=25000, help="with --figure throughput (default 25000)")
     parser.add_argument("--json-file", default=None, help="also write every figure and the median here")
     args = parser.parse_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
 
+    throughput = args.figure == "throughput"
     base = [
         "bench",
         "--threads",
         str(args.threads),
         "--batch-sizes",
-        "1",
+        str(args.batch_size if throughput else 1),
         "--cold-repeats",
         "0",
         "--repeats",
-        str(args.repeats),
+        str(10 if throughput else args.repeats),
         "--throughput-texts",
-        "1",
+        str(args.throughput_texts if throughput else 1),
         "--json",
     ]
     if args.data:
@@ -56,27 +68,35 @@ def main(argv: list[str] | None = None) -> dict:
         p50 = {}
         for side in order:
             bundle = args.bundle_a if side == "a" else args.bundle_b
-            p50[side] = _bench_p50(base + ["--bundle", bundle], f"onnx-fp32-t{args.threads}")
+            precision = args.precision_a if side == "a" else args.precision_b
+            command = base + ["--bundle", bundle, "--precision", precision]
+            p50[side] = _bench_figure(command, f"onnx-{precision}-t{args.threads}", args)
         pair = {"pair": i, "first": order[0], "a_ms": p50["a"], "b_ms": p50["b"], "ratio": p50["a"] / p50["b"]}
         pairs.append(pair)
+        unit = "texts/s" if throughput else "ms"
         print(
-            f"pair {i} ({order[0].upper()} first): A {pair['a_ms']:.3f} ms, B {pair['b_ms']:.3f} ms, A/B {pair['ratio']:.2f}",
+            f"pair {i} ({order[0].upper()} first): A {pair['a_ms']:.3f} {unit}, B {pair['b_ms']:.3f} {unit}, "
+            f"A/B {pair['ratio']:.2f}",
             flush=True,
         )
 
     result = {
         "command": shlex.join(["python", "benchmarks/pairs.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "measure": "batch-1 end-to-end p50, ms: " + shlex.join(["edge-sentiment", *base, "--bundle", "B"]),
+        "measure": ("throughput, texts/s" if throughput else "batch-1 end-to-end p50, ms")
+        + " (the a_ms/b_ms fields): "
+        + shlex.join(["edge-sentiment", *base, "--bundle", "B"]),
         "bundle_a": args.bundle_a,
         "bundle_b": args.bundle_b,
+        "precision_a": args.precision_a,
+        "precision_b": args.precision_b,
         "pairs": pairs,
         "median_a_ms": statistics.median(p["a_ms"] for p in pairs),
         "median_b_ms": statistics.median(p["b_ms"] for p in pairs),
         "median_ratio": statistics.median(p["ratio"] for p in pairs),
     }
     print(
-        f"median of {len(pairs)} pairs: A {result['median_a_ms']:.3f} ms, B {result['median_b_ms']:.3f} ms, "
+        f"median of {len(pairs)} pairs: A {result['median_a_ms']:.3f}, B {result['median_b_ms']:.3f}, "
         f"A/B ratio {result['median_ratio']:.2f} (pair ratios " + ", ".join(f"{p['ratio']:.2f}" for p in pairs) + ")"
     )
     if args.json_file:
@@ -86,11 +106,13 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _bench_p50(args: list[str], engine: str) -> float:
-    """One `edge-sentiment bench` in a fresh process; its batch-1 end-to-end p50 in ms."""
+def _bench_figure(args: list[str], engine: str, options: argparse.Namespace) -> float:
+    """One `edge-sentiment bench` in a fresh process; its batch-1 end-to-end p50 in ms, or its throughput."""
     out = subprocess.run([sys.executable, "-m", "edge_sentiment", *args], check=True, stdout=subprocess.PIPE, text=True).stdout
     report = json.loads(out)
-    return report["latency_batch1"][engine]["end_to_end"]["p50_ms"]
+    if options.figure == "throughput":
+        return float(report["throughput"][engine][str(options.batch_size)]["texts_per_s"])
+    return float(report["latency_batch1"][engine]["end_to_end"]["p50_ms"])
 
 
 if __name__ == "__main__":

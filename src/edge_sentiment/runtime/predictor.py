@@ -24,7 +24,7 @@ CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any i
 # From this many words on, one text's two LSTM directions run on two threads (when the bundle has the split
 # fast path and the predictor may use two threads); shorter texts stay on one, where the hand-over costs more
 # than it saves. The break-even measured by benchmarks/fastpath.py: docs/benchmarks.md.
-SPLIT_MIN_WORDS = 128
+SPLIT_MIN_WORDS = 64
 
 
 @dataclass(frozen=True)
