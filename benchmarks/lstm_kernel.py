@@ -5,7 +5,9 @@
 
 Each figure is the slope of batch-1 time against sequence length (a least-squares fit over several
 lengths), in microseconds per word step, so fixed per-call costs drop out:
-- bundle fp32 / int8: the bundle's whole model (embedding lookup, padding skip, LSTM, dense);
+- bundle fp32 / int8: the bundle's whole model (embedding lookup, padding skip, LSTM, pooling, dense);
+- bundle fp32 unpadded: the fast path's graph for texts without pads (model.unpadded.onnx, where the
+  bundle has one), fed the embedded words: no mask, the LSTM, pooling, dense;
 - bare LSTM op: one ONNX `LSTM` with the bundle's weights and direction(s), fed embeddings directly;
 - no-recurrence floor: the same multiply-adds as one MatMul over all steps at once, which a real LSTM
   cannot do (step t needs h from step t-1), and without the gate arithmetic: no LSTM kernel on this
@@ -126,6 +128,9 @@ def main() -> None:
     fp32 = load_bundle(args.bundle)
     sessions = {"bundle fp32": _session(fp32.model_bytes)}
     precisions = list(fp32.manifest["precisions"])
+    if "unpadded" in fp32.fast:
+        sessions["bundle fp32 unpadded"] = _session(fp32.fast["unpadded"])
+        embedding = fp32.embedding()
     if "int8" in precisions:
         sessions["bundle int8"] = _session(load_bundle(args.bundle, precision="int8").model_bytes)
     bare, hidden, features = _bare_graphs(onnx.load_from_string(fp32.model_bytes))
@@ -134,6 +139,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
 
     def feeds(name: str, steps: int) -> dict[str, np.ndarray]:
+        if name == "bundle fp32 unpadded":
+            return {"words": embedding[rng.integers(2, fp32.tokenizer.vocab_size, (steps, 1))]}
         if name.startswith("bundle"):
             return {"tokens": rng.integers(2, fp32.tokenizer.vocab_size, (1, steps), dtype=np.int32)}
         if name.startswith("bare"):

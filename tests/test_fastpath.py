@@ -200,3 +200,15 @@ def test_a_fast_path_part_with_other_inputs_is_refused(bundle_copy: Path) -> Non
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"model.unpadded.onnx is not a model this runtime will run: must take \['words'\]"):
         load_bundle(bundle_copy)
+
+
+def test_one_predictor_split_from_several_threads_at_once() -> None:
+    """The split path from 4 caller threads sharing one predictor: every text gets its own scores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [v.text for v in load_vectors(load_bundle(None)) or []] * 2
+    shared = Predictor(load_bundle(None), threads=2, split_min_words=1)
+    plain = Predictor.load(threads=1, fast=False)
+    with ThreadPoolExecutor(4) as pool:
+        got = np.stack(list(pool.map(lambda t: shared.predict_proba(t)[0], texts)))
+    assert same_bits(got, np.stack([plain.predict_proba(t)[0] for t in texts]))
