@@ -4,15 +4,15 @@
         [--shapes lstm64,bilstm32,...] [--rounds 7] [--json-file benchmarks/accuracy_latency.json] \
         [--plot benchmarks/accuracy_latency.png]
 
-Each shape is `edge-sentiment train --recipe default` (the shipped bundle's: a 256-wide word2vec
-embedding folded to 16, crops, cosine rate, early stopping on a 10 % validation split, seed 7) with the
-options in SHAPES, then `edge-sentiment export` (fast path on). A run or bundle already in --runs is
-reused. Then, in one process, every bundle's batch-1 latency is measured in interleaved rounds (text in
--> score out, the same 172-word test review, Predictor(threads=1) and (threads=2)); figures are medians
-over rounds. Accuracy is the run's own, on the validation reviews (never the test set): whole, and cut
-to their first and last 10 words, scored by each bundle (the runtime equals Keras to 1e-6, and Keras's
-own figures from each run's metrics.json are kept beside them). "bilstm64" is the shipped bundle itself,
-not retrained.
+Each shape is `edge-sentiment train` with the options in SHAPES (a recipe of the shipped family: a
+256-wide word2vec embedding folded to 16, crops, cosine rate, early stopping on a 10 % validation
+split, seed 7), then `edge-sentiment export` (fast path on). A run or bundle already in --runs is
+reused; --extra adds bundles made elsewhere. Then, in one process, every bundle's batch-1 latency is
+measured in interleaved rounds (text in -> score out, the same 172-word test review,
+Predictor(threads=1) and (threads=2)); figures are medians over rounds. Accuracy is on the recipe's
+validation reviews (never the test set), whole and cut to their first and last 10 words, scored by
+each bundle (the runtime equals Keras to 1e-6; Keras's own figures from each run's metrics.json are
+kept beside them as a check).
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 CUTS = {"full": "full review", "first_10": "first 10 words", "last_10": "last 10 words"}
-SHIPPED = "bilstm64"  # the shipped bundle itself: its recipe, not retrained (training is deterministic)
+# Each shape: the train options. The shipped bundle (bilstm32 since 2026-12-01) and the one shipped before
+# it (bilstm64, give its folder with --extra bilstm64=PATH) need no training here.
 SHAPES: dict[str, list[str]] = {
-    "bilstm64": [],  # the shipped bundle's recipe: measured on the shipped bundle
-    "lstm64": ["--forward-only"],
-    "lstm48": ["--forward-only", "--lstm-units", "48"],
-    "lstm32": ["--forward-only", "--lstm-units", "32"],
-    "bilstm48": ["--lstm-units", "48"],
-    "bilstm32": ["--lstm-units", "32"],
-    "bigru64": ["--cell", "gru"],
-    "bilstm64-fold8": ["--embedding-rank", "8"],
+    "bilstm32": ["--recipe", "bilstm32-w2v256-fold16"],  # the shipped bundle's recipe
+    "lstm64": ["--recipe", "bilstm64-w2v256-fold16", "--forward-only"],
+    "lstm32": ["--recipe", "bilstm64-w2v256-fold16", "--forward-only", "--lstm-units", "32"],
+    "lstm48": ["--recipe", "bilstm64-w2v256-fold16", "--forward-only", "--lstm-units", "48"],
+    "bilstm48": ["--recipe", "bilstm64-w2v256-fold16", "--lstm-units", "48"],
+    "bigru32": ["--recipe", "bilstm32-w2v256-fold16", "--cell", "gru"],
+    "bilstm32-fold8": ["--recipe", "bilstm32-w2v256-fold16", "--embedding-rank", "8"],
 }
 
 
@@ -51,10 +51,10 @@ def run(cmd: list[str], log: Path) -> None:
 
 def build(name: str, runs: Path, data: str) -> Path:
     """Train and export one shape (each step skipped when its output is already there); the bundle's path."""
-    if name == SHIPPED:
+    if name == "bilstm32" and not (runs / name / "metrics.json").is_file():
         from edge_sentiment.runtime.bundle import default_bundle_path
 
-        return default_bundle_path()
+        return default_bundle_path()  # the shipped bundle: this recipe's seed-7 run
     folder = runs / name
     cli = [sys.executable, "-m", "edge_sentiment"]
     if not (folder / "metrics.json").is_file():
@@ -137,7 +137,7 @@ def plot(rows: list[dict], path: str) -> None:
     for ax, (key, title) in zip(axes, [("full", "whole reviews"), ("first_10", "first 10 words"), ("last_10", "last 10 words")]):
         for row in rows:
             x, y = row["latency"]["t1_p50_ms"], row["validation"][key]
-            ax.scatter(x, y, s=40, color="C3" if row["name"] == "bilstm64" else "C0")
+            ax.scatter(x, y, s=40, color="C3" if row["name"] == "bilstm32" else "C0")
             ax.annotate(row["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_title(f"validation accuracy, {title}")
         ax.set_xlabel("batch-1 latency, ms (p50, threads=1, 172 words)")
@@ -156,6 +156,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--train-only", action="store_true", help="train and export, measure nothing")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a bundle measured beside the shapes, not trained here (e.g. bilstm64=the bundle shipped before)",
+    )
     parser.add_argument("--json-file", default="benchmarks/accuracy_latency.json")
     parser.add_argument("--plot", default="benchmarks/accuracy_latency.png")
     args = parser.parse_args()
@@ -168,6 +175,9 @@ def main() -> None:
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     bundles = {name: build(name, runs, args.data) for name in names}
+    extras = dict(item.split("=", 1) for item in args.extra)
+    bundles.update({name: Path(path) for name, path in extras.items()})
+    names += list(extras)
     if args.train_only:
         return
     measured = latencies(bundles, sample_review(args.data), args.rounds, args.repeats)
@@ -183,7 +193,7 @@ def main() -> None:
         rows.append(
             {
                 "name": name,
-                "options": SHAPES[name],
+                "options": SHAPES.get(name, f"not trained here: {extras.get(name)}"),
                 "validation": accuracy[name],
                 "validation_keras": keras_figures,
                 "test_accuracy": training.get("test_accuracy"),

@@ -10,6 +10,11 @@ Rounds alternate the order of the paths; each figure is the median over rounds o
 Prints the ratio of each path to model.onnx by length, and the break-even: the shortest length from
 which the split path is faster than the unpadded one at every longer length measured (what the
 runtime's SPLIT_MIN_WORDS should be on this machine).
+
+--profile also runs onnxruntime's profiler on model.onnx and model.unpadded.onnx at --profile-words
+words (one thread, 300 runs, the first 50 left out) and prints the time of each op type per run.
+The profiler adds a cost to every node, so small ops look dearer than they are: read it for where
+the time goes, the unprofiled figures above for how much.
 """
 
 from __future__ import annotations
@@ -41,6 +46,48 @@ def p50_ms(fn, ids: list[int], repeats: int) -> float:
     return statistics.median(times) * 1e3
 
 
+def profile(bundle, words: int) -> dict[str, dict[str, float]]:
+    """Per-op-type kernel time (µs per run) from onnxruntime's profiler, for model.onnx and the unpadded graph."""
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(2, int(bundle.manifest["model"]["vocab_size"]), size=(1, words)).astype(np.int32)
+    graphs = {
+        "model.onnx": (bundle.model_bytes, {"tokens": tokens}),
+        "model.unpadded.onnx": (bundle.fast["unpadded"], {"words": bundle.embedding()[tokens.T]}),
+    }
+    out = {}
+    for name, (model, feed) in graphs.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "profile")
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        for _ in range(300):
+            session.run(None, feed)
+        path = session.end_profiling()
+        with open(path, encoding="utf-8") as f:
+            events = json.load(f)
+        os.remove(path)
+        per_op: dict[str, list[float]] = {}
+        runs = [e["dur"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run"][50:]
+        for e in events:
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+                per_op.setdefault(e["args"]["op_name"], []).append(e["dur"])
+        kept = 250  # runs after the first 50
+        table = {op: sum(durs[-kept * len(durs) // 300 :]) / kept for op, durs in per_op.items()}
+        out[name] = {
+            "run_p50_us_profiled": float(statistics.median(runs)),
+            "kernels_us": round(sum(table.values()), 1),
+            **{op: round(us, 1) for op, us in sorted(table.items(), key=lambda kv: -kv[1])},
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default=None, help="a bundle with a split fast path (default: the shipped one)")
@@ -48,6 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--json-file", default=None)
+    parser.add_argument("--profile", action="store_true", help="also run onnxruntime's profiler (see above)")
+    parser.add_argument("--profile-words", type=int, default=172)
     args = parser.parse_args(argv)
     bundle = load_bundle(args.bundle)
     if "forward" not in bundle.fast:
@@ -102,6 +151,11 @@ def main(argv: list[str] | None = None) -> dict:
             f" {row['split_over_unpadded']:>14.2f}x"
         )
     print(f"split pays from {break_even} words on" if break_even else "split never pays at every longer length")
+    if args.profile:
+        result["profile"] = {"words": args.profile_words, **profile(bundle, args.profile_words)}
+        for name, ops in result["profile"].items():
+            if name != "words":
+                print(f"{name}, profiled, µs per run: " + ", ".join(f"{op} {us}" for op, us in ops.items()))
     if args.json_file:
         with open(args.json_file, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)

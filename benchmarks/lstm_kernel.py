@@ -14,7 +14,8 @@ lengths), in microseconds per word step, so fixed per-call costs drop out:
   core can take less time per word.
 With --data, it also splits whole-test-set throughput (2 threads, batch 64) into the tokenizer alone,
 the model alone (token ids in) and both (text in, as `bench` measures it).
-Needs the `[train]` extra (onnx builds the bare graphs). Rounds are interleaved; the median is shown.
+Needs the `[train]` extra (onnx builds the bare graphs). Within a round every engine is timed at one
+length before the next length (in alternating order); the median over rounds is shown.
 """
 
 from __future__ import annotations
@@ -152,13 +153,15 @@ def main() -> None:
 
     slopes: dict[str, list[float]] = {name: [] for name in sessions}
     for round_ in range(args.rounds):
-        for name, session in sessions.items():
-            ms = []
-            for steps in LENGTHS:
+        ms: dict[str, list[float]] = {name: [] for name in sessions}
+        for steps in LENGTHS:  # every engine at one length before the next, so drift hits them alike
+            order = list(sessions) if round_ % 2 == 0 else list(reversed(sessions))
+            for name in order:
                 feed = feeds(name, steps)
-                calls = time_calls(lambda: session.run(None, feed), repeats=args.repeats, warmup=10)
-                ms.append(float(np.median(calls)))
-            slope, _ = np.polyfit(LENGTHS, ms, 1)
+                calls = time_calls(lambda: sessions[name].run(None, feed), repeats=args.repeats, warmup=10)
+                ms[name].append(float(np.median(calls)))
+        for name in sessions:
+            slope, _ = np.polyfit(LENGTHS, ms[name], 1)
             slopes[name].append(slope * 1e6)
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 

@@ -17,6 +17,7 @@ from edge_sentiment import Predictor
 from edge_sentiment.errors import BundleError
 from edge_sentiment.runtime.bundle import FAST_FILES, default_bundle_path, load_bundle
 from edge_sentiment.runtime.conformance import load_vectors
+from edge_sentiment.runtime.predictor import SPLIT_MIN_HIDDEN
 from edge_sentiment.runtime.tokenizer import Tokenizer
 
 TOKENIZER = ASSETS / "tiny_run" / "tokenizer.json"  # 32 ids, max_len 40
@@ -45,6 +46,11 @@ def assert_fast_equals_plain(bundle: Path, texts: list[str], split: bool) -> np.
     for predictor in (one, two):
         got = np.stack([predictor.predict_proba(t)[0] for t in texts])
         assert same_bits(got, want)
+    if split:  # four caller threads sharing the split predictor: each text gets its own scores
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            assert same_bits(np.stack(list(pool.map(lambda t: two.predict_proba(t)[0], texts * 2))), np.concatenate([want, want]))
     # Batches (sorted by length; those without pads go to the fast path): the same batches, the same bits.
     by_batch = {size: Predictor.load(bundle, threads=2, batch_size=size, fast=False).predict_proba(texts) for size in (1, 4)}
     for size, expected in by_batch.items():
@@ -53,13 +59,13 @@ def assert_fast_equals_plain(bundle: Path, texts: list[str], split: bool) -> np.
     return want
 
 
-def wordpooling_model(keras: Any, bidirectional: bool, mode: str, classes: int) -> Any:
+def wordpooling_model(keras: Any, bidirectional: bool, mode: str, classes: int, units: int = 6) -> Any:
     """Embedding -> (Bi)LSTM over the words -> WordPooling -> Dense, trained a few epochs on random labels."""
     from edge_sentiment.train.pooling import WordPooling
 
     keras.utils.set_random_seed(3)
     tokens = keras.Input(shape=(MAX_LEN,), dtype="int32")
-    lstm = keras.layers.LSTM(6, return_sequences=True)
+    lstm = keras.layers.LSTM(units, return_sequences=True)
     x = keras.layers.Embedding(VOCAB, 8)(tokens)
     x = (keras.layers.Bidirectional(lstm) if bidirectional else lstm)(x)
     x = WordPooling(mode)([x, tokens])
@@ -88,18 +94,20 @@ def export_cli(tmp_path: Path, model: Any, *more: str) -> dict[str, Any]:
 
 @needs_tf
 @pytest.mark.parametrize(
-    ("bidirectional", "mode", "classes"), [(True, "mean-max", 1), (False, "max", 1), (True, "max", 3), (False, "mean-max", 1)]
+    ("bidirectional", "mode", "classes", "units"),
+    [(True, "mean-max", 1, SPLIT_MIN_HIDDEN), (False, "max", 1, 6), (True, "max", 3, SPLIT_MIN_HIDDEN), (True, "mean-max", 1, 6)],
 )
 def test_a_wordpooling_model_exports_a_fast_path_with_model_onnx_scores(
-    tmp_path: Path, bidirectional: bool, mode: str, classes: int
+    tmp_path: Path, bidirectional: bool, mode: str, classes: int, units: int
 ) -> None:
     import keras
 
-    model = wordpooling_model(keras, bidirectional, mode, classes)
+    model = wordpooling_model(keras, bidirectional, mode, classes, units)
     labels = ["--labels", "a,b,c"] if classes == 3 else []
     manifest = export_cli(tmp_path, model, *labels)
     section = manifest["fast_path"]
-    parts = ["unpadded", "forward", "backward", "head"] if bidirectional else ["unpadded"]
+    split = bidirectional and units >= SPLIT_MIN_HIDDEN  # fewer units: the unpadded graph alone
+    parts = ["unpadded", "forward", "backward", "head"] if split else ["unpadded"]
     assert sorted(section["files"]) == sorted(parts)
     assert section["pooling"] == mode and section["check"]["identical"] is True
     assert section["check"]["lengths"] == f"1..{MAX_LEN}" and section["check"]["texts"] == 48
@@ -107,7 +115,7 @@ def test_a_wordpooling_model_exports_a_fast_path_with_model_onnx_scores(
     for part in parts:
         assert (tmp_path / "bundle" / FAST_FILES[part]).is_file()
     texts = texts_of_every_length()
-    scores = assert_fast_equals_plain(tmp_path / "bundle", texts, split=bidirectional)
+    scores = assert_fast_equals_plain(tmp_path / "bundle", texts, split=split)
     tok = load_bundle(tmp_path / "bundle").tokenizer
     keras_p = model.predict(tok.encode_batch(texts), verbose=0)
     keras_p = keras_p[:, 0] if classes == 1 else keras_p
@@ -146,7 +154,9 @@ def test_the_default_bundle_fast_path_gives_model_onnx_scores_bit_for_bit() -> N
     check = manifest["fast_path"]["check"]
     assert check["identical"] and check["texts"] == 25000 and check["lengths"] == "1..500"
     assert check["batch_sizes"] == [1, 3, 32]
-    assert_fast_equals_plain(default_bundle_path(), texts + ["", "great", "bad " * 600], split=True)
+    split = "forward" in manifest["fast_path"]["files"]  # the shipped LSTM(32): too few units to pay for a split
+    assert split is (manifest["fast_path"]["hidden"] >= SPLIT_MIN_HIDDEN)
+    assert_fast_equals_plain(default_bundle_path(), texts + ["", "great", "bad " * 600], split=split)
 
 
 def test_int8_and_fast_false_run_model_onnx_alone() -> None:
@@ -163,11 +173,11 @@ def bundle_copy(tmp_path: Path) -> Path:
 
 
 def test_a_changed_fast_path_file_is_refused(bundle_copy: Path) -> None:
-    path = bundle_copy / FAST_FILES["forward"]
+    path = bundle_copy / FAST_FILES["unpadded"]
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="model.forward.onnx does not match its sha256"):
+    with pytest.raises(BundleError, match="model.unpadded.onnx does not match its sha256"):
         load_bundle(bundle_copy)
     load_bundle(bundle_copy, precision="int8")  # the int8 model reads no fast-path file
 
@@ -175,7 +185,7 @@ def test_a_changed_fast_path_file_is_refused(bundle_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda s: s["files"].pop("head"), "part of a split fast path"),
+        (lambda s: s["files"].update(forward="model.forward.onnx"), "part of a split fast path"),
         (lambda s: s["files"].pop("unpadded"), "fast_path section this runtime cannot read"),
         (lambda s: s["files"].update(unpadded="model.onnx"), "lists fast-path part 'unpadded' as 'model.onnx'"),
         (lambda s: s["files"].update(extra="x.onnx"), "fast_path section this runtime cannot read"),
@@ -190,20 +200,20 @@ def test_a_fast_path_section_that_does_not_fit_is_refused(bundle_copy: Path, edi
 
 
 def test_a_fast_path_part_with_other_inputs_is_refused(bundle_copy: Path) -> None:
-    """model.head.onnx where model.unpadded.onnx should be: right checksum, wrong contract."""
+    """model.onnx where model.unpadded.onnx should be: right checksum, wrong contract (tokens, not words)."""
     from edge_sentiment.runtime.files import sha256_bytes
 
-    head = (bundle_copy / FAST_FILES["head"]).read_bytes()
-    (bundle_copy / FAST_FILES["unpadded"]).write_bytes(head)
+    other = (bundle_copy / "model.onnx").read_bytes()
+    (bundle_copy / FAST_FILES["unpadded"]).write_bytes(other)
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["files"][FAST_FILES["unpadded"]] = {"sha256": sha256_bytes(head), "bytes": len(head)}
+    manifest["files"][FAST_FILES["unpadded"]] = {"sha256": sha256_bytes(other), "bytes": len(other)}
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"model.unpadded.onnx is not a model this runtime will run: must take \['words'\]"):
         load_bundle(bundle_copy)
 
 
-def test_one_predictor_split_from_several_threads_at_once() -> None:
-    """The split path from 4 caller threads sharing one predictor: every text gets its own scores."""
+def test_one_predictor_from_several_threads_at_once() -> None:
+    """The fast path from 4 caller threads sharing one predictor: every text gets its own scores."""
     from concurrent.futures import ThreadPoolExecutor
 
     texts = [v.text for v in load_vectors(load_bundle(None)) or []] * 2

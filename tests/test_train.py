@@ -31,12 +31,18 @@ def test_every_recipe_named_as_its_key_and_overrides() -> None:
         assert recipe.name == name
     from edge_sentiment.train.recipes import ALIASES
 
-    assert ALIASES == {"default": "bilstm64-w2v256-fold16", "better": "bilstm64-w2v256-fold16", "large": "bilstm64-w2v256"}
+    assert ALIASES == {"default": "bilstm32-w2v256-fold16", "better": "bilstm64-w2v256-fold16", "large": "bilstm64-w2v256"}
     for alias, name in ALIASES.items():
         assert get_recipe(alias) is get_recipe(name)
     assert get_recipe("lab").with_overrides(epochs=1, seed=None).epochs == 1
     with pytest.raises(ValueError, match="unknown recipe"):
         get_recipe("nope")
+
+
+def test_the_default_is_better_with_32_units() -> None:
+    better, default = get_recipe("better").to_dict(), get_recipe("default").to_dict()
+    changed = {k: (better[k], default[k]) for k in better if better[k] != default[k]}
+    assert changed == {"name": ("bilstm64-w2v256-fold16", "bilstm32-w2v256-fold16"), "lstm_units": (64, 32)}
 
 
 def test_large_recipe_is_better_without_the_fold() -> None:

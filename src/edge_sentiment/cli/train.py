@@ -33,10 +33,11 @@ _TRAIN_DATA_HELP = (
     help="Starting hyper-parameters; the options below override single fields. lab: the lab as written, "
     "on Keras 3; lab-keras2: the same with Keras 2's per-step dropout masks (--dropout-masks step), "
     "which is what reproduces the lab's accuracy (docs/lab.md); "
-    "bilstm64-w2v256-fold16 (alias default, better): the shipped bundle's, a bidirectional LSTM(64) "
+    "bilstm32-w2v256-fold16 (alias default): the shipped bundle's, a bidirectional LSTM(32) "
     "pooled over the words, a 256-wide word2vec embedding folded to 16 wide after training (needs "
-    "gensim); bilstm64-w2v256 (alias large): the same without the fold (a 13 MiB bundle). "
-    "docs/training.md. In the brackets below, 'better' is bilstm64-w2v256-fold16.",
+    "gensim); bilstm64-w2v256-fold16 (alias better): the same with LSTM(64), shipped until 2026-12-01; "
+    "bilstm64-w2v256 (alias large): that without the fold (a 13 MiB bundle). docs/training.md. In the "
+    "brackets below, 'better' is bilstm64-w2v256-fold16; default differs from it in --lstm-units 32 only.",
 )
 @click.option(
     "--vocab-size",
@@ -51,7 +52,11 @@ _TRAIN_DATA_HELP = (
     type=click.IntRange(1),
     help="Embedding width while training; above --embedding-rank when that is set. [lab: 32; better: 256]",
 )
-@click.option("--lstm-units", type=click.IntRange(1), help="Units of the recurrent layer (per direction). [lab: 100; better: 64]")
+@click.option(
+    "--lstm-units",
+    type=click.IntRange(1),
+    help="Units of the recurrent layer (per direction). [lab: 100; better: 64; default: 32]",
+)
 @click.option(
     "--cell",
     type=click.Choice(CELLS),

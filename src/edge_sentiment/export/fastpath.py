@@ -7,7 +7,8 @@ From a converted, pad-skipped model this builds
 - "unpadded": the same model for texts with no pads: the embedded words [length, batch, width] in (the
   runtime looks them up in model.onnx's own embedding, so no copy of it is stored), the LSTM from the
   pad-skip table's state, pooling over the words, the dense layer;
-- for a bidirectional LSTM, "forward" and "backward": one direction each, the embedded words in, the
+- for a bidirectional LSTM of SPLIT_MIN_HIDDEN units or more (fewer pay too little: runtime/predictor.py),
+  "forward" and "backward": one direction each, the embedded words in, the
   sum and the maximum of its outputs over the words out; and "head": the pooled features in, the
   dense layer out. The runtime runs the two directions on two threads (onnxruntime releases the GIL)
   and the head after.
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..runtime.bundle import EMBEDDING_NAME, FAST_IO, OUTPUT_NAME
+from ..runtime.predictor import SPLIT_MIN_HIDDEN
 
 __all__ = ["fast_graphs"]
 
@@ -188,8 +190,9 @@ class _Builder:
         return model
 
 
-def fast_graphs(model: Any) -> dict[str, Any] | None:
-    """The fast-path graphs of a pad-skipped model (see the module's doc), or None when it has none."""
+def fast_graphs(model: Any, split_min_hidden: int = SPLIT_MIN_HIDDEN) -> dict[str, Any] | None:
+    """The fast-path graphs of a pad-skipped model (see the module's doc), or None when it has none; the
+    split directions only for a bidirectional LSTM of at least split_min_hidden units per direction."""
     from onnx import TensorProto, helper
 
     s = _structure(model)
@@ -216,7 +219,7 @@ def fast_graphs(model: Any) -> dict[str, Any] | None:
     sums, maxes = b.pool(y, dirs * hidden)
     b.head(features(b, sums, maxes, None))
     graphs["unpadded"] = b.model("unpadded", [words], [probability])
-    if dirs == 2:
+    if dirs == 2 and hidden >= split_min_hidden:
         for part, rows in (("forward", slice(0, 1)), ("backward", slice(1, 2))):
             b = _Builder(s)
             initial = b.padskip_state(1) if part == "forward" else None
@@ -279,12 +282,14 @@ def check_fast_path(bundle: Any, parts: dict[str, bytes], id_lists: list[list[in
     return figures
 
 
-def fast_path_files(model: Any, bundle: Any, id_lists: list[list[int]]) -> tuple[dict[str, bytes], dict[str, Any] | None, str]:
+def fast_path_files(
+    model: Any, bundle: Any, id_lists: list[list[int]], split_min_hidden: int = SPLIT_MIN_HIDDEN
+) -> tuple[dict[str, bytes], dict[str, Any] | None, str]:
     """The fast path's files and manifest section for a pad-skipped model, checked bit for bit; or none,
     with the reason, when the model has no fast path or it differs."""
     from ..runtime.bundle import FAST_FILES
 
-    graphs = fast_graphs(model)
+    graphs = fast_graphs(model, split_min_hidden)
     if graphs is None:
         return {}, None, "only a model of one LSTM pooled over the words (WordPooling) and one dense layer has one"
     parts = {part: graph.SerializeToString() for part, graph in graphs.items()}
@@ -297,6 +302,7 @@ def fast_path_files(model: Any, bundle: Any, id_lists: list[list[int]]) -> tuple
         "files": {part: FAST_FILES[part] for part in parts},
         "pooling": s["mode"],
         "directions": 2 if s["direction"] == "bidirectional" else 1,
+        "hidden": s["hidden"],
         "check": check,
     }
     texts = f"{check['texts']} texts" if check["texts"] else "no texts"

@@ -23,8 +23,11 @@ WORDS, POOLED = FAST_IO["unpadded"][0][0], FAST_IO["head"][0][0]  # the fast pat
 CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any input size
 # From this many words on, one text's two LSTM directions run on two threads (when the bundle has the split
 # fast path and the predictor may use two threads); shorter texts stay on one, where the hand-over costs more
-# than it saves. The break-even measured by benchmarks/fastpath.py: docs/benchmarks.md.
+# than it saves. Only LSTMs of SPLIT_MIN_HIDDEN units or more per direction have a split fast path: with 32
+# units a direction is too little work to pay for the hand-over below 500 words. Both measured by
+# benchmarks/fastpath.py on the 2-core AMD EPYC: docs/benchmarks.md.
 SPLIT_MIN_WORDS = 64
+SPLIT_MIN_HIDDEN = 64
 
 
 @dataclass(frozen=True)
