@@ -5,7 +5,8 @@
 
 It calls `edge-sentiment bench` itself, so the figures in RESULTS.md are what that command printed.
 RESULTS.md also shows `benchmarks/lstm_kernel.json`, when `python benchmarks/lstm_kernel.py --json-file
-benchmarks/lstm_kernel.json` has written it. `--render-only` rewrites RESULTS.md from the saved JSON.
+benchmarks/lstm_kernel.json` has written it, and `benchmarks/accuracy_latency.json` with its plot, when
+`python benchmarks/accuracy_latency.py` has. `--render-only` rewrites RESULTS.md from the saved JSON.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def main() -> None:
         "",
         _where_time_goes(report),
         _kernel_section(),
+        _accuracy_section(),
     ]
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(render_text(report))
@@ -184,6 +186,32 @@ def _kernel_section() -> str:
             f"core at a time under the GIL). Against the 6,000 texts/s target: {med['texts'] / 6000:.0%} text "
             f"in, {med['ids'] / 6000:.0%} for the model alone."
         )
+    return "\n".join(out)
+
+
+def _accuracy_section() -> str:
+    """Accuracy per microsecond, from benchmarks/accuracy_latency.json if it was written."""
+    path = HERE / "accuracy_latency.json"
+    if not path.exists():
+        return ""
+    a = json.loads(path.read_text(encoding="utf-8"))
+    out = [
+        "",
+        "## Accuracy per microsecond",
+        "",
+        f"From `{a['command']}` ({a['date']}; validation reviews, never the test set; batch-1 p50 of the 172-word "
+        f"review, text in, median of {a['rounds']} interleaved rounds in one process):",
+        "",
+        "| shape | validation: whole | first 10 words | last 10 words | batch 1, threads=1 | threads=2 | bundle |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(a["rows"], key=lambda r: r["latency"]["t1_p50_ms"]):
+        v, lat = row["validation"], row["latency"]
+        out.append(
+            f"| {row['name']} | {v['full']:.4f} | {v['first_10']:.4f} | {v['last_10']:.4f} | {lat['t1_p50_ms']:.3f} ms "
+            f"| {lat['t2_p50_ms']:.3f} ms | {row['bundle_bytes'] / 1024:,.0f} KiB |"
+        )
+    out += ["", "![validation accuracy against batch-1 latency](accuracy_latency.png)"]
     return "\n".join(out)
 
 

@@ -50,3 +50,19 @@ def test_the_default_bundle_is_small_and_records_how_it_was_made() -> None:
     assert parity["runtime"]["max_abs_diff"] <= 1e-5
     assert manifest["int8"]["accuracy_loss_pp"] <= manifest["int8"]["max_loss_pp"]
     assert manifest["versions"]["tf2onnx"] and manifest["versions"]["onnxruntime"]
+
+
+def test_the_default_bundles_pad_skip_holds_at_every_length() -> None:
+    """Every length 1..max_len: the runtime (pads skipped, the fast path) against the same words pre-padded
+    to max_len and run through every pad step (what Keras computed in training)."""
+    predictor = Predictor.load(threads=1)
+    max_len = predictor.bundle.max_len
+    rng = np.random.default_rng(11)
+    worst = 0.0
+    for length in range(1, max_len + 1):
+        ids = rng.integers(2, predictor.tokenizer.vocab_size, size=length).tolist()
+        padded = np.zeros((1, max_len), dtype=np.int32)
+        padded[0, max_len - length :] = ids
+        skipped = predictor.score_ids([ids])[0]
+        worst = max(worst, abs(float(skipped) - float(predictor._score_batch(padded)[0])))
+    assert worst <= 1e-5, worst
