@@ -222,3 +222,21 @@ def test_one_predictor_from_several_threads_at_once() -> None:
     with ThreadPoolExecutor(4) as pool:
         got = np.stack(list(pool.map(lambda t: shared.predict_proba(t)[0], texts)))
     assert same_bits(got, np.stack([plain.predict_proba(t)[0] for t in texts]))
+
+
+@needs_tf
+def test_add_fast_path_rebuilds_it_and_keeps_every_other_file(bundle_copy: Path) -> None:
+    """scripts/add_fast_path.py's function on a copy of the shipped bundle, without the IMDB data."""
+    from edge_sentiment.export.fastpath import add_fast_path
+
+    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name != "manifest.json"}
+    (bundle_copy / FAST_FILES["unpadded"]).unlink()
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    del manifest["fast_path"], manifest["files"][FAST_FILES["unpadded"]]
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    written, line = add_fast_path(bundle_copy)
+    assert line.startswith("bit-exact with model.onnx at every length 1..500") and "on no texts" in line
+    assert written["fast_path"]["check"]["texts"] == 0 and written["fast_path"]["check"]["identical"]
+    after = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name != "manifest.json"}
+    assert after == before  # the other files byte for byte, and the same fast path rebuilt
+    assert load_bundle(bundle_copy).fast.keys() == {"unpadded"}

@@ -7,11 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import BundleError
 from ..runtime.bundle import load_bundle
 from ..runtime.conformance import ATOL, CONFORMANCE_FILE, conformance_vectors, vectors_to_jsonl
 from ..runtime.predictor import Predictor
-from .writer import write_bundle
+from .writer import kept_files, rewrite_bundle
 
 __all__ = ["conformance_file", "add_conformance"]
 
@@ -35,19 +34,8 @@ def add_conformance(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(bundle)
     loaded = load_bundle(path)  # verified, fp32
     manifest = dict(loaded.manifest)
-    files = {}
-    for name in manifest["files"]:
-        if name == CONFORMANCE_FILE:
-            continue
-        data = (path / name).read_bytes()
-        from ..runtime.files import sha256_bytes
-
-        if sha256_bytes(data) != manifest["files"][name]["sha256"]:
-            raise BundleError(f"{path / name} does not match its sha256 in the manifest; re-export the bundle")
-        files[name] = data
+    files = kept_files(path, manifest, {CONFORMANCE_FILE})
     data, section = conformance_file(Predictor(loaded, threads=1))
     files[CONFORMANCE_FILE] = data
     manifest["conformance"] = section
-    for key in ("format", "format_version", "files"):
-        manifest.pop(key, None)
-    return write_bundle(path, files, manifest, force=True)
+    return rewrite_bundle(path, files, manifest)

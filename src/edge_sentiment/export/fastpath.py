@@ -193,11 +193,13 @@ class _Builder:
 def fast_graphs(model: Any, split_min_hidden: int = SPLIT_MIN_HIDDEN) -> dict[str, Any] | None:
     """The fast-path graphs of a pad-skipped model (see the module's doc), or None when it has none; the
     split directions only for a bidirectional LSTM of at least split_min_hidden units per direction."""
+    s = _structure(model)
+    return None if s is None else _graphs(s, split_min_hidden)
+
+
+def _graphs(s: dict[str, Any], split_min_hidden: int) -> dict[str, Any]:
     from onnx import TensorProto, helper
 
-    s = _structure(model)
-    if s is None:
-        return None
     dirs = 2 if s["direction"] == "bidirectional" else 1
     hidden = s["hidden"]
     classes = int(s["dense_b"].dims[0]) if s["dense_b"].dims else 1
@@ -289,15 +291,13 @@ def fast_path_files(
     with the reason, when the model has no fast path or it differs."""
     from ..runtime.bundle import FAST_FILES
 
-    graphs = fast_graphs(model, split_min_hidden)
-    if graphs is None:
+    s = _structure(model)
+    if s is None:
         return {}, None, "only a model of one LSTM pooled over the words (WordPooling) and one dense layer has one"
-    parts = {part: graph.SerializeToString() for part, graph in graphs.items()}
+    parts = {part: graph.SerializeToString() for part, graph in _graphs(s, split_min_hidden).items()}
     check = check_fast_path(bundle, parts, id_lists)
     if not check["identical"]:
         return {}, None, f"its scores differ from model.onnx ({check['differing']}, max |Δp| {check['max_abs_diff']:.2e})"
-    s = _structure(model)
-    assert s is not None
     section = {
         "files": {part: FAST_FILES[part] for part in parts},
         "pooling": s["mode"],
@@ -322,22 +322,14 @@ def add_fast_path(bundle_path: Any, data: Any = None, log: Any = None) -> tuple[
 
     from ..errors import ExportError
     from ..runtime.bundle import FAST_FILES, load_bundle
-    from ..runtime.files import sha256_bytes
-    from .writer import write_bundle
+    from .writer import kept_files, rewrite_bundle
 
     path = Path(bundle_path)
     loaded = load_bundle(path)
     if loaded.manifest["model"].get("pads", "skipped") != "skipped":
         raise ExportError(f"{path}: the fast path needs a bundle whose pads are skipped")
     manifest = dict(loaded.manifest)
-    files = {}
-    for name, entry in manifest["files"].items():
-        if name in FAST_FILES.values():
-            continue
-        content = (path / name).read_bytes()
-        if sha256_bytes(content) != entry["sha256"]:
-            raise ExportError(f"{path / name} does not match its sha256 in the manifest; re-export the bundle")
-        files[name] = content
+    files = kept_files(path, manifest, set(FAST_FILES.values()))
     id_lists: list[list[int]] = []
     if data is not None:
         from ..data import load_imdb, resolve_data_path
@@ -353,6 +345,4 @@ def add_fast_path(bundle_path: Any, data: Any = None, log: Any = None) -> tuple[
     files.update(new_files)
     manifest["fast_path"] = section
     manifest["gates"] = [g for g in manifest.get("gates", []) if not g[2:].startswith("fast path")] + [f"✓ fast path: {line}"]
-    for key in ("format", "format_version", "files"):
-        manifest.pop(key, None)
-    return write_bundle(path, files, manifest, force=True), line
+    return rewrite_bundle(path, files, manifest), line

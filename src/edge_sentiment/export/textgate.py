@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BundleError, DataError, ExportError
+from ..errors import DataError, ExportError
 from ..runtime.bundle import load_bundle
 from ..runtime.conformance import ATOL, CONFORMANCE_FILE, conformance_texts
 from ..runtime.predictor import Predictor
@@ -149,24 +149,14 @@ def add_text_model(
     bundle: str | os.PathLike[str], data: str | os.PathLike[str] | None, fuzz: int = 100_000, log: Any = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Rewrite a bundle (atomically) with model.text.onnx built from its own model.onnx and tokenizer."""
-    from ..runtime.files import sha256_bytes
-    from .writer import write_bundle
+    from .writer import kept_files, rewrite_bundle
 
     path = Path(bundle)
     loaded = load_bundle(path)
     manifest = dict(loaded.manifest)
-    files = {}
-    for name in manifest["files"]:
-        if name == TEXT_MODEL_FILE:
-            continue
-        content = (path / name).read_bytes()
-        if sha256_bytes(content) != manifest["files"][name]["sha256"]:
-            raise BundleError(f"{path / name} does not match its sha256 in the manifest; re-export the bundle")
-        files[name] = content
+    files = kept_files(path, manifest, {TEXT_MODEL_FILE})
     pads = manifest["model"].get("pads", "skipped")
     text_bytes, section, lines = text_model_files(loaded.model_bytes, Predictor(loaded, threads=1), pads, data, fuzz, log)
     files[TEXT_MODEL_FILE] = text_bytes
     manifest["text_model"] = section
-    for key in ("format", "format_version", "files"):
-        manifest.pop(key, None)
-    return write_bundle(path, files, manifest, force=True), lines
+    return rewrite_bundle(path, files, manifest), lines

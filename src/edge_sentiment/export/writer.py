@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
 from ..runtime.bundle import FORMAT, FORMAT_VERSION, PRECISION_FILES, load_bundle
 from ..runtime.conformance import CONFORMANCE_FILE, check_vectors, load_vectors
-from ..runtime.files import atomic_folder, sha256_file
+from ..runtime.files import atomic_folder, sha256_bytes, sha256_file
 from ..runtime.textmodel import TEXT_MODEL_FILE, TextModel
 
-__all__ = ["write_bundle"]
+__all__ = ["write_bundle", "kept_files", "rewrite_bundle"]
 
 
 def write_bundle(
@@ -52,3 +53,22 @@ def write_bundle(
             if not result.passed:
                 raise BundleError(f"the bundle fails its own {CONFORMANCE_FILE}: {result.describe()}")
     return manifest
+
+
+def kept_files(path: Path, manifest: dict[str, Any], leave_out: set[str]) -> dict[str, bytes]:
+    """A bundle's files but leave_out, each checked against its sha256 in the manifest (to be written back byte for byte)."""
+    files = {}
+    for name, entry in manifest["files"].items():
+        if name in leave_out:
+            continue
+        content = (path / name).read_bytes()
+        if sha256_bytes(content) != entry["sha256"]:
+            raise BundleError(f"{path / name} does not match its sha256 in the manifest; re-export the bundle")
+        files[name] = content
+    return files
+
+
+def rewrite_bundle(path: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write a loaded bundle's (edited) files and manifest back over it, atomically, verified as on export."""
+    kept = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
+    return write_bundle(path, files, kept, force=True)

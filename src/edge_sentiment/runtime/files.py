@@ -31,6 +31,13 @@ def sha256_bytes(data: bytes) -> str:
     return str(_sha256(data).hexdigest())
 
 
+def manifest_sha256(manifest: Any) -> str:
+    """The sha256 of a manifest's content (key order aside): what identifies a bundle's exact state."""
+    import json
+
+    return sha256_bytes(json.dumps(manifest, sort_keys=True).encode("utf-8"))
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     h = _sha256()
     with open(path, "rb") as fh:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import Bundle, load_bundle
-from .files import cache_dir, sha256_bytes
+from .files import cache_dir, manifest_sha256
 
 __all__ = ["choose_precision", "cache_path", "ROUNDS"]
 
@@ -50,7 +50,7 @@ def _cpu() -> str:
 def _key(bundle: Bundle, threads: int) -> str:
     import onnxruntime as ort  # type: ignore[import-untyped]
 
-    manifest = sha256_bytes(json.dumps(bundle.manifest, sort_keys=True).encode("utf-8"))[:16]
+    manifest = manifest_sha256(bundle.manifest)[:16]
     return f"{manifest} {_cpu()} x{os.cpu_count()} onnxruntime {ort.__version__} threads {threads}"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import ScoreError
 from ..runtime.bundle import load_bundle
-from ..runtime.files import sha256_bytes
+from ..runtime.files import manifest_sha256
 from .formats import Item, carried_columns, input_format, output_format, read_items
 from .output import EXTENSIONS, WINDOW, join_parts, replace_file, score_items, write_part, write_rejects
 
@@ -122,7 +122,7 @@ def make_job(
 
 
 def bundle_sha(bundle: Any) -> str:
-    return sha256_bytes(json.dumps(bundle.manifest, sort_keys=True).encode("utf-8"))
+    return manifest_sha256(bundle.manifest)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
