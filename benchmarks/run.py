@@ -121,6 +121,18 @@ def _per_run(reports: list[dict]) -> str:
         ("batch-1 model p50, ms", lambda r, e: r["latency_batch1"][e]["model"]["p50_ms"], "{:.3f}"),
         ("throughput batch 64, texts/s", lambda r, e: r["throughput"][e].get("64", {}).get("texts_per_s"), "{:.0f}"),
         ("throughput batch 1, texts/s", lambda r, e: r["throughput"][e].get("1", {}).get("texts_per_s"), "{:.0f}"),
+        (
+            "model alone (ids in) batch 64, texts/s",
+            lambda r, e: r.get("throughput_model_only", {}).get(e, {}).get("64", {}).get("texts_per_s"),
+            "{:.0f}",
+        ),
+        (
+            "text-in ceiling batch 64, texts/s",
+            lambda r, e: r.get("throughput_text_in_ceiling", {}).get(e, {}).get("64"),
+            "{:.0f}",
+        ),
+        ("throughput batch 64, x Keras", lambda r, e: r["ratios"].get(e, {}).get("throughput_b64"), "{:.2f}"),
+        ("model alone batch 64, x Keras", lambda r, e: r["ratios"].get(e, {}).get("model_only_b64"), "{:.2f}"),
     ]
     for e in engines:
         for name, get, fmt in figures:
@@ -142,6 +154,21 @@ def _where_time_goes(report: dict) -> str:
             f"{model:.3f} ms ({model / e2e:.0%}); the rest, {e2e - tok - model:+.3f} ms, is call overhead and "
             f"noise (each part is a separate median; a {report['sample_text_words']}-word review)."
         )
+    tok = report.get("tokenizer_throughput")
+    keras = report.get("throughput", {}).get("keras", {})
+    for key, sizes in report.get("throughput_text_in_ceiling", {}).items():
+        for b, ceiling in sizes.items():
+            text_in = report["throughput"][key][b]["texts_per_s"]
+            model = report["throughput_model_only"][key][b]["texts_per_s"]
+            line = (
+                f"- {key}, throughput at batch {b}: text in {text_in:.0f} texts/s; the model alone (ids in) "
+                f"{model:.0f}/s and the tokenizer alone {tok['texts_per_s']:.0f}/s on one thread, so text in "
+                f"could reach {ceiling:.0f}/s with both spread over the threads and no waits "
+                f"({text_in / ceiling:.0%} of it reached)"
+            )
+            if b in keras:
+                line += f"; that ceiling is {ceiling / keras[b]['texts_per_s']:.2f}x Keras's text-in figure"
+            out.append(line + ".")
     return "\n".join(out)
 
 

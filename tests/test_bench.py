@@ -67,6 +67,14 @@ def test_throughput_and_cold_start(report: dict) -> None:
         assert set(sizes) == {"1", "8"}
         for fig in sizes.values():
             assert fig["texts"] == 40 and fig["texts_per_s"] > 0 and len(fig["seconds"]) == 3
+    for engine, sizes in report["throughput_model_only"].items():  # the model alone: batch sizes above 1
+        assert set(sizes) == {"8"}
+        assert sizes["8"]["texts"] == 40 and sizes["8"]["texts_per_s"] > 0
+        # text in's ceiling: the model's time and the tokenizer's spread over the threads, never above either
+        ceiling = report["throughput_text_in_ceiling"][engine]["8"]
+        assert 0 < ceiling < sizes["8"]["texts_per_s"]
+    assert report["tokenizer_throughput"]["texts"] == 40 and report["tokenizer_throughput"]["texts_per_s"] > 0
+    assert report["ratios"]["onnx-fp32-t2"]["model_only_b8"] > 0
     cold = report["cold_start"]
     assert set(cold) == {"onnx-fp32", "cli-predict"}
     for c in cold.values():
@@ -103,7 +111,7 @@ def test_cli_bench_json_text_and_plot(tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = CliRunner().invoke(main, args)
     assert text.exit_code == 0, text.output
-    for piece in ("machine:", "onnxruntime", "Batch-1 latency", "Throughput", "batch 4"):
+    for piece in ("machine:", "onnxruntime", "Batch-1 latency", "Throughput", "batch 4", "model alone", "ceiling b4"):
         assert piece in text.output
 
 

@@ -660,8 +660,9 @@ def test_the_cli_precisions_are_the_runtimes() -> None:
     assert PRECISIONS == tuple(PRECISION_FILES)
 
 
-def test_bench_compare_keras_says_plainly_what_it_needs() -> None:
+def test_bench_compare_keras_says_plainly_what_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped bundle records the model it came from, which no user has: a plain error, not a missing path."""
+    monkeypatch.chdir(tmp_path)  # where a user runs it: the recorded path is relative to the project's root
     result = invoke("bench", "--compare", "keras", "--repeats", 10, "--cold-repeats", 0, "--throughput-texts", 10)
     assert_fails(result, 1, "--compare keras runs the Keras model the bundle was exported from", "pass --keras-model PATH")
 

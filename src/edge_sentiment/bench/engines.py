@@ -36,6 +36,13 @@ class OnnxEngine:
         self.predictor.batch_size = batch_size
         self.predictor.predict_proba(texts)
 
+    def ids_for_throughput(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.tokenizer.encode(text) for text in texts]
+
+    def throughput_ids_run(self, ids: list[list[int]], batch_size: int) -> None:  # the model alone: ids in
+        self.predictor.batch_size = batch_size
+        self.predictor.score_ids(ids)
+
 
 class KerasEngine:
     """The same weights in Keras (a tf.function on inputs padded to max_len, as the lab runs it)."""
@@ -67,6 +74,11 @@ class KerasEngine:
         return self.infer(self.tokenize(text))
 
     def throughput_run(self, texts: Sequence[str], batch_size: int) -> None:
-        x = self.tokenizer.encode_batch(texts)
+        self.throughput_ids_run(self.tokenizer.encode_batch(texts), batch_size)
+
+    def ids_for_throughput(self, texts: Sequence[str]) -> np.ndarray:
+        return self.tokenizer.encode_batch(texts)
+
+    def throughput_ids_run(self, x: np.ndarray, batch_size: int) -> None:  # the model alone: padded ids in
         for start in range(0, len(x), batch_size):
             self._fn(self._tf.constant(x[start : start + batch_size])).numpy()

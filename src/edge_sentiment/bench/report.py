@@ -67,6 +67,21 @@ def render_text(report: dict[str, Any]) -> str:
     rows = [[key, *(f"{t[b]['texts_per_s']:.0f}" for b in sizes)] for key, t in report["throughput"].items()]
     out += _table(["engine", *(f"batch {b}" for b in sizes)], rows)
 
+    if report.get("throughput_model_only"):
+        model_only, ceiling = report["throughput_model_only"], report.get("throughput_text_in_ceiling", {})
+        sizes = list(next(iter(model_only.values())).keys())
+        tok = report["tokenizer_throughput"]["texts_per_s"]
+        out += [
+            "",
+            "Where throughput's time goes, texts/s: the model alone (ids in), and text in's ceiling: the model's",
+            f"time and the tokenizer's ({tok:.0f} texts/s on one thread) spread over the engine's threads, no waits:",
+        ]
+        rows = []
+        for key, t in model_only.items():
+            ceilings = (f"{ceiling[key][b]:.0f}" if key in ceiling else "-" for b in sizes)
+            rows.append([key, *(f"{t[b]['texts_per_s']:.0f}" for b in sizes), *ceilings])
+        out += _table(["engine", *(f"model b{b}" for b in sizes), *(f"ceiling b{b}" for b in sizes)], rows)
+
     if "cold_start" in report:
         out += ["", "Cold start in a fresh process (import, load, first prediction), median:"]
         rows = []

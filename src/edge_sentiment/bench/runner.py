@@ -241,12 +241,38 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
                 start = time.perf_counter()
                 e.throughput_run(texts_b, b)
                 runs.append(time.perf_counter() - start)
-            throughput[e.key][str(b)] = {
-                "texts": len(texts_b),
-                "texts_per_s": len(texts_b) / float(np.median(runs)),
-                "seconds": [round(r, 3) for r in runs],
-            }
+            throughput[e.key][str(b)] = _rate(len(texts_b), runs)
     report["throughput"] = throughput
+
+    # Where throughput's time goes: the model alone (ids tokenized beforehand) at each batch size above 1,
+    # and the tokenizer alone on one thread. Text in can be no faster than both on all the threads at once.
+    say("throughput, model alone")
+    model_only: dict[str, Any] = {}
+    for e in engines:
+        ids = e.ids_for_throughput(pool)
+        model_only[e.key] = {}
+        for b in (b for b in config.batch_sizes if b > 1):
+            runs = []
+            for _ in range(3):
+                start = time.perf_counter()
+                e.throughput_ids_run(ids, b)
+                runs.append(time.perf_counter() - start)
+            model_only[e.key][str(b)] = _rate(len(pool), runs)
+    report["throughput_model_only"] = model_only
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for text in pool:
+            tokenizer.encode(text)
+        runs.append(time.perf_counter() - start)
+    report["tokenizer_throughput"] = {**_rate(len(pool), runs), "threads": 1}
+    # The text-in ceiling on T threads: the model's time and the tokenizer's spread over them, no stalls.
+    tok_rate = report["tokenizer_throughput"]["texts_per_s"]
+    report["throughput_text_in_ceiling"] = {
+        e.key: {b: 1.0 / (1.0 / fig["texts_per_s"] + 1.0 / (e.predictor.threads * tok_rate)) for b, fig in rates.items()}
+        for e in engines
+        if isinstance(e, OnnxEngine) and (rates := model_only[e.key])
+    }
 
     if config.cold_repeats:
         say("cold start (fresh processes)")
@@ -268,6 +294,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
     return report
 
 
+def _rate(texts: int, seconds: list[float]) -> dict[str, Any]:
+    return {"texts": texts, "texts_per_s": texts / float(np.median(seconds)), "seconds": [round(r, 3) for r in seconds]}
+
+
 def _ratios(report: dict[str, Any], engines: list[Any]) -> dict[str, Any]:
     """Keras (or the first engine) time over each other engine's: what a noisy machine can support."""
     base = "keras" if "keras" in report["engines"] else engines[0].key
@@ -283,6 +313,9 @@ def _ratios(report: dict[str, Any], engines: list[Any]) -> dict[str, Any]:
         for b, fig in report["throughput"][e.key].items():
             if b in report["throughput"][base]:
                 row[f"throughput_b{b}"] = fig["texts_per_s"] / report["throughput"][base][b]["texts_per_s"]
+        for b, fig in report.get("throughput_model_only", {}).get(e.key, {}).items():
+            if b in report["throughput_model_only"][base]:
+                row[f"model_only_b{b}"] = fig["texts_per_s"] / report["throughput_model_only"][base][b]["texts_per_s"]
         out[e.key] = row
     cold = report.get("cold_start", {})
     if "keras" in cold and "onnx-fp32" in cold:
