@@ -43,6 +43,9 @@ def main() -> None:
         shown, reports = saved["command"], saved["runs"]
     else:
         shown, reports = _measure(args)
+        for report in reports:  # the bundle as run from the project's root, not this machine's path
+            for key in ("bundle", "command"):
+                report[key] = report[key].replace(str(HERE.parent) + "/", "")
         (HERE / "results.json").write_text(json.dumps({"command": shown, "runs": reports}, indent=2) + "\n", encoding="utf-8")
     report = reports[-1]
 
