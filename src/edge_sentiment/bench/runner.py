@@ -236,12 +236,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
         for b in config.batch_sizes:
             # Keras one text at a time is ~100x slower: a smaller sample keeps the run short (the count is reported).
             texts_b = pool[:KERAS_BATCH1_TEXTS] if e.key == "keras" and b == 1 else pool
-            runs = []
-            for _ in range(3):
-                start = time.perf_counter()
-                e.throughput_run(texts_b, b)
-                runs.append(time.perf_counter() - start)
-            throughput[e.key][str(b)] = _rate(len(texts_b), runs)
+            throughput[e.key][str(b)] = _throughput(len(texts_b), lambda: e.throughput_run(texts_b, b))
     report["throughput"] = throughput
 
     # Where throughput's time goes: the model alone (ids tokenized beforehand) at each batch size above 1,
@@ -252,20 +247,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
         ids = e.ids_for_throughput(pool)
         model_only[e.key] = {}
         for b in (b for b in config.batch_sizes if b > 1):
-            runs = []
-            for _ in range(3):
-                start = time.perf_counter()
-                e.throughput_ids_run(ids, b)
-                runs.append(time.perf_counter() - start)
-            model_only[e.key][str(b)] = _rate(len(pool), runs)
+            model_only[e.key][str(b)] = _throughput(len(pool), lambda: e.throughput_ids_run(ids, b))
     report["throughput_model_only"] = model_only
-    runs = []
-    for _ in range(3):
-        start = time.perf_counter()
-        for text in pool:
-            tokenizer.encode(text)
-        runs.append(time.perf_counter() - start)
-    report["tokenizer_throughput"] = {**_rate(len(pool), runs), "threads": 1}
+    tokenize = tokenizer.encode
+    report["tokenizer_throughput"] = {**_throughput(len(pool), lambda: [tokenize(text) for text in pool]), "threads": 1}
     # The text-in ceiling on T threads: the model's time and the tokenizer's spread over them, no stalls.
     tok_rate = report["tokenizer_throughput"]["texts_per_s"]
     report["throughput_text_in_ceiling"] = {
@@ -294,7 +279,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
     return report
 
 
-def _rate(texts: int, seconds: list[float]) -> dict[str, Any]:
+def _throughput(texts: int, run: Callable[[], Any]) -> dict[str, Any]:
+    """Texts a second over `texts` texts: the median of 3 runs of run(), each run's seconds too."""
+    seconds = time_calls(run, repeats=3, warmup=0)
     return {"texts": texts, "texts_per_s": texts / float(np.median(seconds)), "seconds": [round(r, 3) for r in seconds]}
 
 
