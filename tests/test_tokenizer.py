@@ -322,7 +322,8 @@ def _without(key: str) -> Callable[[dict[str, Any]], Any]:
         (_without("format_version"), "format_version"),
         (_with(format_version=0), "format_version 0"),
         (_with(standardization="v0"), "standardization"),
-        (_with(padding="post"), "padding"),
+        (_with(padding="middle"), "padding"),
+        (_with(truncation=None), "truncation"),
         (_with(oov_id=0), "oov_id"),
         (_with(vocab_size=99), "vocab_size"),
         (_with(words=["the", "movie", "the"], vocab_size=5), "duplicate"),
@@ -432,3 +433,19 @@ def test_ascii_fast_path_equals_the_general_path(text: str) -> None:
     from edge_sentiment.runtime.tokenizer import _ascii_words
 
     assert [w.decode() for w in _ascii_words(text)] == words(text)
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncation", ["pre", "post"])
+def test_padding_and_truncation_sides_round_trip_and_take_effect(padding, truncation):
+    from edge_sentiment.runtime.tokenizer import tokenizer_from_dict
+
+    tok = Tokenizer(["good", "bad", "film"], max_len=3, padding=padding, truncation=truncation)
+    again = tokenizer_from_dict(json.loads(tok.to_json()))
+    assert again == tok and (again.padding, again.truncation) == (padding, truncation)
+    kept = [2, 3, 4] if truncation == "post" else [4, 2, 1]  # "good bad film good x": first or last three words
+    assert tok.encode("good bad film good x") == kept
+    row = tok.encode_batch(["bad"])[0].tolist()
+    assert row == ([0, 0, 3] if padding == "pre" else [3, 0, 0])
+    long = "good " * 20_000 + "bad " * 5  # longer than the chunk either side reads first
+    assert tok.encode(long) == ([2, 2, 2] if truncation == "post" else [3, 3, 3])

@@ -20,6 +20,12 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     help="Bundle folder to write (model.onnx, tokenizer.json, manifest.json).",
 )
 @click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The weights file (model.save_weights()) of a SOURCE that is model.to_json()'s architecture alone.",
+)
+@click.option(
     "--tokenizer",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -130,6 +136,7 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
 def export(
     source: str,
     out_dir: str,
+    weights: str | None,
     tokenizer: str | None,
     text_vectorization: str | None,
     word_index: str | None,
@@ -200,6 +207,7 @@ def export(
         text_model=text_model,
         text_fuzz=text_fuzz,
         fast_path=fast_path,
+        weights=weights,
     )
     if as_json:
         _echo_json(result.manifest)

@@ -61,13 +61,15 @@ def export_bundle(
     text_model: bool = False,
     text_fuzz: int = 100_000,
     fast_path: bool = True,
+    weights: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails.
 
     quantize="int8" also writes model.int8.onnx, gated on the accuracy it loses on accuracy_texts (default:
     IMDB's test reviews from data, by their labels; accuracy_samples of them); labelled.py says what else.
     fast_path adds the fp32 graphs for texts without pads (export/fastpath.py) where the model has them,
-    kept only when they give model.onnx's scores bit for bit.
+    kept only when they give model.onnx's scores bit for bit. weights: the weights file of a source that is
+    model.to_json()'s architecture alone.
     """
     import onnx
 
@@ -80,7 +82,7 @@ def export_bundle(
     options = tokenizer_options or TokenizerOptions()
     if tokenizer is not None:
         options.tokenizer = tokenizer
-    src = load_source(source, options)
+    src = load_source(source, options, weights=weights)
     tok, model = src.tokenizer, src.ids_model
     arch = recognise(model)  # the one refusal for an unsupported model, before any conversion
     names = class_names(labels, arch.classes)

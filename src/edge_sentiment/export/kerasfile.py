@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ExportError
 
-__all__ = ["load_keras_model", "keras_generation", "keras_module"]
+__all__ = ["load_keras_model", "keras_generation", "keras_module", "is_saved_model"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -71,9 +71,19 @@ def keras_module(model: Any) -> Any:
     return keras
 
 
-def load_keras_model(path: str | os.PathLike[str]) -> Any:
-    """Load a Keras 3 or Keras 2 model file for inference; ExportError for what cannot be loaded safely."""
+def is_saved_model(path: str | os.PathLike[str]) -> bool:
+    """Whether a folder is a TensorFlow SavedModel (model.save(dir) in TF 2.x Keras, tf.saved_model.save)."""
+    return (Path(path) / "saved_model.pb").is_file()
+
+
+def load_keras_model(path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> Any:
+    """Load a Keras 3 or Keras 2 model file for inference; ExportError for what cannot be loaded safely.
+
+    weights: the weights file of a model given as model.to_json()'s architecture alone.
+    """
     path = Path(path)
+    if weights is not None or path.is_dir():
+        raise ExportError(f"{path}: SavedModel folders and architecture + --weights pairs are not read yet")
     try:
         config, version, form = _config_and_version(path)
     except OSError as exc:

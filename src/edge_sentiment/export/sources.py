@@ -20,7 +20,9 @@ import numpy as np
 from ..errors import EdgeSentimentError, ExportError
 from ..runtime.keras_tokenizers import KerasImdbTokenizer, KerasTokenizer, TextVectorizationTokenizer
 from ..runtime.tokenizer import FORMAT, TokenizerBase, read_json_file, tokenizer_from_dict
-from .kerasfile import keras_module, load_keras_model
+from .kerasfile import is_saved_model, keras_module, load_keras_model
+from .tvlayer import tokenizer_from_layer
+from .userfiles import read_text_vectorization_file, read_tokenizer_file
 from .options import TOKENIZER_HELP, TokenizerOptions
 
 __all__ = ["Source", "load_source", "embedding_rows"]
@@ -93,10 +95,6 @@ def _after_text_vectorization(model: Any, length: int) -> Any:
     return keras.Model(tokens, x, name=f"{model.name}_ids")
 
 
-def _tv_from_layer(layer: Any, max_len: int | None) -> TextVectorizationTokenizer:
-    return TextVectorizationTokenizer.from_layer_config(layer.get_config(), layer.get_vocabulary(), max_len)
-
-
 def _string_batch(model: Any, texts: Sequence[str]) -> Any:
     import tensorflow as tf
 
@@ -112,8 +110,8 @@ def _load_text_vectorization(path: Path, max_len: int | None) -> tuple[TextVecto
         layer = _first_layer(holder)
         if layer is None or not _is_text_vectorization(layer):
             raise ExportError(f"{path} does not start with a TextVectorization layer")
-        return _tv_from_layer(layer, max_len), layer
-    data = read_json_file(path, "TextVectorization file")
+        return tokenizer_from_layer(layer, max_len), layer
+    data = read_text_vectorization_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("vocabulary"), list):
         raise ExportError(
             f"{path} is not a saved TextVectorization layer: expected a .keras file whose first layer is "
@@ -152,12 +150,19 @@ def _layer_reference(layer: Any, length: int) -> Callable[[Sequence[str]], np.nd
     return ids
 
 
-def load_source(source: str | os.PathLike[str], options: TokenizerOptions) -> Source:
-    """Load the model and its tokenizer; ExportError for anything that cannot be exported exactly."""
+def load_source(
+    source: str | os.PathLike[str], options: TokenizerOptions, weights: str | os.PathLike[str] | None = None
+) -> Source:
+    """Load the model and its tokenizer; ExportError for anything that cannot be exported exactly.
+
+    weights: a weights file for a model given as its architecture alone (model.to_json()).
+    """
     source = Path(source)
     metrics: dict[str, Any] = {}
     tok_path = options.tokenizer
-    if source.is_dir():
+    if source.is_dir() and is_saved_model(source):
+        model_path = source
+    elif source.is_dir():
         model_path = source / "model.keras"
         metrics_path = source / "metrics.json"
         if metrics_path.is_file():
@@ -166,11 +171,12 @@ def load_source(source: str | os.PathLike[str], options: TokenizerOptions) -> So
             tok_path = source / "tokenizer.json"
     else:
         model_path = source
-    if not model_path.is_file():
+    if not model_path.exists():
         raise ExportError(
-            f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train' or a .keras/.h5 file"
+            f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train', a .keras/.h5 "
+            "file, a SavedModel folder, or model.to_json()'s file with --weights"
         )
-    model = load_keras_model(model_path)
+    model = load_keras_model(model_path, weights=weights)
     try:
         found = _resolve(model, model_path, tok_path, options)
     except EdgeSentimentError as exc:
@@ -191,7 +197,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
     if first is not None and _is_text_vectorization(first):
         if given:
             raise ExportError(f"{model_path} holds its own TextVectorization layer, which is its tokenizer: leave out {given[0]}")
-        tok = _tv_from_layer(first, options.max_len)
+        tok = tokenizer_from_layer(first, options.max_len)
         ids_model = _after_text_vectorization(model, tok.max_len)
         reference = _layer_reference(first, tok.max_len)
         if first.get_config().get("output_sequence_length"):
@@ -248,7 +254,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         return Source(model_path, model, model, tok, f"keras.datasets.imdb word index {Path(options.word_index).name}")
     if tok_path is None:
         raise ExportError(f"{model_path} is a model file: say which tokenizer its ids came from\n{TOKENIZER_HELP}")
-    raw = read_json_file(tok_path, "tokenizer file")
+    raw = read_tokenizer_file(tok_path)
     unwrapped = raw
     if isinstance(raw, str):  # written with json.dump(tokenizer.to_json(), f): JSON inside a JSON string
         try:

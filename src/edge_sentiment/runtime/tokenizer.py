@@ -126,6 +126,22 @@ def _last_words(text: str, n: int) -> list[str]:
         size *= 4
 
 
+def _first_words(text: str, n: int) -> list[str]:
+    """The first n words of a text, without standardising all of a very long one."""
+    size = _TAIL_CHARS
+    while True:
+        if size >= len(text):
+            return _WORD.findall(_normalize(text))[:n]
+        # Cut at a whitespace character: no word, tag or combining sequence crosses one.
+        cut = _SPACE.search(text, size)
+        if cut is None:
+            return _WORD.findall(_normalize(text))[:n]
+        found = _WORD.findall(_normalize(text[: cut.start()]))
+        if len(found) >= n:
+            return found[:n]
+        size *= 4
+
+
 class TokenizerBase:
     """What every tokenizer kind offers the runtime: ids of a text, padded batches, its file."""
 
@@ -204,11 +220,14 @@ class Tokenizer(TokenizerBase):
     kind = KIND
     exact_rows = True
 
-    def __init__(self, vocab: Sequence[str], max_len: int = 500) -> None:
+    def __init__(self, vocab: Sequence[str], max_len: int = 500, padding: str = "pre", truncation: str = "pre") -> None:
         vocab = list(vocab)
         _check_config(vocab, max_len)
+        if padding not in PADDINGS or truncation not in PADDINGS:
+            raise TokenizerError(f"padding and truncation are 'pre' or 'post', got {padding!r} and {truncation!r}")
         self.words: list[str] = vocab
         self.max_len = int(max_len)
+        self.padding, self.truncation = padding, truncation
         self._ids: dict[str, int] = {w: i + 2 for i, w in enumerate(vocab)}
         self._ascii_ids = _Ids((w.encode(), i) for w, i in self._ids.items() if w.isascii())
 
@@ -233,10 +252,15 @@ class Tokenizer(TokenizerBase):
         if not isinstance(text, str):
             raise InputError(f"expected text (str), got {type(text).__name__}")
         n = self.max_len if max_len is None else max_len
+        if not n:
+            return []
+        if self.truncation == "post":  # a long text keeps its first n words
+            get = self._ids.get
+            return [get(w, OOV_ID) for w in _first_words(text, n)]
         if len(text) <= _TAIL_CHARS and text.isascii():  # the fast path: most texts
-            return list(map(self._ascii_ids.__getitem__, _ascii_words(text)[-n:])) if n else []
+            return list(map(self._ascii_ids.__getitem__, _ascii_words(text)[-n:]))
         get = self._ids.get
-        return [get(w, OOV_ID) for w in _last_words(text, n)] if n else []
+        return [get(w, OOV_ID) for w in _last_words(text, n)]
 
     def all_ids(self, text: str) -> list[int]:
         return self.encode(text, max(len(text), 1))
@@ -263,7 +287,7 @@ class Tokenizer(TokenizerBase):
         kind = _check_header(data)
         if kind != KIND:
             raise TokenizerError(f"this is a {kind!r} tokenizer file, not edge-sentiment's own; read it with load_tokenizer()")
-        expected = {"standardization": STANDARDIZATION, "padding": "pre", "truncation": "pre", "pad_id": PAD_ID, "oov_id": OOV_ID}
+        expected = {"standardization": STANDARDIZATION, "pad_id": PAD_ID, "oov_id": OOV_ID}
         for key, value in expected.items():
             if data.get(key) != value:
                 raise TokenizerError(f"tokenizer field {key!r} is {data.get(key)!r}, expected {value!r}")
@@ -275,7 +299,9 @@ class Tokenizer(TokenizerBase):
                 f"tokenizer says vocab_size={data.get('vocab_size')!r} but lists {len(vocab)} words "
                 f"(+2 reserved ids = {len(vocab) + 2})"
             )
-        return cls(vocab, max_len=data.get("max_len"))
+        return cls(
+            vocab, max_len=data.get("max_len"), padding=data.get("padding", "pre"), truncation=data.get("truncation", "pre")
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Tokenizer":
@@ -283,12 +309,22 @@ class Tokenizer(TokenizerBase):
         return cls.from_dict(read_json_file(path, "tokenizer file"))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tokenizer) and (self.words, self.max_len) == (other.words, other.max_len)
+        return isinstance(other, Tokenizer) and (self.words, self.max_len, self.padding, self.truncation) == (
+            other.words,
+            other.max_len,
+            other.padding,
+            other.truncation,
+        )
 
     __hash__ = TokenizerBase.__hash__
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, max_len={self.max_len})"
+        sides = (
+            ""
+            if (self.padding, self.truncation) == ("pre", "pre")
+            else f", padding={self.padding!r}, truncation={self.truncation!r}"
+        )
+        return f"Tokenizer(vocab_size={self.vocab_size}, max_len={self.max_len}{sides})"
 
 
 def pad_ids(id_lists: Sequence[Sequence[int]], length: int, padding: str = "pre") -> np.ndarray:
