@@ -54,7 +54,9 @@ def test_example_imports_only_the_public_api_and_the_standard_library(name: str)
                 assert alias.name.split(".")[0] in sys.stdlib_module_names, f"{name} imports {alias.name}"
         elif isinstance(node, ast.ImportFrom):
             if node.module == "edge_sentiment":
-                assert {a.name for a in node.names} <= {"Predictor", "EdgeSentimentError"}, f"{name} imports more than Predictor"
+                assert {a.name for a in node.names} <= {"Predictor", "EdgeSentimentError", "InputError"}, (
+                    f"{name} imports more than Predictor and its errors"
+                )
             else:
                 assert node.level == 0 and (node.module or "").split(".")[0] in sys.stdlib_module_names, (
                     f"{name} imports from {node.module}"

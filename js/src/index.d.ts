@@ -16,6 +16,12 @@ export const FORMAT_VERSION: number;
 export const TEXT_MODEL_FILE: "model.text.onnx";
 export const CONFORMANCE_FILE: "conformance.jsonl";
 export const ATOL: number;
+/** The ops a bundle's models may hold (the Python runtime's allow-list); anything else is refused at load. */
+export const ALLOWED_OPS: ReadonlySet<string>;
+/** The ops a model.text.onnx adds in front of model.onnx's. */
+export const TEXT_OPS: ReadonlySet<string>;
+/** The largest manifest.json, model.text.onnx and conformance.jsonl the loader reads, in bytes. */
+export const MAX_BYTES: Readonly<Record<"manifest.json" | "model.text.onnx" | "conformance.jsonl", number>>;
 
 export class BundleError extends Error {}
 
@@ -58,7 +64,11 @@ export class TextModel {
   release(): Promise<void>;
 }
 
-/** Load a bundle folder (Node) or URL, verify its manifest and model.text.onnx, and open a session. */
+/**
+ * Load a bundle folder (Node) or URL, verify its manifest and model.text.onnx as the Python runtime does
+ * (sha256, size caps, plain files, one origin, allowed ops only, no external data or functions), then
+ * open a session. BundleError, before any session, for whatever fails.
+ */
 export function loadBundle(source: string | URL, options: { ort: OrtModule; sessionOptions?: object }): Promise<TextModel>;
 
 export interface Vector {

@@ -1,7 +1,10 @@
-// edge-sentiment for JavaScript: load a bundle (a folder in Node, or a URL), check the manifest's sha256
-// sums before any session exists, and score text through model.text.onnx on the onnxruntime module the
-// caller passes in (onnxruntime-node, or onnxruntime-web in a browser). docs/bundle-format.md is the contract.
+// edge-sentiment for JavaScript: load a bundle (a folder in Node, or a URL), check it as the Python runtime
+// does before any session exists (sha256 sums, size caps, plain files from one origin, and the model's ops
+// and data: src/onnx.js), and score text through model.text.onnx on the onnxruntime module the caller
+// passes in (onnxruntime-node, or onnxruntime-web in a browser). docs/bundle-format.md is the contract.
+import { MAX_BYTES, readOnnxInfo, textModelProblems } from "./onnx.js";
 
+export { ALLOWED_OPS, MAX_BYTES, TEXT_OPS } from "./onnx.js";
 export const FORMAT = "edge-sentiment/bundle";
 export const FORMAT_VERSION = 1;
 export const TEXT_MODEL_FILE = "model.text.onnx";
@@ -19,26 +22,80 @@ export class BundleError extends Error {
 const isUrl = (source) =>
   source instanceof URL || /^[a-z][a-z0-9+.-]*:\/\//i.test(String(source)) || typeof process === "undefined";
 
-/** Read one file of a bundle as bytes: from a URL with fetch, or from a folder with node:fs. */
-async function readFile(source, name) {
-  if (isUrl(source)) {
-    const base = String(source).endsWith("/") ? String(source) : `${source}/`;
-    const url = new URL(name, typeof location !== "undefined" ? new URL(base, location.href) : base);
-    let response;
-    try {
-      response = await fetch(url);
-    } catch (error) {
-      throw new BundleError(`cannot fetch ${url}: ${error.message}`);
-    }
-    if (!response.ok) throw new BundleError(`cannot fetch ${url}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  }
-  const { readFile: read } = await import("node:fs/promises");
-  const { join } = await import("node:path");
+/** Read one file of a bundle as bytes, at most `limit` of them: from a URL with fetch, or from a folder with node:fs. */
+async function readFile(source, name, limit) {
+  return isUrl(source) ? fetchFile(source, name, limit) : readLocal(source, name, limit);
+}
+
+/** A file fetched from the bundle's own origin: a redirect to another origin is refused, never read. */
+async function fetchFile(source, name, limit) {
+  const base = String(source).endsWith("/") ? String(source) : `${source}/`;
+  const url = new URL(name, typeof location !== "undefined" ? new URL(base, location.href) : base);
+  let response;
   try {
-    return new Uint8Array(await read(join(String(source), name)));
+    response = await fetch(url, { redirect: "follow", credentials: "same-origin" });
   } catch (error) {
-    throw new BundleError(`bundle file missing or unreadable: ${join(String(source), name)} (${error.code || error.message})`);
+    throw new BundleError(`cannot fetch ${url}: ${error.message}`);
+  }
+  const landed = response.url ? new URL(response.url).origin : url.origin;
+  if (response.type === "opaque" || response.type === "opaqueredirect" || landed !== url.origin) {
+    await response.body?.cancel();
+    throw new BundleError(`${url} redirected to another origin (${landed}); a bundle is read from its own origin only, so serve it without the redirect`);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new BundleError(`cannot fetch ${url}: HTTP ${response.status}`);
+  }
+  const tooBig = (size) => new BundleError(`${url} is ${size} bytes, more than the ${limit} allowed`);
+  const declared = Number(response.headers.get("content-length") ?? 0);
+  if (declared > limit) {
+    await response.body?.cancel();
+    throw tooBig(declared);
+  }
+  const reader = response.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+    total += part.value.length;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooBig(`over ${total}`);
+    }
+    chunks.push(part.value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) bytes.set(chunk, (at += chunk.length) - chunk.length);
+  return bytes;
+}
+
+/** A plain file of a bundle folder: links and FIFOs, devices or sockets are refused before a byte is read. */
+async function readLocal(source, name, limit) {
+  const { open, constants } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const path = join(String(source), name);
+  let handle;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a link is refused (ELOOP)
+    handle = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    if (error.code === "ENOENT") throw new BundleError(`bundle file missing: ${path}; re-export the bundle`);
+    throw new BundleError(`${path} is a link or not a regular file (${error.code || error.message}); bundles hold only plain files`);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new BundleError(`${path} is not a regular file; bundles hold only plain files`);
+    if (info.size > limit) throw new BundleError(`${path} is ${info.size} bytes, more than the ${limit} allowed`);
+    const bytes = new Uint8Array(info.size);
+    let total = 0;
+    while (total < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, total, bytes.length - total, total);
+      if (!bytesRead) break;
+      total += bytesRead;
+    }
+    return bytes.subarray(0, total);
+  } finally {
+    await handle.close();
   }
 }
 
@@ -54,11 +111,13 @@ async function sha256Hex(bytes) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A bundle file's bytes, checked against the size and sha256 in the manifest. */
+/** A bundle file's bytes, checked against the size cap, and the size and sha256 in the manifest. */
 async function readChecked(source, manifest, name) {
   const entry = manifest.files?.[name];
   if (!entry || typeof entry.sha256 !== "string") throw new BundleError(`the manifest lists no ${name}`);
-  const bytes = await readFile(source, name);
+  if (!Number.isSafeInteger(entry.bytes) || entry.bytes < 0) throw new BundleError(`the manifest's entry for ${name} has no valid size; re-export the bundle`);
+  if (entry.bytes > MAX_BYTES[name]) throw new BundleError(`the manifest says ${name} is ${entry.bytes} bytes, more than the ${MAX_BYTES[name]} allowed`);
+  const bytes = await readFile(source, name, MAX_BYTES[name]);
   if (bytes.length !== entry.bytes) {
     throw new BundleError(`${name} is ${bytes.length} bytes but the manifest says ${entry.bytes}: the bundle is truncated or was changed; re-export it`);
   }
@@ -75,10 +134,29 @@ function checkManifest(manifest, source) {
   if (version > FORMAT_VERSION) {
     throw new BundleError(`bundle format_version ${version} is newer than this package reads (${FORMAT_VERSION}); upgrade edge-sentiment`);
   }
-  if (!manifest.files?.[TEXT_MODEL_FILE] || !manifest.text_model) {
+  for (const key of ["files", "model"]) {
+    if (!isObject(manifest[key])) throw new BundleError(`${source}/manifest.json has no '${key}' section`);
+  }
+  // the fields this package reads, checked as the Python runtime checks them (runtime/bundle.py)
+  const classes = manifest.model.classes ?? 1;
+  if (!Number.isSafeInteger(classes) || classes < 1) {
+    throw new BundleError(`${source}/manifest.json has classes ${JSON.stringify(classes)}: 1 (one sigmoid output) or k (softmax over k)`);
+  }
+  const labels = manifest.labels ?? ["negative", "positive"];
+  const k = Math.max(classes, 2);
+  if (!Array.isArray(labels) || labels.length !== k || new Set(labels).size !== k || !labels.every((l) => typeof l === "string" && l)) {
+    throw new BundleError(`${source}/manifest.json has labels ${JSON.stringify(labels)}: ${k} distinct names for ${classes} output(s)`);
+  }
+  const threshold = manifest.threshold ?? 0.5;
+  if (typeof threshold !== "number" || !(threshold > 0 && threshold < 1)) {
+    throw new BundleError(`${source}/manifest.json has threshold ${JSON.stringify(threshold)}; it must be a number between 0 and 1`);
+  }
+  if (!manifest.files[TEXT_MODEL_FILE] || !manifest.text_model) {
     throw new BundleError(`bundle ${source} has no ${TEXT_MODEL_FILE}; export it with 'edge-sentiment export --text-model'`);
   }
 }
+
+const isObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** What the host does before the graph: Unicode NFKC (the bundle's tokenizer normalises non-ASCII text so). */
 export function prepare(text) {
@@ -104,6 +182,10 @@ export class TextModel {
     if (texts.length === 0) return { scores: [], ids: [] };
     const input = new this.ort.Tensor("string", texts.map(prepare), [texts.length]);
     const out = await this.session.run({ text: input });
+    const dims = out.probability.dims;
+    if (dims.length !== 2 || dims[0] !== texts.length || dims[1] !== this.classes) {
+      throw new BundleError(`${TEXT_MODEL_FILE} gave probabilities of shape [${dims}] for ${texts.length} texts, but the manifest says ${this.classes} class(es); re-export the bundle`);
+    }
     const p = out.probability.data;
     const tokens = out.tokens.data;
     const width = out.tokens.dims[1];
@@ -144,24 +226,28 @@ export class TextModel {
 /**
  * Load a bundle: a folder path (Node) or a URL. `ort` is the onnxruntime module to run it on
  * (`import * as ort from "onnxruntime-node"` or `"onnxruntime-web"`). The manifest's format is
- * checked and model.text.onnx's sha256 verified before the session is created.
+ * checked, and model.text.onnx's sha256, size, ops, inputs and outputs verified (the Python runtime's
+ * checks: no external data, no functions, only the ops an exported model has) before a session is created.
  */
 export async function loadBundle(source, { ort, sessionOptions } = {}) {
   if (!ort?.InferenceSession) throw new TypeError("loadBundle needs { ort }: the onnxruntime-node or onnxruntime-web module");
   let manifest;
   try {
-    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await readFile(source, "manifest.json")));
+    const raw = await readFile(source, "manifest.json", MAX_BYTES["manifest.json"]);
+    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
   } catch (error) {
     if (error instanceof BundleError) throw error;
     throw new BundleError(`${source}/manifest.json is not valid JSON (${error.message}); re-export the bundle`);
   }
   checkManifest(manifest, source);
   const bytes = await readChecked(source, manifest, TEXT_MODEL_FILE);
+  const problems = textModelProblems(readOnnxInfo(bytes));
+  if (problems.length) throw new BundleError(`${TEXT_MODEL_FILE} is not a text model this runtime will run: ${problems.join("; ")}`);
   let session;
   try {
     session = await ort.InferenceSession.create(bytes, sessionOptions ?? {});
   } catch (error) {
-    throw new BundleError(`onnxruntime could not load ${source}/${TEXT_MODEL_FILE}: ${error.message}`);
+    throw new BundleError(`onnxruntime could not load ${String(source).replace(/\/$/, "")}/${TEXT_MODEL_FILE}: ${error.message}`);
   }
   return new TextModel(ort, session, manifest, source);
 }
