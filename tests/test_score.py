@@ -139,6 +139,9 @@ def test_jsonl_carries_every_other_field_and_keep_text(tmp_path: Path) -> None:
         (b'{"text": null}', "is null, not a string"),
         (b'{"text": "\\ud800"}', "lone surrogate"),
         (b'{"text": "caf\xe9"}', "invalid UTF-8 (byte 0xe9 at column 14)"),
+        (b'{"text": "x", "n": NaN}', "not valid JSON (NaN is not JSON)"),
+        (b'{"text": "x", "n": -Infinity}', "not valid JSON (-Infinity is not JSON)"),
+        (b'{"text": "x", "n": ' + b"9" * 5000 + b"}", "not valid JSON (Exceeds the limit"),
     ],
 )
 def test_jsonl_bad_rows_name_their_reason(tmp_path: Path, line: bytes, reason: str) -> None:
@@ -152,9 +155,9 @@ def test_jsonl_bad_rows_name_their_reason(tmp_path: Path, line: bytes, reason: s
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])
 def test_an_overlong_line_is_rejected_without_being_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    import edge_sentiment.scoring.formats as formats
+    import edge_sentiment.scoring.rules as rules
 
-    monkeypatch.setattr(formats, "MAX_FIELD", 64)
+    monkeypatch.setattr(rules, "MAX_FIELD", 64)
     source = tmp_path / f"in.{'txt' if fmt == 'text' else 'jsonl'}"
     good = ["wonderful", "boring"] if fmt == "text" else [json.dumps({"text": t}) for t in ("wonderful", "boring")]
     long = "x" * 200 if fmt == "text" else json.dumps({"text": "y" * 200})

@@ -159,3 +159,56 @@ def test_ray_refuses_an_existing_output_and_a_file(faults: Path, tmp_path: Path)
     with pytest.raises(ScoreError, match="already exists; pass --force"):
         score_file(source, tmp_path / "folder", bundle=TINY, engine="ray")
     assert sys.modules.get("ray") is ray
+
+
+def test_ray_treats_hostile_rows_as_the_local_engine_does(faults: Path, tmp_path: Path) -> None:
+    """Nested 100,000 deep, lone surrogates in carried fields, fields named row/label/score: the same rejects
+    and the same renamed columns as a local run, byte for byte."""
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts(3000))]
+    lines[100] = '{"text": "fine", "m": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    lines[1700] = '{"text": "fine", "note": "\\ud800"}'
+    lines[2900] = json.dumps({"text": "fine", "row": 5, "label": "pos", "score": 1})
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows, rejects = local_run(source, tmp_path)
+    score_file(source, tmp_path / "ray", bundle=TINY, engine="ray", split_bytes=SPLIT)
+    got, got_rejects, manifest = joined(tmp_path / "ray")
+    assert got == rows and got_rejects == rejects and len(manifest["shards"]) >= 3
+    reasons = {r["row"]: r["reason"] for r in map(json.loads, got_rejects.decode().splitlines())}
+    assert "nested deeper" in reasons[100] and "lone surrogate" in reasons[1700]
+    assert b'"row": 2900, "input_row": 5, "input_label": "pos", "input_score": 1, "label"' in got
+
+
+def test_a_full_disk_under_ray_is_one_error_and_resume_finishes(faults: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root with mount rights")
+    try:
+        source = write(tmp_path, "jsonl")
+        rows, rejects = local_run(source, tmp_path)
+        stat = os.statvfs(disk)
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - len(rows) // 2))
+        with pytest.raises(ScoreError, match="cannot write .*No space left on device; .*--resume") as caught:
+            score_file(source, disk / "ray", bundle=TINY, engine="ray", split_bytes=SPLIT)
+        assert "Traceback" not in str(caught.value) and "\n" not in str(caught.value)
+        filler.unlink()
+        summary = score_file(source, disk / "ray", bundle=TINY, engine="ray", split_bytes=SPLIT, resume=True)
+        assert summary.resumed_rows > 0
+        got, got_rejects, _ = joined(disk / "ray")
+        assert got == rows and got_rejects == rejects
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_score_dataset_keeps_an_input_label_column(faults: Path) -> None:
+    from edge_sentiment.ray import score_dataset
+
+    dataset = ray.data.from_items([{"text": "wonderful", "label": "gold", "row": 7}])
+    (row,) = score_dataset(dataset, bundle=TINY).take_all()
+    assert (row["input_label"], row["input_row"]) == ("gold", 7)
+    assert (row["label"], row["score"]) == (Predictor.load(TINY).predict("wonderful")[0].label, pytest.approx(row["score"]))

@@ -27,6 +27,7 @@ __all__ = [
     "load_tokenizer",
     "score_file",
     "ScoreSummary",
+    "ScoreOptions",
     "EdgeSentimentError",
     "BundleError",
     "DataError",
@@ -39,8 +40,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """score_file and ScoreSummary, imported on first use (the scoring code is not needed to predict)."""
-    if name in ("score_file", "ScoreSummary"):
+    """score_file, ScoreSummary and ScoreOptions, imported on first use (the scoring code is not needed to predict)."""
+    if name in ("score_file", "ScoreSummary", "ScoreOptions"):
         from . import scoring
 
         globals()[name] = value = getattr(scoring, name)

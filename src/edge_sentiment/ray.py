@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .scoring.output import _labels_scores
+from .scoring.output import labels_scores
 from .scoring.ray_engine import WorkerPredictor, bundle_files, import_ray
+from .scoring.rules import output_names
 
 __all__ = ["score_dataset"]
 
@@ -24,11 +25,15 @@ class _BatchScorer(WorkerPredictor):
         texts = batch.column(self.text_column).to_pylist()
         ok = [i for i, text in enumerate(texts) if isinstance(text, str)]
         predictor = self.predictor
-        names, scores = _labels_scores(predictor.labels, predictor.threshold, predictor.predict_proba([texts[i] for i in ok]))
+        names, scores = labels_scores(predictor.labels, predictor.threshold, predictor.predict_proba([texts[i] for i in ok]))
         labels: list[str | None] = [None] * len(texts)
         values: list[float | None] = [None] * len(texts)
         for i, label, score in zip(ok, names, scores):
             labels[i], values[i] = label, score
+        others = [name for name in batch.column_names if name != self.text_column]
+        renamed = dict(zip(others, output_names(others, self.text_column)))
+        if any(old != new for old, new in renamed.items()):  # an input column named row, label or score: input_ prefix
+            batch = batch.rename_columns([renamed.get(name, name) for name in batch.column_names])
         batch = batch.append_column("label", pa.array(labels, pa.string()))
         return batch.append_column("score", pa.array(values, pa.float64()))
 
@@ -44,6 +49,8 @@ def score_dataset(
     batch_size: int = 4096,
 ) -> Any:
     """The dataset with label and score columns added (null where the text is null or not a string), lazily.
+
+    An input column already named label, score or row is kept as input_label, input_score or input_row.
 
     Each of concurrency workers (default: the cluster's CPUs / threads) holds one Predictor on the bundle
     (default: the shipped one), sent once through the object store and verified on the worker.

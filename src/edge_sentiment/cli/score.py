@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..scoring.options import CHECKPOINT_ROWS, SPLIT_BYTES
+
+if TYPE_CHECKING:
+    from ..scoring.options import ScoreOptions
 from .base import _BUNDLE_HELP, _PRECISION_HELP, PRECISIONS, _echo_json, main
 
 _FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
@@ -47,6 +51,7 @@ class _Bar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+            self._bar = None
 
 
 @main.command()
@@ -79,7 +84,8 @@ class _Bar:
     "--rejects",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Where bad rows go (row number and reason). Default: OUT.rejects.jsonl.",
+    help="--engine local: where bad rows go (row number and reason). Default: OUT.rejects.jsonl. "
+    "--engine ray writes reject shards in its output folder.",
 )
 @click.option(
     "--strict",
@@ -101,7 +107,7 @@ class _Bar:
     "--workers",
     type=click.IntRange(1),
     default=None,
-    help="--engine ray: workers (local mode: also the CPUs Ray gets). Default: every CPU.",
+    help="--engine ray: workers (local mode: also the CPUs Ray gets). Default: every CPU. Refused with --engine local.",
 )
 @click.option(
     "--address",
@@ -119,16 +125,15 @@ class _Bar:
 @click.option(
     "--checkpoint-rows",
     type=click.IntRange(1),
-    default=10_000,
-    show_default=True,
-    help="local: rows per checkpoint (rounded up to a multiple of 1,024); a crash loses at most this many rows of work.",
+    default=None,
+    help=f"--engine local: rows per checkpoint (rounded up to a multiple of 1,024); a crash loses at most this many rows "
+    f"of work. Default: {CHECKPOINT_ROWS:,}.",
 )
 @click.option(
     "--split-mb",
     type=click.FloatRange(0.001),
-    default=16.0,
-    show_default=True,
-    help="--engine ray: MB of input per split (one task, one shard).",
+    default=None,
+    help=f"--engine ray: MB of input per split (one task, one shard). Default: {SPLIT_BYTES >> 20}.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary: rows, scored, rejected, seconds, rows/s.")
 def score(
@@ -149,8 +154,8 @@ def score(
     bundle: str | None,
     precision: str,
     threads: int | None,
-    checkpoint_rows: int,
-    split_mb: float,
+    checkpoint_rows: int | None,
+    split_mb: float | None,
     as_json: bool,
 ) -> None:
     """Score every row of a large file into an output file, in bounded memory.
@@ -166,42 +171,24 @@ def score(
       edge-sentiment score crawl.jsonl --out scores.jsonl --resume
       edge-sentiment score crawl.parquet --out scores/ --engine ray --address auto
     """
-    from ..scoring import score_file
+    from ..errors import ScoreError
+    from ..scoring.local import score_file
 
     if text_field and text_column and text_field != text_column:
         raise click.UsageError("give the text's name once: --text-field (JSON Lines) or --text-column (CSV, Parquet)")
-    if engine == "local" and (workers or address):
-        raise click.UsageError("--workers and --address are for --engine ray")
-    if engine == "ray" and rejects:
-        raise click.UsageError("--engine ray writes rejects as shards in the output folder; drop --rejects")
+    try:
+        options = _options(click.get_current_context().params)
+    except ScoreError as exc:  # options that do not go together: a usage error, as other commands give
+        raise click.UsageError(str(exc)) from None
     bar = _Bar()
     try:
-        summary = score_file(
-            input,
-            output,
-            bundle=bundle,
-            precision=precision,
-            input_format=input_format,
-            output_format=output_format,
-            text_field=text_field or text_column or "text",
-            keep_text=keep_text,
-            rejects=rejects,
-            strict=strict,
-            resume=resume,
-            force=force,
-            engine=engine,
-            threads=threads,
-            workers=workers,
-            address=address,
-            checkpoint_rows=checkpoint_rows,
-            split_bytes=max(1, int(split_mb * (1 << 20))),
-            progress=bar,
-        )
+        summary = score_file(input, output, options, progress=bar)
     except KeyboardInterrupt:
         bar.close()
         click.echo(f"\ninterrupted: rerun the same command with --resume to go on where it stopped ({output})", err=True)
         sys.exit(130)
-    bar.close()
+    finally:
+        bar.close()  # also before an error's one line (a full disk), so it starts on a line of its own
     if as_json:
         _echo_json(summary.as_dict())
         return
@@ -210,4 +197,29 @@ def score(
     click.echo(
         f"{summary.rows:,} rows{resumed}: {summary.scored:,} scored{rejected} -> {summary.output} "
         f"in {summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s, {summary.engine})"
+    )
+
+
+def _options(params: dict[str, Any]) -> "ScoreOptions":
+    """The ScoreOptions of the command line's parameters (ScoreError where they do not go together)."""
+    from ..scoring.options import ScoreOptions
+
+    split_mb = params["split_mb"]
+    return ScoreOptions(
+        bundle=params["bundle"],
+        precision=params["precision"],
+        input_format=params["input_format"],
+        output_format=params["output_format"],
+        text_field=params["text_field"] or params["text_column"] or "text",
+        keep_text=params["keep_text"],
+        rejects=params["rejects"],
+        strict=params["strict"],
+        resume=params["resume"],
+        force=params["force"],
+        engine=params["engine"],
+        threads=params["threads"],
+        workers=params["workers"],
+        address=params["address"],
+        checkpoint_rows=params["checkpoint_rows"],
+        split_bytes=max(1, int(split_mb * (1 << 20))) if split_mb is not None else None,
     )

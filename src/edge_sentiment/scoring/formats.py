@@ -7,33 +7,30 @@ Items carry the byte offset (row index for Parquet) just past them, so a run can
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ScoreError
+from . import rules
+from .csvinput import csv_header, csv_items
+from .rules import Item, lone_surrogate, output_names, rename_fields, too_long, utf8_problem, value_problem
 
-__all__ = ["Item", "INPUT_FORMATS", "OUTPUT_FORMATS", "input_format", "output_format", "read_items", "carried_columns"]
+__all__ = [
+    "Item",
+    "INPUT_FORMATS",
+    "OUTPUT_FORMATS",
+    "input_format",
+    "output_format",
+    "read_items",
+    "carried_columns",
+    "parquet_file",
+]
 
 INPUT_FORMATS = ("text", "jsonl", "csv", "parquet")
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-MAX_FIELD = 16 * 1024 * 1024  # a CSV field longer than this is a broken quote, not a review
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input row: text to score, or the reason it is rejected; fields are the other columns kept."""
-
-    row: int
-    text: str | None
-    fields: dict[str, Any] | None
-    reason: str | None
-    end: int  # byte offset after this row (row index + 1 for Parquet): where a resumed run starts
 
 
 def input_format(path: str | Path, given: str | None = None) -> str:
@@ -51,33 +48,17 @@ def output_format(path: str | Path, given: str | None = None) -> str:
     return fmt if fmt in OUTPUT_FORMATS else "jsonl"
 
 
-def _utf8_problem(raw: bytes) -> str:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-    return ""
-
-
-def _lone_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _lines(path: Path, start: int, end: int | None) -> Iterator[tuple[bytes | None, int]]:
     """(line without its line end, offset after it) from byte start up to byte end (None: the end of the file).
 
-    A line longer than MAX_FIELD is read past in blocks and given as None: memory stays bounded.
+    A line longer than rules.MAX_FIELD is read past in blocks and given as None: memory stays bounded.
     """
     with open(path, "rb") as stream:
         stream.seek(start)
         offset = start
-        while raw := stream.readline(MAX_FIELD + 1):
+        while raw := stream.readline(rules.MAX_FIELD + 1):
             offset += len(raw)
-            if len(raw) > MAX_FIELD and not raw.endswith(b"\n"):
+            if len(raw) > rules.MAX_FIELD and not raw.endswith(b"\n"):
                 while raw and not raw.endswith(b"\n"):
                     raw = stream.readline(1 << 20)
                     offset += len(raw)
@@ -88,13 +69,10 @@ def _lines(path: Path, start: int, end: int | None) -> Iterator[tuple[bytes | No
                 return
 
 
-_TOO_LONG = f"a line longer than {MAX_FIELD >> 20} MiB"
-
-
 def _text_items(path: Path, row: int, start: int, end: int | None) -> Iterator[Item]:
     for line, offset in _lines(path, start, end):
         if line is None:
-            yield Item(row, None, None, _TOO_LONG, offset)
+            yield Item(row, None, None, too_long("a line"), offset)
             row += 1
             continue
         if start == 0 and row == 0 and line.startswith(b"\xef\xbb\xbf"):
@@ -102,13 +80,13 @@ def _text_items(path: Path, row: int, start: int, end: int | None) -> Iterator[I
         try:
             yield Item(row, line.decode("utf-8"), None, None, offset)
         except UnicodeDecodeError:
-            yield Item(row, None, None, _utf8_problem(line), offset)
+            yield Item(row, None, None, utf8_problem(line), offset)
         row += 1
 
 
 def _json_items(path: Path, text_field: str, row: int, start: int, end: int | None) -> Iterator[Item]:
     for line, offset in _lines(path, start, end):
-        yield _json_item(line, text_field, row, offset) if line is not None else Item(row, None, None, _TOO_LONG, offset)
+        yield _json_item(line, text_field, row, offset) if line is not None else Item(row, None, None, too_long("a line"), offset)
         row += 1
 
 
@@ -116,9 +94,11 @@ def _json_item(line: bytes, text_field: str, row: int, offset: int) -> Item:
     try:
         decoded = line.decode("utf-8-sig" if row == 0 else "utf-8")
     except UnicodeDecodeError:
-        return Item(row, None, None, _utf8_problem(line), offset)
+        return Item(row, None, None, utf8_problem(line), offset)
     try:
-        value = json.loads(decoded)
+        value = _DECODER.decode(decoded)
+    except RecursionError:
+        return Item(row, None, None, f"nested deeper than {rules.MAX_DEPTH} levels", offset)
     except ValueError as exc:
         reason = "empty line, not a JSON object" if not decoded.strip() else f"not valid JSON ({exc})"
         return Item(row, None, None, reason, offset)
@@ -129,9 +109,23 @@ def _json_item(line: bytes, text_field: str, row: int, offset: int) -> Item:
     text = value.pop(text_field)
     if not isinstance(text, str):
         return Item(row, None, None, f"field {text_field!r} is {_json_type(text)}, not a string", offset)
-    if _lone_surrogate(text):
+    if lone_surrogate(text):
         return Item(row, None, None, f"field {text_field!r} holds a lone surrogate escape (not valid Unicode)", offset)
-    return Item(row, text, value, None, offset)
+    deep = line.count(b"[") + line.count(b"{") > rules.MAX_DEPTH  # else no field can be nested too deep
+    escapes = b"\\ud" in line or b"\\uD" in line  # else no string can hold a lone surrogate
+    if deep or escapes:
+        for name, field in value.items():
+            problem = value_problem(name, field)
+            if problem:
+                return Item(row, None, None, problem, offset)
+    return Item(row, text, rename_fields(value, text_field), None, offset)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # NaN and Infinity are not JSON: such a row is rejected
 
 
 def _json_type(value: Any) -> str:
@@ -140,80 +134,8 @@ def _json_type(value: Any) -> str:
     )
 
 
-class _Counted:
-    """Physical lines of a binary file decoded for the csv module, counting the bytes handed out."""
-
-    def __init__(self, stream: io.BufferedReader, offset: int) -> None:
-        self._stream, self.offset = stream, offset
-
-    def __iter__(self) -> "_Counted":
-        return self
-
-    def __next__(self) -> str:
-        raw = self._stream.readline()
-        if not raw:
-            raise StopIteration
-        self.offset += len(raw)
-        return raw.decode("utf-8", "surrogateescape")
-
-
-def _csv_header(path: Path) -> tuple[list[str], int]:
-    """The header's columns and the byte offset after it."""
-    csv.field_size_limit(MAX_FIELD)
-    with open(path, "rb") as stream:
-        lines = _Counted(stream, 0)
-        try:
-            header = next(csv.reader(lines), None)
-        except csv.Error as exc:
-            raise ScoreError(f"{path}: the CSV header cannot be read ({exc})") from None
-        if header is None:
-            return [], lines.offset
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
-        if any(_has_bad_bytes(name) for name in header):
-            raise ScoreError(f"{path}: the CSV header is not valid UTF-8")
-        return header, lines.offset
-
-
-def _has_bad_bytes(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
-
-
-def _csv_items(path: Path, text_field: str, row: int, start: int, end: int | None) -> Iterator[Item]:
-    header, body = _csv_header(path)
-    if not header:
-        return
-    if text_field not in header:
-        raise ScoreError(
-            f"{path}: the CSV header has no column {text_field!r} (columns: {', '.join(header)}); pass --text-column"
-        )
-    with open(path, "rb") as stream:
-        stream.seek(max(start, body))
-        lines = _Counted(stream, max(start, body))
-        reader = csv.reader(lines)
-        while True:
-            try:
-                record = next(reader, None)
-            except csv.Error as exc:
-                raise ScoreError(
-                    f"{path}: CSV record {row + 1} (line {reader.line_num} after the resume point) is malformed: {exc}"
-                ) from None
-            if record is None:
-                return
-            if len(record) != len(header):
-                yield Item(row, None, None, f"{len(record)} fields where the header has {len(header)}", lines.offset)
-            elif any(_has_bad_bytes(value) for value in record):
-                bad = next(value for value in record if _has_bad_bytes(value))
-                yield Item(row, None, None, _utf8_problem(bad.encode("utf-8", "surrogateescape")), lines.offset)
-            else:
-                fields = dict(zip(header, record))
-                yield Item(row, fields.pop(text_field), fields, None, lines.offset)
-            row += 1
-            if end is not None and lines.offset >= end:
-                return
-
-
-def _parquet_file(path: Path) -> Any:
+def parquet_file(path: Path) -> Any:
+    """The input as a pyarrow ParquetFile, or ScoreError (or the install command for pyarrow)."""
     from ..errors import MissingDependencyError
 
     try:
@@ -229,10 +151,13 @@ def _parquet_file(path: Path) -> Any:
 def _parquet_items(path: Path, text_field: str, row: int, end: int | None) -> Iterator[Item]:
     import pyarrow as pa
 
-    parquet = _parquet_file(path)
+    parquet = parquet_file(path)
     schema = parquet.schema_arrow
     if text_field not in schema.names:
         raise ScoreError(f"{path}: no column {text_field!r} (columns: {', '.join(schema.names)}); pass --text-column")
+    twice = sorted({name for name in schema.names if schema.names.count(name) > 1})
+    if twice:
+        raise ScoreError(f"{path}: the Parquet schema names {', '.join(map(repr, twice))} more than once; rename the copies")
     kind = schema.field(text_field).type
     is_binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or is_binary):
@@ -246,6 +171,7 @@ def _parquet_items(path: Path, text_field: str, row: int, end: int | None) -> It
         for batch in parquet.iter_batches(row_groups=[group], batch_size=4096):
             columns = batch.to_pydict()
             texts = columns.pop(text_field)
+            columns = rename_fields(columns, text_field)
             for i, value in enumerate(texts):
                 here = first + i
                 if here < row:
@@ -255,11 +181,14 @@ def _parquet_items(path: Path, text_field: str, row: int, end: int | None) -> It
                 if value is None:
                     yield Item(here, None, None, "the text is null", here + 1)
                     continue
+                if len(value) > rules.MAX_FIELD:
+                    yield Item(here, None, None, too_long("a text"), here + 1)
+                    continue
                 if is_binary:
                     try:
                         value = value.decode("utf-8")
                     except UnicodeDecodeError:
-                        yield Item(here, None, None, _utf8_problem(value), here + 1)
+                        yield Item(here, None, None, utf8_problem(value), here + 1)
                         continue
                 yield Item(here, value, {name: values[i] for name, values in columns.items()}, None, here + 1)
             first += len(texts)
@@ -277,7 +206,7 @@ def read_items(
     if fmt == "jsonl":
         return _json_items(path, text_field, row, start, end)
     if fmt == "csv":
-        return _csv_items(path, text_field, row, start, end)
+        return csv_items(path, text_field, row, start, end)
     if fmt == "parquet":
         return _parquet_items(path, text_field, row, end)
     raise ScoreError(f"unknown input format {fmt!r}; choose one of {', '.join(INPUT_FORMATS)}")
@@ -289,9 +218,9 @@ def carried_columns(path: str | Path, fmt: str, text_field: str) -> list[str]:
     if fmt == "text":
         return []
     if fmt == "csv":
-        return [name for name in _csv_header(path)[0] if name != text_field]
+        return output_names([name for name in csv_header(path)[0] if name != text_field], text_field)
     if fmt == "parquet":
-        return [name for name in _parquet_file(path).schema_arrow.names if name != text_field]
+        return output_names([name for name in parquet_file(path).schema_arrow.names if name != text_field], text_field)
     for item in read_items(path, fmt, text_field):
         if item.fields is not None:
             return list(item.fields)

@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -22,10 +23,21 @@ from typing import Any
 from ..errors import ScoreError
 from ..runtime.bundle import load_bundle
 from ..runtime.files import manifest_sha256
-from .formats import Item, carried_columns, input_format, output_format, read_items
-from .output import EXTENSIONS, WINDOW, join_parts, replace_file, score_items, write_part, write_rejects
+from .formats import Item, carried_columns, input_format, output_format, parquet_file, read_items
+from .options import ScoreOptions
+from .output import (
+    EXTENSIONS,
+    WINDOW,
+    first_schema,
+    join_parts,
+    replace_file,
+    score_items,
+    write_atomic,
+    write_part,
+    write_rejects,
+)
 
-__all__ = ["score_file", "ScoreSummary", "ScoreJob", "Progress"]
+__all__ = ["score_file", "ScoreSummary", "ScoreJob", "Progress", "file_faults"]
 
 JOURNAL_VERSION = 1
 # progress(rows done, position, total): position and total in bytes of the input (rows for Parquet)
@@ -93,31 +105,23 @@ class ScoreJob:
 
 
 def make_job(
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    rejects: str | os.PathLike[str] | None,
-    input_format_: str | None,
-    output_format_: str | None,
-    text_field: str,
-    keep_text: bool,
-    bundle: str | os.PathLike[str] | None,
-    precision: str,
-    rejects_default: Path | None = None,
+    input: str | os.PathLike[str], output: str | os.PathLike[str], options: ScoreOptions, rejects_default: Path | None = None
 ) -> ScoreJob:
+    """The settled job of a run: the paths, and the formats worked out from the extensions where not given."""
     source, target = Path(input), Path(output)
     if not source.is_file():
         raise ScoreError(f"{source}: no such file" if not source.exists() else f"{source} is not a file")
-    fmt_in = input_format(source, input_format_)
-    fmt_out = output_format(target, output_format_)
-    if rejects is not None:
-        rejects_path = Path(rejects)
+    fmt_in = input_format(source, options.input_format)
+    fmt_out = output_format(target, options.output_format)
+    if options.rejects is not None:
+        rejects_path = Path(options.rejects)
     else:
         rejects_path = rejects_default or target.with_name(target.name + ".rejects.jsonl")
     if source.resolve() in (target.resolve(), rejects_path.resolve()):
         raise ScoreError(f"the output {target} would overwrite the input; write it elsewhere")
+    bundle = str(options.bundle) if options.bundle else None
     return ScoreJob(
-        source, target, rejects_path, fmt_in, fmt_out, text_field, keep_text, str(bundle) if bundle else None, precision
+        source, target, rejects_path, fmt_in, fmt_out, options.text_field, options.keep_text, bundle, options.precision
     )
 
 
@@ -126,12 +130,8 @@ def bundle_sha(bundle: Any) -> str:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as stream:
-        json.dump(obj, stream, indent=1)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
+    """Write obj as JSON to path atomically: a temp file, fsynced, renamed; the temp file is removed on failure."""
+    write_atomic(path, json.dumps(obj, indent=1).encode("utf-8"))
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -180,87 +180,62 @@ def check_target(job: ScoreJob, resume: bool, force: bool, partial: Path) -> Non
 def score_file(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
+    options: ScoreOptions | None = None,
     *,
-    bundle: str | os.PathLike[str] | None = None,
-    precision: str = "fp32",
-    input_format: str | None = None,
-    output_format: str | None = None,
-    text_field: str = "text",
-    keep_text: bool = False,
-    rejects: str | os.PathLike[str] | None = None,
-    strict: bool = False,
-    resume: bool = False,
-    force: bool = False,
-    engine: str = "local",
-    threads: int | None = None,
-    workers: int | None = None,
-    address: str | None = None,
-    checkpoint_rows: int = 10_000,
-    split_bytes: int = 16 << 20,
     progress: Progress | None = None,
+    **kwargs: Any,
 ) -> ScoreSummary:
     """Score every row of a text, JSON Lines, CSV or Parquet file into output (JSON Lines, CSV or Parquet).
 
-    Bad rows go to rejects (default OUTPUT.rejects.jsonl) with their row number and reason, or raise
-    ScoreError under strict. engine="ray" runs on Ray Data (pip install 'edge-sentiment[ray]'): output is
-    then a folder of shards and a manifest. Returns a ScoreSummary.
+    Options are a ScoreOptions, or its fields as keyword arguments (bundle, precision, input_format,
+    output_format, text_field, keep_text, rejects, strict, resume, force, engine, threads, workers,
+    address, checkpoint_rows, split_bytes); one that does not apply to the engine is refused. Bad rows
+    go to rejects (default OUTPUT.rejects.jsonl) with their row number and reason, or raise ScoreError
+    under strict. engine="ray" runs on Ray Data (pip install 'edge-sentiment[ray]'): output is then a
+    folder of shards and a manifest. A file-system fault (disk full, read-only, file too large) raises
+    ScoreError and keeps the finished checkpoints for resume=True. Returns a ScoreSummary.
     """
-    if engine == "ray":
+    if options is not None and kwargs:
+        raise ScoreError(f"give score_file a ScoreOptions or keyword options, not both ({', '.join(sorted(kwargs))})")
+    options = options if options is not None else ScoreOptions.of(**kwargs)
+    if options.engine == "ray":
         from .ray_engine import score_file_ray
 
-        return score_file_ray(
-            input,
-            output,
-            bundle=bundle,
-            precision=precision,
-            input_format=input_format,
-            output_format=output_format,
-            text_field=text_field,
-            keep_text=keep_text,
-            strict=strict,
-            resume=resume,
-            force=force,
-            threads=threads,
-            workers=workers,
-            address=address,
-            split_bytes=split_bytes,
-            progress=progress,
+        return score_file_ray(input, output, options, progress)
+    job = make_job(input, output, options)
+    checkpoint_rows = -(-options.checkpoint // WINDOW) * WINDOW  # whole windows: the same batches as any other run
+    partial = job.output.with_name(f".{job.output.name}.partial")
+    with file_faults(partial, job.input):
+        return _score_local(job, options, checkpoint_rows, partial, progress)
+
+
+@contextmanager
+def file_faults(partial: Path, source: Path) -> Iterator[None]:
+    """Turn an OSError (disk full, read-only folder, file too large, unreadable input) into one ScoreError."""
+    try:
+        yield
+    except OSError as exc:
+        name = exc.filename or ""
+        if not name:
+            what = "cannot read the input or write the output"
+        else:
+            what = f"cannot read {name}" if Path(name) == source else f"cannot write {name}"
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        kept = (
+            f"the rows done so far are kept in {partial}: fix that and rerun with --resume"
+            if (partial / "run.json").exists()
+            else "nothing was written"
         )
-    if engine != "local":
-        raise ScoreError(f"unknown engine {engine!r}; choose local or ray")
-    if checkpoint_rows < 1:
-        raise ScoreError(f"checkpoint_rows must be at least 1, got {checkpoint_rows}")
-    checkpoint_rows = -(-checkpoint_rows // WINDOW) * WINDOW  # whole windows: the same batches as any other run
-    job = make_job(
-        input,
-        output,
-        rejects=rejects,
-        input_format_=input_format,
-        output_format_=output_format,
-        text_field=text_field,
-        keep_text=keep_text,
-        bundle=bundle,
-        precision=precision,
-    )
-    return _score_local(
-        job, strict=strict, resume=resume, force=force, threads=threads, checkpoint_rows=checkpoint_rows, progress=progress
-    )
+        raise ScoreError(f"{what}: {reason}; {kept}") from None
 
 
 def _score_local(
-    job: ScoreJob,
-    *,
-    strict: bool,
-    resume: bool,
-    force: bool,
-    threads: int | None,
-    checkpoint_rows: int,
-    progress: Progress | None,
+    job: ScoreJob, options: ScoreOptions, checkpoint_rows: int, partial: Path, progress: Progress | None
 ) -> ScoreSummary:
     from ..runtime.predictor import Predictor
 
     started = time.perf_counter()
-    partial = job.output.with_name(f".{job.output.name}.partial")
+    resume, force, strict = options.resume, options.force, options.strict
     check_target(job, resume, force, partial)
     loaded = load_bundle(job.bundle, precision=job.precision)
     identity = job.identity(bundle_sha(loaded), checkpoint_rows=checkpoint_rows)
@@ -288,15 +263,11 @@ def _score_local(
     row, offset = (parts[-1]["first_row"] + parts[-1]["rows"], parts[-1]["end"]) if parts else (0, 0)
     total = job.input.stat().st_size
     if job.input_format == "parquet":
-        from .formats import _parquet_file
-
-        total = int(_parquet_file(job.input).metadata.num_rows)
-    predictor = Predictor(loaded, threads=threads)
+        total = int(parquet_file(job.input).metadata.num_rows)
+    predictor = Predictor(loaded, threads=options.threads)
     schema = None
-    if job.output_format == "parquet" and parts:
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(partial / f"part-000000.{ext}")
+    if job.output_format == "parquet" and any(part["scored"] for part in parts):
+        schema = first_schema([partial / f"part-{i:06d}.{ext}" for i in range(len(parts))])
     items = read_items(job.input, job.input_format, job.text_field, row=row, start=offset)
     keep = job.text_field if job.keep_text else None
     try:
@@ -316,11 +287,15 @@ def _score_local(
                     progress(before + item.row - batch[0].row + 1, item.end, total)
 
             rows, bad = score_items(predictor, batch, keep, report)
-            used = write_part(partial / f"part-{index:06d}.{ext}", job.output_format, rows, columns, schema)
-            schema = schema if schema is not None else used
+            used, refused = write_part(partial / f"part-{index:06d}.{ext}", job.output_format, rows, columns, schema)
+            if refused and strict:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise ScoreError(f"row {refused[0].row} of {job.input}: {refused[0].reason}; stopped (--strict), nothing written")
+            schema = schema if schema is not None or len(rows) == len(refused) else used
+            bad = sorted([*bad, *refused], key=lambda item: item.row)
             if bad:
                 write_rejects(partial / f"rejects-{index:06d}.jsonl", bad)
-            parts.append(_part_entry(batch, len(rows), len(bad)))
+            parts.append(_part_entry(batch, len(rows) - len(refused), len(bad)))
             write_json_atomic(partial / "run.json", journal)
             if progress is not None:
                 progress(sum(part["rows"] for part in parts), batch[-1].end, total)

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingDependencyError, ScoreError
-from .formats import MAX_FIELD, Item
+from . import rules
+from .rules import Item
 
 __all__ = [
     "WINDOW",
+    "labels_scores",
     "score_items",
     "result_rows",
     "write_part",
@@ -26,13 +28,16 @@ __all__ = [
     "join_parts",
     "count_rows",
     "replace_file",
+    "write_atomic",
+    "first_schema",
     "EXTENSIONS",
 ]
 
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
 
 
-def _labels_scores(labels: Sequence[str], threshold: float, probabilities: np.ndarray) -> tuple[list[str], list[float]]:
+def labels_scores(labels: Sequence[str], threshold: float, probabilities: np.ndarray) -> tuple[list[str], list[float]]:
+    """Each row's label and its score (rounded to 6 places) from the model's probabilities."""
     if probabilities.ndim == 1:
         return [labels[int(p >= threshold)] for p in probabilities], [round(float(p), 6) for p in probabilities]
     best = np.argmax(probabilities, axis=1)
@@ -43,7 +48,7 @@ def result_rows(
     items: Sequence[Item], probabilities: np.ndarray, labels: Sequence[str], threshold: float, keep_text: str | None
 ) -> list[dict[str, Any]]:
     """Output rows for scored items: row, the carried fields (and the text under keep_text), label, score."""
-    names, scores = _labels_scores(labels, threshold, probabilities)
+    names, scores = labels_scores(labels, threshold, probabilities)
     rows = []
     for item, label, score in zip(items, names, scores):
         row: dict[str, Any] = {"row": item.row}
@@ -125,68 +130,135 @@ def _pyarrow() -> Any:
     return pa
 
 
-def _atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write data to path atomically: a temp file beside it, fsynced, renamed; the temp file is removed on failure."""
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        named(exc, path)
+        raise
 
 
-def write_part(path: Path, fmt: str, rows: list[dict[str, Any]], columns: Sequence[str], schema: Any = None) -> Any:
-    """Write rows to path atomically (temp file, fsync, rename); returns the Parquet schema used (else None).
+def named(exc: BaseException, path: Path) -> None:
+    """Give an OSError without a file name (a write() on a full disk) the name of the file being written."""
+    if isinstance(exc, OSError) and not exc.filename:
+        exc.filename = str(path)
 
-    CSV parts have no header (join_parts writes it once); columns fixes their order.
+
+def write_part(
+    path: Path, fmt: str, rows: list[dict[str, Any]], columns: Sequence[str], schema: Any = None
+) -> tuple[Any, list[Item]]:
+    """Write rows to path atomically (temp file, fsync, rename); returns (the Parquet schema used or None, rows refused).
+
+    CSV parts have no header (join_parts writes it once); columns fixes their order. A Parquet part
+    refuses a row whose field does not fit its column's type (set by schema, else by the first part):
+    it is left out and returned as a reject Item with the reason.
     """
     if fmt == "jsonl":
-        _atomic(path, "".join(_json_line(row) for row in rows).encode("utf-8"))
-        return None
+        write_atomic(path, "".join(_json_line(row) for row in rows).encode("utf-8"))
+        return None, []
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         for row in rows:
             writer.writerow([_csv_value(row.get(name)) for name in columns])
-        _atomic(path, out.getvalue().encode("utf-8"))
-        return None
+        write_atomic(path, out.getvalue().encode("utf-8", "backslashreplace"))
+        return None, []
     pa = _pyarrow()
-    table = _table(pa, rows, columns, schema)
+    table, refused = _table(pa, rows, columns, schema)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    pa.parquet.write_table(table, tmp)
-    with open(tmp, "rb") as stream:
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
-    return table.schema
+    try:
+        pa.parquet.write_table(table, tmp)
+        with open(tmp, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        named(exc, path)
+        raise
+    return table.schema, refused
 
 
-def _table(pa: Any, rows: list[dict[str, Any]], columns: Sequence[str], schema: Any) -> Any:
+_FIXED_TYPES = {"row": "int64", "score": "float64", "label": "string"}
+
+
+def _column_type(pa: Any, name: str, values: list[Any]) -> Any:
+    """A column's Parquet type from its values; where they mix types, the first value's that converts wins."""
+    if name in _FIXED_TYPES:
+        return pa.type_for_alias(_FIXED_TYPES[name])
+    try:
+        kind = pa.array(values).type
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        kind = None
+        for value in values:
+            if value is None:
+                continue
+            try:
+                kind = pa.array([value]).type
+                break
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                continue
+    return pa.string() if kind is None or pa.types.is_null(kind) else kind
+
+
+def _table(pa: Any, rows: list[dict[str, Any]], columns: Sequence[str], schema: Any) -> tuple[Any, list[Item]]:
+    """The rows as a table of schema (else one made from these rows), and the rows left out with their reasons."""
     data = {name: [row.get(name) for row in rows] for name in columns}
-    if schema is not None:
-        try:
-            return pa.Table.from_pydict(data, schema=schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-            raise ScoreError(
-                f"a carried column changes type part-way through the input ({exc}); "
-                "write JSON Lines (--output-format jsonl) instead"
-            ) from None
-    table = pa.Table.from_pydict(data)
-    fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
-    fields = [pa.field("row", pa.int64()) if f.name == "row" else f for f in fields]
-    fields = [pa.field("score", pa.float64()) if f.name == "score" else f for f in fields]
-    return table.cast(pa.schema(fields))
+    if schema is None:
+        schema = pa.schema([pa.field(name, _column_type(pa, name, values)) for name, values in data.items()])
+    try:
+        return pa.Table.from_pydict(data, schema=schema), []
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    reasons: dict[int, str] = {}
+    for field in schema:
+        for i, value in enumerate(data[field.name]):
+            if i in reasons or value is None:
+                continue
+            try:
+                pa.array([value], type=field.type)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                shown = json.dumps(value, default=str)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                reasons[i] = (
+                    f"field {field.name!r} holds {shown}, which does not fit the column's Parquet type {field.type} "
+                    "(set by the rows before it); write CSV or JSON Lines output to keep such rows"
+                )
+    kept = [row for i, row in enumerate(rows) if i not in reasons]
+    refused = [Item(rows[i]["row"], None, None, reason, 0) for i, reason in sorted(reasons.items())]
+    data = {name: [row.get(name) for row in kept] for name in columns}
+    return pa.Table.from_pydict(data, schema=schema), refused
 
 
 def write_rejects(path: Path, items: Sequence[Item]) -> None:
     """A reject part: one JSON object per bad row, with its row number and the reason."""
-    _atomic(path, "".join(_json_line({"row": item.row, "reason": item.reason}) for item in items).encode("utf-8"))
+    write_atomic(path, "".join(_json_line({"row": item.row, "reason": item.reason}) for item in items).encode("utf-8"))
 
 
 def join_parts(parts: Sequence[Path], fmt: str, columns: Sequence[str], target: Path) -> None:
-    """Join parts into target (a temporary file the caller renames), fsynced; memory holds one part at a time."""
+    """Join parts into target (a temporary file the caller renames), fsynced; memory holds one part at a time.
+
+    On failure (a full disk) the temporary file is removed and the parts are left as they were.
+    """
+    try:
+        _join(parts, fmt, columns, target)
+    except BaseException as exc:
+        target.unlink(missing_ok=True)
+        named(exc, target)
+        raise
+
+
+def _join(parts: Sequence[Path], fmt: str, columns: Sequence[str], target: Path) -> None:
     if fmt in ("jsonl", "csv"):
         with open(target, "wb") as out:
             if fmt == "csv":
-                out.write(csv_header(columns).encode("utf-8"))
+                out.write(csv_header(columns).encode("utf-8", "backslashreplace"))
             for part in parts:
                 with open(part, "rb") as stream:
                     shutil.copyfileobj(stream, out, 1 << 20)
@@ -194,14 +266,26 @@ def join_parts(parts: Sequence[Path], fmt: str, columns: Sequence[str], target: 
             os.fsync(out.fileno())
         return
     pa = _pyarrow()
-    schema = pa.parquet.read_schema(parts[0]) if parts else _table(pa, [], columns, None).schema
+    schema = first_schema(parts) if parts else _table(pa, [], columns, None)[0].schema
     with pa.parquet.ParquetWriter(target, schema) as writer:
+        written = False
         for part in parts:
-            writer.write_table(pa.parquet.read_table(part, schema=schema))
-        if not parts:
+            if pa.parquet.ParquetFile(part).metadata.num_rows:  # an empty part's types may be placeholders
+                writer.write_table(pa.parquet.read_table(part, schema=schema))
+                written = True
+        if not written:
             writer.write_table(schema.empty_table())
     with open(target, "rb") as stream:
         os.fsync(stream.fileno())
+
+
+def first_schema(parts: Sequence[Path]) -> Any:
+    """The Parquet schema of the first part holding rows (else of the first part): the one every later part keeps."""
+    pq = _pyarrow().parquet
+    for part in parts:
+        if pq.ParquetFile(part).metadata.num_rows:
+            return pq.read_schema(part)
+    return pq.read_schema(parts[0])
 
 
 def count_rows(path: Path, fmt: str) -> int:
@@ -213,7 +297,7 @@ def count_rows(path: Path, fmt: str) -> int:
                 count += block.count(b"\n")
         return count
     if fmt == "csv":
-        csv.field_size_limit(MAX_FIELD)
+        csv.field_size_limit(rules.MAX_FIELD)
         with open(path, newline="", encoding="utf-8") as stream:
             return max(sum(1 for _ in csv.reader(stream)) - 1, 0)
     return int(_pyarrow().parquet.ParquetFile(path).metadata.num_rows)

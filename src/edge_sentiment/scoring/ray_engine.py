@@ -27,8 +27,19 @@ import numpy as np
 from .._meta import __version__
 from ..errors import MissingDependencyError, ScoreError
 from ..runtime.bundle import default_bundle_path, load_bundle
-from .formats import Item, read_items, window_splits
-from .local import JOURNAL_VERSION, Progress, ScoreJob, ScoreSummary, _differences, bundle_sha, make_job, write_json_atomic
+from .formats import Item, parquet_file, read_items, window_splits
+from .local import (
+    JOURNAL_VERSION,
+    Progress,
+    ScoreJob,
+    ScoreSummary,
+    _differences,
+    bundle_sha,
+    file_faults,
+    make_job,
+    write_json_atomic,
+)
+from .options import ScoreOptions
 from .output import EXTENSIONS, WINDOW, count_rows, score_items, write_part, write_rejects
 
 __all__ = ["score_file_ray", "import_ray", "bundle_files", "start_ray", "WorkerPredictor"]
@@ -82,8 +93,20 @@ class _SplitScorer(WorkerPredictor):
         self.job = job
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        results = [self._split({key: values[i].item() for key, values in batch.items()}) for i in range(len(batch["index"]))]
+        splits = [{key: values[i].item() for key, values in batch.items()} for i in range(len(batch["index"]))]
+        try:
+            results = [self._split(split) for split in splits]
+        except OSError as exc:  # a full disk on this worker: one ScoreError the driver shows as it is
+            raise ScoreError(
+                f"cannot write {exc.filename or 'a shard'}: {exc.strerror or exc}; the finished splits are kept in "
+                f"{self.job['folder']}: fix that and rerun with --resume"
+            ) from None
         return {key: [result[key] for result in results] for key in results[0]}
+
+    def _stop(self, index: int, count: int, first: Item) -> dict[str, Any]:
+        """--strict: record the first bad row for the driver, and report the split stopped."""
+        write_json_atomic(Path(self.job["folder"]) / f"strict-{index:05d}.json", {"row": first.row, "reason": first.reason})
+        return {"index": index, "rows": count, "scored": 0, "rejected": 1, "seconds": 0.0, "pid": os.getpid(), "stopped": 1}
 
     def _split(self, split: dict[str, Any]) -> dict[str, Any]:
         job, started, index = self.job, time.perf_counter(), split["index"]
@@ -105,26 +128,20 @@ class _SplitScorer(WorkerPredictor):
             count += len(chunk)
             first = next((item for item in chunk if item.reason is not None), None) if job["strict"] else None
             if first is not None:
-                write_json_atomic(folder / f"strict-{index:05d}.json", {"row": first.row, "reason": first.reason})
-                return {
-                    "index": index,
-                    "rows": count,
-                    "scored": 0,
-                    "rejected": 1,
-                    "seconds": 0.0,
-                    "pid": os.getpid(),
-                    "stopped": 1,
-                }
+                return self._stop(index, count, first)
             scored, rejected = score_items(self.predictor, chunk, keep)
             rows += scored
             bad += rejected
-        write_part(folder / f"part-{index:05d}.{ext}", job["output_format"], rows, job["columns"])
+        _, refused = write_part(folder / f"part-{index:05d}.{ext}", job["output_format"], rows, job["columns"])
+        if refused and job["strict"]:
+            return self._stop(index, count, refused[0])
+        bad = sorted([*bad, *refused], key=lambda item: item.row)
         if bad:
             write_rejects(folder / f"rejects-{index:05d}.jsonl", bad)
         result = {
             "index": index,
             "rows": count,
-            "scored": len(rows),
+            "scored": len(rows) - len(refused),
             "rejected": len(bad),
             "seconds": round(time.perf_counter() - started, 3),
             "pid": os.getpid(),
@@ -142,9 +159,7 @@ def _splits(job: ScoreJob, split_bytes: int) -> list[dict[str, int]]:
     elif job.input_format == "csv":  # a quoted field may hold line ends: one split, read in order
         splits = [{"start": 0, "end": job.input.stat().st_size, "first_row": 0, "rows": -1}]
     else:
-        from .formats import _parquet_file
-
-        meta = _parquet_file(job.input).metadata
+        meta = parquet_file(job.input).metadata
         per_row = max(1.0, sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) / max(meta.num_rows, 1))
         step = max(1, round(split_bytes / per_row / WINDOW)) * WINDOW
         splits = [
@@ -169,51 +184,28 @@ def start_ray(ray: Any, address: str | None, workers: int | None) -> bool:
 
 
 def score_file_ray(
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    bundle: str | os.PathLike[str] | None,
-    precision: str,
-    input_format: str | None,
-    output_format: str | None,
-    text_field: str,
-    keep_text: bool,
-    strict: bool,
-    resume: bool,
-    force: bool,
-    threads: int | None,
-    workers: int | None,
-    address: str | None,
-    split_bytes: int,
-    progress: Progress | None,
+    input: str | os.PathLike[str], output: str | os.PathLike[str], options: ScoreOptions, progress: Progress | None
 ) -> ScoreSummary:
     """score_file with engine="ray": output is a folder of shards and manifest.json."""
     ray = import_ray()
+    job = make_job(input, output, options, rejects_default=Path(output) / "rejects")
+    partial = job.output.with_name(f".{job.output.name}.partial")
+    with file_faults(partial, job.input):
+        return _score_ray(ray, job, options, partial, progress)
+
+
+def _score_ray(ray: Any, job: ScoreJob, options: ScoreOptions, partial: Path, progress: Progress | None) -> ScoreSummary:
     started = time.perf_counter()
-    job = make_job(
-        input,
-        output,
-        rejects=None,
-        input_format_=input_format,
-        output_format_=output_format,
-        text_field=text_field,
-        keep_text=keep_text,
-        bundle=bundle,
-        precision=precision,
-        rejects_default=Path(output) / "rejects",
-    )
-    target, partial = job.output, job.output.with_name(f".{job.output.name}.partial")
+    target, split_bytes, force = job.output, options.split, options.force
     if target.exists() and not target.is_dir():
         raise ScoreError(f"{target} is a file; --engine ray writes a folder of shards")
     if target.exists() and not force:
         raise ScoreError(f"{target} already exists; pass --force to replace it")
     if not target.parent.is_dir():
         raise ScoreError(f"{target.parent} is not a folder; create it first")
-    if split_bytes < 1:
-        raise ScoreError(f"split_bytes must be at least 1, got {split_bytes}")
     loaded = load_bundle(job.bundle, precision=job.precision)  # fail here, before any worker starts
     identity = job.identity(bundle_sha(loaded), split_bytes=split_bytes, engine="ray")
-    _open_folder(partial, identity, resume, force)
+    _open_folder(partial, identity, options.resume, force)
     from .formats import carried_columns
 
     columns = ["row", *carried_columns(job.input, job.input_format, job.text_field)]
@@ -226,14 +218,15 @@ def score_file_ray(
     done = {split["index"] for split in splits if (partial / f"part-{split['index']:05d}.done.json").exists()}
     todo = [split for split in splits if split["index"] not in done]
     resumed = sum(_done(partial, i)["rows"] for i in done)
-    threads = threads or 1
+    threads = options.threads or 1
     booted = time.perf_counter()
-    own = start_ray(ray, address, workers)
+    own = start_ray(ray, options.address, options.workers)
     timings["ray_start_seconds"] = round(time.perf_counter() - booted, 3)
     try:
-        pool = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
+        pool = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
         if todo:
-            _run(ray, job, partial, todo, columns, pool, threads, strict, resumed, progress, sum(s["rows"] for s in splits))
+            total = sum(s["rows"] for s in splits)
+            _run(ray, job, partial, todo, columns, pool, threads, options.strict, resumed, progress, total)
     finally:
         if own:
             ray.shutdown()
@@ -317,17 +310,28 @@ def _run(
 
 
 def _results(dataset: Any) -> Any:
-    """The dataset's rows; a ScoreError raised in a worker (a malformed CSV record) comes out as itself."""
+    """The dataset's rows; a ScoreError raised in a worker (a full disk there) comes out as itself, one line.
+
+    Ray Data logs a failed task with its stack trace at ERROR: that logger is quiet while the rows are read,
+    and an error that is not the package's own is raised as Ray gives it.
+    """
+    data_log = logging.getLogger("ray.data")
+    level = data_log.level
+    data_log.setLevel(logging.CRITICAL)
     try:
         yield from dataset.iter_rows()
     except Exception as exc:
         cause: BaseException | None = exc
         while cause is not None and not isinstance(cause, ScoreError):
             cause = cause.__cause__ or getattr(cause, "cause", None)
-        if cause is None:
+        text = str(cause if cause is not None else exc)
+        marker = "ScoreError: "  # Ray keeps the worker's exception only as text in its own
+        if cause is None and marker not in text:
             raise
-        message = str(cause).strip().splitlines()[-1]
-        raise ScoreError(message.split("ScoreError: ", 1)[-1]) from None
+        message = text.split(marker, 1)[-1].strip().splitlines()[0] if marker in text else text.strip().splitlines()[-1]
+        raise ScoreError(message) from None
+    finally:
+        data_log.setLevel(level)
 
 
 def _finish(
