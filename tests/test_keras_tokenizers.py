@@ -24,6 +24,7 @@ from edge_sentiment.runtime.keras_tokenizers import (
     TextVectorizationTokenizer,
     keras_imdb_words,
 )
+from edge_sentiment.runtime.textsteps import Steps
 from edge_sentiment.runtime.tokenizer import Tokenizer, tokenizer_from_dict
 
 HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
@@ -315,3 +316,97 @@ def test_keras_imdb_arrays_equal_the_reference_in_order(imdb_path: Path) -> None
     for i in range(len(offsets) - 1):
         assert x_train[i] == ids[offsets[i] : offsets[i + 1]].tolist(), f"review {i}"
     np.testing.assert_array_equal(y_train[: len(offsets) - 1], ref["y_train"])
+
+
+# -- huge single texts: read only as far as the kept ids reach ---------------------------------------
+
+LAZY_ALPHABET = st.sampled_from([*"aAbBzZΣσς09 '\t\n\r\x0b\x0c\u00a0.,!?-_<>/\\\"`~|éÉßİ😀\x85", " the ", " film ", "<br />"])
+LAZY_TOKENIZERS = [
+    *[
+        TextVectorizationTokenizer(
+            ["", "[UNK]", "the", "film", "a", "b", "σ", "ς", "the film", "br"],
+            standardize=s,
+            split=split,
+            ngrams=ngrams,
+            max_len=5,
+            truncation=side,
+        )
+        for s in STANDARDIZE
+        for split in ("whitespace", "character")
+        for ngrams in (None, [1, 2], [2, 3])
+        for side in ("pre", "post")
+    ],
+    *[
+        TextVectorizationTokenizer(
+            ["", "[UNK]", "the", "film", "br", "a"],
+            standardize="custom",
+            custom_standardize=Steps(
+                [
+                    {"op": "lower"},
+                    {"op": "regex_replace", "pattern": "<br />", "rewrite": " ", "replace_global": True},
+                    {"op": "regex_replace", "pattern": "[[:punct:]]", "rewrite": "", "replace_global": True},
+                ]
+            ),
+            max_len=5,
+            truncation=side,
+        )
+        for side in ("pre", "post")
+    ],
+    *[
+        KerasTokenizer({"the": 1, "film": 2, "σ": 3, "ς": 4, "a": 5, "<oov>": 6}, max_len=5, truncation=side, **kw)
+        for side in ("pre", "post")
+        for kw in ({}, {"oov_token": "<oov>"}, {"char_level": True}, {"lower": False, "filters": "!."}, {"split": ","})
+    ],
+    *[
+        KerasImdbTokenizer({"the": 1, "film": 2, "a": 3, "br": 4}, num_words=6, max_len=5, truncation=side, start_char=start)
+        for side in ("pre", "post")
+        for start in (1, None)
+    ],
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(st.lists(LAZY_ALPHABET, max_size=40).map("".join), min_size=1, max_size=6),
+    which=st.sampled_from(range(len(LAZY_TOKENIZERS))),
+)
+def test_long_texts_read_lazily_give_the_same_ids(texts: list[str], which: int) -> None:
+    """With pieces of 3 characters, every cut the lazy reading makes is exercised on short texts: its ids
+    are exactly the whole text's, truncated as the tokenizer says."""
+    from edge_sentiment.runtime import keras_tokenizers
+    from edge_sentiment.runtime.tokenizer import TokenizerBase
+
+    tok = LAZY_TOKENIZERS[which]
+    original = keras_tokenizers.LAZY_CHARS
+    keras_tokenizers.LAZY_CHARS = 3
+    try:
+        for text in texts:
+            assert tok.encode(text) == TokenizerBase.encode(tok, text), (tok.to_dict(), text)
+    finally:
+        keras_tokenizers.LAZY_CHARS = original
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["text-vectorization-custom", "keras-tokenizer", "keras-imdb"])
+@pytest.mark.parametrize("side", ["pre", "post"])
+def test_a_10mb_text_takes_bounded_memory(which: int, side: str) -> None:
+    import time
+    import tracemalloc
+
+    from edge_sentiment.runtime.tokenizer import TokenizerBase
+
+    kinds = ["keras-text-vectorization", "keras-tokenizer", "keras-imdb"]
+    tok = next(
+        t
+        for t in LAZY_TOKENIZERS
+        if t.kind == kinds[which] and t.truncation == side and getattr(t, "standardize", "custom") == "custom"
+    )
+    text = "The film, a <br />THE film! " * 370_000 + "a film the end"  # 10.4 MB, 2.2 million words
+    tracemalloc.start()
+    started = time.perf_counter()
+    ids = tok.encode(text)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert ids == TokenizerBase.encode(tok, text) and len(ids) == tok.max_len
+    limit = 100 if which == 0 else 1  # MB: custom steps rewrite the whole text (re.sub keeps its pieces); the rest read a piece
+    assert peak < limit * 2**20, f"{peak / 2**20:.1f} MB for {len(text) / 1e6:.1f} MB of text ({seconds:.2f} s)"

@@ -6,15 +6,21 @@
 
 Each is a tokenizer.json kind (runtime/tokenizer.py); the exporter checks each against the original
 where the original is at hand (the layer itself, tf-keras's Tokenizer) before it writes a bundle.
+
+A text of any length costs bounded work: the model reads at most max_len ids, so a long text is read in
+growing pieces from the end that is kept, cut where no word and no lower-casing rule crosses, until the
+piece holds enough ids (exactly the ids the whole text gives there).
 """
 
 from __future__ import annotations
 
+import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import TokenizerError
+from ..errors import InputError, TokenizerError
+from .textsteps import Steps
 from .tokenizer import PADDINGS, TokenizerBase
 
 __all__ = [
@@ -38,6 +44,33 @@ _TV_SPACE = str.maketrans({c: " " for c in "\t\n\v\f\r"})
 # The classic Tokenizer's default filters (punctuation, tab and newline; not the apostrophe).
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _MAX_LEN_LIMIT = 100_000
+CUSTOM = "custom"  # standardize recorded as steps (runtime/textsteps.py), in the field "custom_standardize"
+# Texts longer than this are read lazily from the end that is kept, in pieces that grow fourfold.
+LAZY_CHARS = 16_384
+_ANY_CHAR = re.compile(r".", re.DOTALL)
+_TV_SPACES = re.compile(r"[ \t\n\v\f\r]")
+
+
+def edge_items(text: str, k: int, first: bool, items_of: Callable[[str], list[Any]], cuts: re.Pattern[str]) -> list[Any]:
+    """The first (or last) k of items_of(text), or all of them when there are fewer, computed on a piece of
+    the text: cuts matches the characters where the piece may end (or start), those no item spans and no
+    rule reads across, so the piece's items at that end are the whole text's."""
+    size = LAZY_CHARS
+    while size < len(text):
+        m = cuts.search(text, size if first else len(text) - size)
+        if m is None:
+            break
+        found = items_of(text[: m.start()] if first else text[m.end() :])
+        if len(found) >= k:
+            return found[:k] if first else found[len(found) - k :]
+        size *= 4
+    found = items_of(text)
+    return found[:k] if first else found[max(len(found) - k, 0) :]
+
+
+def _check_text(text: Any) -> None:
+    if not isinstance(text, str):
+        raise InputError(f"expected text (str), got {type(text).__name__}")
 
 
 def _check_max_len(max_len: Any) -> int:
@@ -95,11 +128,17 @@ class TextVectorizationTokenizer(TokenizerBase):
         max_len: int = 500,
         padding: str = "post",
         truncation: str = "post",
+        custom_standardize: Steps | None = None,
     ) -> None:
-        if standardize not in TV_STANDARDIZE:
+        if standardize == CUSTOM and not isinstance(custom_standardize, Steps):
+            raise TokenizerError("TextVectorization standardize='custom' needs its steps (the 'custom_standardize' field)")
+        if standardize != CUSTOM and custom_standardize is not None:
+            raise TokenizerError(f"custom standardize steps were given with standardize={standardize!r}; say 'custom'")
+        if standardize not in TV_STANDARDIZE and standardize != CUSTOM:
             raise TokenizerError(
                 f"TextVectorization standardize={standardize!r} is not supported; edge-sentiment reproduces "
-                f"{', '.join(repr(s) for s in TV_STANDARDIZE)} exactly (a custom callable cannot be ported)"
+                f"{', '.join(repr(s) for s in TV_STANDARDIZE)} exactly, and custom functions recorded as steps "
+                "('custom') by edge-sentiment export"
             )
         if split not in TV_SPLIT:
             raise TokenizerError(
@@ -121,6 +160,7 @@ class TextVectorizationTokenizer(TokenizerBase):
         _check_padding(padding, truncation)
         self.vocabulary = vocabulary
         self.standardize = standardize
+        self.custom_standardize = custom_standardize
         self.split = split
         self.ngrams = None if ngrams is None else [int(n) for n in ngrams]
         self.max_len = _check_max_len(max_len)
@@ -131,31 +171,61 @@ class TextVectorizationTokenizer(TokenizerBase):
     def vocab_size(self) -> int:
         return len(self.vocabulary)
 
-    def tokens(self, text: str) -> list[str]:
-        """The layer's tokens of a text: standardised, split, and combined into n-grams."""
+    def standardized(self, text: str) -> str:
+        """The text as the layer's standardize leaves it."""
+        if self.custom_standardize is not None:
+            return self.custom_standardize.apply(text)
         if self.standardize in ("lower", "lower_and_strip_punctuation"):
             text = text.translate(_TV_LOWER)
         if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = text.translate(_TV_STRIP)
+        return text
+
+    def _split(self, text: str) -> list[str]:
         if self.split == "whitespace":
-            parts = [t for t in text.translate(_TV_SPACE).split(" ") if t]
-        else:
-            parts = list(text)
+            return [t for t in text.translate(_TV_SPACE).split(" ") if t]
+        return list(text)
+
+    def _ngrams(self, parts: list[str]) -> list[str]:
         if not self.ngrams:
             return parts
         return [" ".join(parts[i : i + n]) for n in self.ngrams for i in range(len(parts) - n + 1)]
+
+    def tokens(self, text: str) -> list[str]:
+        """The layer's tokens of a text: standardised, split, and combined into n-grams."""
+        return self._ngrams(self._split(self.standardized(text)))
 
     def all_ids(self, text: str) -> list[int]:
         get = self._ids.get
         return [get(t, 1) for t in self.tokens(text)]
 
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """The ids the layer keeps of a text; a long one is split only as far as the kept ids reach."""
+        _check_text(text)
+        n = self.max_len if max_len is None else max_len
+        if len(text) <= LAZY_CHARS or not n:
+            return super().encode(text, n)
+        first = self.truncation == "post"
+        # n ids are n n-grams of the first (last) width, which need n + width - 1 parts
+        need = n + ((self.ngrams[0] if first else self.ngrams[-1]) - 1 if self.ngrams else 0)
+        cuts = _TV_SPACES if self.split == "whitespace" else _ANY_CHAR
+        if self.custom_standardize is not None:  # regex steps may read across any cut: the whole text, then split lazily
+            parts = edge_items(self.standardized(text), need, first, self._split, cuts)
+        else:  # lower-casing and stripping punctuation act on each character alone
+            parts = edge_items(text, need, first, lambda piece: self._split(self.standardized(piece)), cuts)
+        get = self._ids.get
+        ids = [get(t, 1) for t in self._ngrams(parts)]
+        return ids[:n] if first else ids[max(len(ids) - n, 0) :]
+
     def known_words(self) -> list[str]:
         return self.vocabulary[2:]
 
     def to_dict(self) -> dict[str, Any]:
+        custom = {} if self.custom_standardize is None else {"custom_standardize": self.custom_standardize.to_dict()}
         return {
             **self._header(),
             "standardize": self.standardize,
+            **custom,
             "split": self.split,
             "ngrams": self.ngrams,
             "oov_id": 1,
@@ -168,14 +238,17 @@ class TextVectorizationTokenizer(TokenizerBase):
         vocabulary = _field(data, "vocabulary", kind)
         if not isinstance(vocabulary, list):
             raise TokenizerError("tokenizer field 'vocabulary' must be a list of strings")
+        standardize = _field(data, "standardize", kind)
+        custom = Steps.from_dict(_field(data, "custom_standardize", kind)) if standardize == CUSTOM else None
         tok = cls(
             vocabulary,
-            standardize=_field(data, "standardize", kind),
+            standardize=standardize,
             split=_field(data, "split", kind),
             ngrams=_field(data, "ngrams", kind),
             max_len=_field(data, "max_len", kind),
             padding=data["padding"],
             truncation=data["truncation"],
+            custom_standardize=custom,
         )
         if data.get("oov_id") != 1:
             raise TokenizerError(f"tokenizer field 'oov_id' is {data.get('oov_id')!r}, expected 1")
@@ -184,18 +257,30 @@ class TextVectorizationTokenizer(TokenizerBase):
 
     @classmethod
     def from_layer_config(
-        cls, config: Mapping[str, Any], vocabulary: Sequence[str], max_len: int | None = None
+        cls,
+        config: Mapping[str, Any],
+        vocabulary: Sequence[str],
+        max_len: int | None = None,
+        custom_standardize: Steps | None = None,
     ) -> "TextVectorizationTokenizer":
         """From a TextVectorization layer's get_config() and get_vocabulary(); TokenizerError for what
-        cannot be reproduced exactly."""
+        cannot be reproduced exactly. custom_standardize: the steps traced from the layer's own callable."""
         for key, supported in (("standardize", TV_STANDARDIZE), ("split", TV_SPLIT)):
+            if key == "standardize" and custom_standardize is not None:
+                continue
             value = config.get(key)
             if not (value is None or isinstance(value, str)) or value not in supported:
                 shown = value if isinstance(value, (str, type(None))) else "a custom callable"
+                custom = (
+                    " (a custom standardize is traced from the layer itself: export the model, or the layer saved "
+                    "in a .keras file, with the function registered; a config names it only)"
+                    if key == "standardize"
+                    else ""
+                )
                 raise TokenizerError(
                     f"TextVectorization {key}={shown!r} cannot be exported: edge-sentiment reproduces "
                     f"{key} = {', '.join(repr(s) for s in supported)} exactly, and a custom callable is Python "
-                    "code it cannot port. Retrain with one of those, or standardise the texts before scoring"
+                    f"code it cannot port{custom}. Retrain with one of those, or standardise the texts before scoring"
                 )
         if config.get("output_mode", "int") != "int":
             raise TokenizerError(
@@ -216,10 +301,11 @@ class TextVectorizationTokenizer(TokenizerBase):
             ngrams = list(range(1, ngrams + 1))
         return cls(
             [str(w) for w in vocabulary],
-            standardize=config.get("standardize"),
+            standardize=CUSTOM if custom_standardize is not None else config.get("standardize"),
             split=str(config.get("split")),
             ngrams=None if ngrams is None else list(ngrams),
             max_len=int(length),
+            custom_standardize=custom_standardize,
         )
 
 
@@ -273,6 +359,10 @@ class KerasTokenizer(TokenizerBase):
         # Words at num_words or beyond act exactly like unknown words, so only the others are kept.
         self.word_index = {w: i for w, i in word_index.items() if num_words is None or i < num_words}
         self._filter_map = str.maketrans({c: split for c in filters})
+        # Where a long text may be cut: ASCII whitespace that separates words (no word spans it, and str.lower's
+        # one contextual rule, the final sigma, reads no further); a split of several characters is not cut.
+        seps = "".join(c for c in " \t\n\v\f\r" if char_level or c in filters or c == split)
+        self._cuts = re.compile(f"[{re.escape(seps)}]") if seps and (char_level or len(split) == 1) else None
 
     @property
     def vocab_size(self) -> int:
@@ -299,6 +389,14 @@ class KerasTokenizer(TokenizerBase):
             elif oov is not None:
                 out.append(oov)
         return out
+
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """The ids pad_sequences keeps of a text; a long one is read only as far as the kept ids reach."""
+        _check_text(text)
+        n = self.max_len if max_len is None else max_len
+        if len(text) <= LAZY_CHARS or not n or self._cuts is None:
+            return super().encode(text, n)
+        return edge_items(text, n, self.truncation == "post", self.all_ids, self._cuts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -374,6 +472,7 @@ class KerasTokenizer(TokenizerBase):
 # the default filters become spaces (so "<br />" is the word "br"), and words are split on " " alone.
 # Words absent from the index are skipped, as the dataset's documentation says of its test reviews.
 _IMDB_FILTERS = str.maketrans({c: " " for c in KERAS_FILTERS})
+_IMDB_CUTS = re.compile(f"[{re.escape(KERAS_FILTERS + ' ')}]")
 
 
 def keras_imdb_words(text: str) -> list[str]:
@@ -419,10 +518,25 @@ class KerasImdbTokenizer(TokenizerBase):
     def known_words(self) -> list[str]:
         return sorted(self.word_index, key=self.word_index.__getitem__)
 
-    def all_ids(self, text: str) -> list[int]:
+    def _found(self, text: str) -> list[int]:
         ids = self._ids
-        found = [ids[w] for w in keras_imdb_words(text) if w in ids]
+        return [ids[w] for w in keras_imdb_words(text) if w in ids]
+
+    def all_ids(self, text: str) -> list[int]:
+        found = self._found(text)
         return found if self.start_char is None else [self.start_char, *found]
+
+    def encode(self, text: str, max_len: int | None = None) -> list[int]:
+        """The ids pad_sequences kept of a review; a long one is read only as far as the kept ids reach."""
+        _check_text(text)
+        n = self.max_len if max_len is None else max_len
+        if len(text) <= LAZY_CHARS or not n:
+            return super().encode(text, n)
+        start = [] if self.start_char is None else [self.start_char]
+        if self.truncation == "post":  # the start mark, then the first words
+            return start + edge_items(text, n - len(start), True, self._found, _IMDB_CUTS)
+        found = edge_items(text, n, False, self._found, _IMDB_CUTS)
+        return found if len(found) == n else (start + found)[-n:]
 
     def to_dict(self) -> dict[str, Any]:
         return {
