@@ -239,6 +239,10 @@ BIG_SHAPES = {  # name -> a review of about `size` UTF-8 bytes, shaped to push o
     "nbsp + combining": lambda size: "\u00a0\u0301" * (size // 4),
     "sparse spaces": lambda size: ("a" * 16_000 + " ") * (size // 16_001),
     "a'a'a' word": lambda size: "a'" * (size // 2),
+    # words with no whitespace: the tail reader cuts at punctuation (","), or reads the whole ("." and tags)
+    "commas, no space": lambda size: "great," * (size // 6),
+    "dots, no space": lambda size: "great." * (size // 6),
+    "tags, no space": lambda size: "film<i>" * (size // 7),
 }
 
 
@@ -256,6 +260,63 @@ def measure(predictor: Any, text: str) -> dict[str, Any]:
     tracemalloc.stop()
     ok = p is not None and p.shape == (1,) and bool(np.isfinite(p[0])) and 0.0 <= float(p[0]) <= 1.0
     return {"seconds": round(seconds, 2), "peak_mb": round(peak / MB, 1), "ok": ok, "error": error}
+
+
+def huge_text_rss(consumer: str, size: int = 10 * MB, shapes: list[str] | None = None) -> dict[str, Any]:
+    """Peak resident memory (the whole process: onnxruntime's native memory too) a `size`-byte text of
+    each shape adds, in a fresh child: consumer "predictor" (Predictor.predict_proba) or "text-model"
+    (TextModel.predict_proba; a text it refuses counts, with its InputError)."""
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "_child", "huge", json.dumps({"consumer": consumer, "size": size, "shapes": shapes})],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        cwd=ROOT,
+        timeout=600,
+    )
+    found = [line for line in proc.stdout.splitlines() if line.startswith("result ")]
+    if proc.returncode or not found:
+        raise RuntimeError(f"the huge-text child failed ({proc.returncode}): {proc.stderr[-800:]}")
+    result: dict[str, Any] = json.loads(found[-1][len("result ") :])
+    return result
+
+
+def _child_huge(args: dict[str, Any]) -> None:
+    from edge_sentiment import InputError, Predictor, TextModel
+
+    def status(key: str) -> float:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith(key))
+
+    import ctypes
+    import gc
+
+    libc = ctypes.CDLL(None)
+    trim = getattr(libc, "malloc_trim", lambda _pad: 0)
+    model: Any = Predictor.load(TINY_BUNDLE) if args["consumer"] == "predictor" else TextModel.load(TINY_BUNDLE)
+    model.predict_proba(["warm up, a short text"])
+    out = {}
+    for shape in args["shapes"] or list(BIG_SHAPES):
+        text = BIG_SHAPES[shape](args["size"])
+        gc.collect()
+        trim(0)  # give freed heap back, so the peak below is this text's own
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")  # VmHWM := VmRSS (Linux)
+        base = status("VmRSS:")
+        start = time.perf_counter()
+        try:
+            p, error = model.predict_proba([text]), None
+            ok = p.shape[0] == 1 and bool(np.all(np.isfinite(p)))
+        except InputError as exc:
+            ok, error = True, f"InputError: {exc}"
+        out[shape] = {
+            "peak_rss_growth_mb": round(status("VmHWM:") - base, 1),
+            "seconds": round(time.perf_counter() - start, 2),
+            "ok": ok,
+            "refused": error,
+        }
+        del text
+    print("result " + json.dumps(out), flush=True)
 
 
 def concurrency(predictor: Any, threads: int = 64, rounds: int = 4) -> dict[str, Any]:
@@ -748,7 +809,7 @@ def _child_faults(args: dict[str, Any]) -> None:
 
 
 def _child(mode: str, raw: str) -> None:
-    {"write": _child_write, "export": _child_export, "faults": _child_faults}[mode](json.loads(raw))
+    {"write": _child_write, "export": _child_export, "faults": _child_faults, "huge": _child_huge}[mode](json.loads(raw))
 
 
 # -- counting the cases the other test files prove ------------------------------------------------
@@ -780,6 +841,8 @@ def run_all(fuzz_examples: int, random_texts: int, kill_trials: int, seed: int) 
     out["random"] = run_random(predictor, random_texts, seed)
     say("10 MB reviews")
     out["big"] = {name: measure(predictor, make(10 * MB)) for name, make in BIG_SHAPES.items()}
+    say("10 MB reviews, resident memory (fresh processes)")
+    out["big_rss"] = {consumer: huge_text_rss(consumer) for consumer in ("predictor", "text-model")}
     say("64 threads")
     out["threads"] = concurrency(predictor, 64, 4)
     with tempfile.TemporaryDirectory(prefix="edge-reliability-") as tmp:
@@ -788,6 +851,7 @@ def run_all(fuzz_examples: int, random_texts: int, kill_trials: int, seed: int) 
     say("tampered bundles and hostile archives (pytest)")
     out["tamper"] = pytest_counts("tests/test_bundle.py", "tampered")
     out["hostile"] = pytest_counts("tests/test_data.py", "hostile")
+    out["hostile_bundles"] = pytest_counts("tests/test_hostile_bundles.py", "non_regular or fifo or verify")
     out["damaged"] = pytest_counts(
         "tests/test_data.py",
         "truncated or cut_in_half or gzip_trailer or corrupted or not_an_archive or folder_symlink or folder_oversized",
@@ -878,6 +942,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             f"{worst[1]['peak_mb']} MB ({worst[0]}); slowest {slowest[1]['seconds']} s ({slowest[0]})",
             all(big_ok),
         ),
+        *(
+            (
+                f"10 MB reviews, RSS: {consumer}",
+                f"{len(res)} shapes",
+                f"{sum(v['ok'] and v['peak_rss_growth_mb'] < 150 for v in res.values())} under 150 MB more RSS; most "
+                f"{max(v['peak_rss_growth_mb'] for v in res.values())} MB; "
+                f"refused {sum(bool(v['refused']) for v in res.values())} (last max_len words not within 1 Mi chars)",
+                all(v["ok"] and v["peak_rss_growth_mb"] < 150 for v in res.values()),
+            )
+            for consumer, res in r.get("big_rss", {}).items()
+        ),
         (
             "64 threads, one Predictor",
             f"{th['calls']:,} calls",
@@ -893,6 +968,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         ),
         ("tampered bundles refused", *cases("tamper")),
         ("hostile archives refused", *cases("hostile")),
+        *([("hostile bundle folders refused", *cases("hostile_bundles"))] if "hostile_bundles" in r else []),
         ("damaged archives refused", *cases("damaged")),
         (
             "SIGKILL at fixed write steps",

@@ -313,6 +313,74 @@ def _external_constant(onnx: Any, model: Any) -> None:
     model.graph.node.insert(0, onnx.helper.make_node("Constant", [], ["tamper/constant"], value=value))
 
 
+def manifest_text(text: str) -> Callable[[Path], None]:
+    """Replace manifest.json with text (JSON the loader does not expect)."""
+
+    def tamper(folder: Path) -> None:
+        (folder / "manifest.json").write_text(text, encoding="utf-8")
+
+    return tamper
+
+
+def manifest_with_raw(key: str, raw: str) -> Callable[[Path], None]:
+    """The real manifest with one top-level field's value replaced by raw JSON text (numbers json.dumps cannot write)."""
+
+    def tamper(folder: Path) -> None:
+        manifest = read_manifest(folder)
+        manifest[key] = "__RAW__"
+        (folder / "manifest.json").write_text(json.dumps(manifest).replace('"__RAW__"', raw), encoding="utf-8")
+
+    return tamper
+
+
+def tokenizer_text(text: str) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        rewrite(folder, "tokenizer.json", text.encode("utf-8"))
+
+    return tamper
+
+
+def tokenizer_with_raw(key: str, raw: str) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        data[key] = "__RAW__"
+        rewrite(folder, "tokenizer.json", json.dumps(data).replace('"__RAW__"', raw).encode("utf-8"))
+
+    return tamper
+
+
+def list_file(name: str, entry: dict[str, Any] | None = None) -> Callable[[Path], None]:
+    """One more entry in the manifest's files."""
+
+    def tamper(folder: Path) -> None:
+        manifest = read_manifest(folder)
+        manifest["files"][name] = entry or {"sha256": "0" * 64, "bytes": 0}
+        write_manifest(folder, manifest)
+
+    return tamper
+
+
+def tokenizer_word(index: int, word: Any) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        data["words"][index] = word
+        rewrite(folder, "tokenizer.json", json.dumps(data).encode("utf-8"))
+
+    return tamper
+
+
+def model_a_fifo(folder: Path) -> None:
+    (folder / "model.onnx").unlink()
+    os.mkfifo(folder / "model.onnx")
+
+
+def _rank_one_output(onnx: Any, model: Any) -> None:
+    shape = model.graph.output[0].type.tensor_type.shape
+    del shape.dim[1]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
 TAMPERS = [
     pytest.param(flip_byte("model.onnx"), "model.onnx does not match its sha256", id="model-byte-flipped"),
     pytest.param(flip_byte("tokenizer.json"), "tokenizer.json does not match its sha256", id="tokenizer-byte-flipped"),
@@ -322,7 +390,7 @@ TAMPERS = [
     pytest.param(empty_model_rehashed, "not a valid ONNX file", id="model-zero-bytes-manifest-fixed"),
     pytest.param(lie_about_model_sha, "model.onnx does not match its sha256", id="manifest-sha256-lies"),
     pytest.param(remove_manifest, "no manifest.json", id="manifest-missing"),
-    pytest.param(manifest_not_json, "manifest.json is not valid JSON", id="manifest-not-json"),
+    pytest.param(manifest_not_json, "manifest.json is not valid UTF-8 JSON", id="manifest-not-json"),
     pytest.param(manifest_a_list, "not an edge-sentiment bundle manifest", id="manifest-not-an-object"),
     pytest.param(
         edit_manifest(format_version=FORMAT_VERSION + 1),
@@ -351,6 +419,51 @@ TAMPERS = [
     pytest.param(with_onnx(_add_celu), "ops a sentiment LSTM bundle never has: Celu", id="unknown-op"),
     pytest.param(with_onnx(_external_initializer), "outside the file.*padskip/h_table", id="external-initializer"),
     pytest.param(with_onnx(_external_constant), "outside the file", id="external-constant-attribute"),
+    # JSON the loader does not expect (issue 30, class 4): an error of ours, never RecursionError or ValueError
+    pytest.param(manifest_text(DEEP), "manifest.json nests deeper than 32 levels", id="manifest-nested-100000-deep"),
+    pytest.param(manifest_with_raw("threshold", "[" * 50 + "]" * 50), "nests deeper than 32", id="manifest-field-nested-50-deep"),
+    pytest.param(manifest_with_raw("format_version", "9" * 5000), "integer of 5000 digits", id="manifest-5000-digit-int"),
+    pytest.param(manifest_with_raw("threshold", "1e400"), "1e400 is out of range", id="manifest-number-1e400"),
+    pytest.param(manifest_with_raw("threshold", "NaN"), "NaN is not a JSON number", id="manifest-nan"),
+    pytest.param(manifest_with_raw("labels", '["\\udc80", "positive"]'), "labels .* UTF-8", id="label-a-lone-surrogate"),
+    pytest.param(tokenizer_text(DEEP), "tokenizer.json nests deeper than 32 levels", id="tokenizer-nested-100000-deep"),
+    pytest.param(tokenizer_with_raw("max_len", "9" * 5000), "integer of 5000 digits", id="tokenizer-5000-digit-int"),
+    pytest.param(tokenizer_with_raw("max_len", "-Infinity"), "Infinity is not a JSON number", id="tokenizer-infinity"),
+    pytest.param(tokenizer_edit(max_len=40.0), "max_len must be an integer", id="tokenizer-max-len-float"),
+    pytest.param(tokenizer_word(1, 7), r"vocabulary entry 1 \(7\)", id="tokenizer-word-not-a-string"),
+    pytest.param(tokenizer_word(2, "Great Film"), "vocabulary entry 2", id="tokenizer-word-not-standardised"),
+    pytest.param(tokenizer_edit(oov_id=5), "'oov_id' is 5", id="tokenizer-oov-id-moved"),
+    # wrong field types and ranges: refused at load, so a bundle that loads always predicts
+    pytest.param(edit_manifest(model__empty_text="0.5"), "empty_text '0.5' is not 1 probability", id="empty-text-a-string"),
+    pytest.param(edit_manifest(model__empty_text=[0.5, 0.5]), "empty_text .* is not 1 probability", id="empty-text-two-for-one"),
+    pytest.param(edit_manifest(model__empty_text=[7.0]), "empty_text .* is not 1 probability", id="empty-text-not-a-probability"),
+    pytest.param(
+        edit_manifest(model__classes=3, labels=["a", "b", "c"]),
+        r"of shape \['batch', 1\], not \[batch, 3\]",
+        id="classes-3-but-one-output",
+    ),
+    pytest.param(edit_manifest(model__classes="2"), "classes '2'", id="classes-a-string"),
+    pytest.param(with_onnx(_rank_one_output), r"of shape \['batch'\], not \[batch, 1\]", id="output-of-rank-1"),
+    pytest.param(edit_manifest(model__max_len="40"), "max_len '40' is not a whole number", id="max-len-a-string"),
+    pytest.param(edit_manifest(model__vocab_size=True), "vocab_size True is not a whole number", id="vocab-size-a-bool"),
+    pytest.param(edit_manifest(model__padding="middle"), "padding 'middle'", id="padding-unknown"),
+    pytest.param(edit_manifest(model__padding_skip=[1]), "padding_skip", id="padding-skip-a-list"),
+    pytest.param(edit_manifest(precisions=["fp32"]), "precisions .* is not an object", id="precisions-a-list"),
+    pytest.param(
+        edit_manifest(precisions={"fp32": "model.onnx", "int8": "../model.int8.onnx"}),
+        "precisions lists 'int8'",
+        id="precisions-a-file-it-lacks",
+    ),
+    pytest.param(edit_manifest(source="x.keras"), "source 'x.keras' is not an object", id="source-a-string"),
+    pytest.param(edit_manifest(labels=["negative", 1]), "labels", id="labels-not-strings"),
+    pytest.param(edit_manifest(threshold=1.5), "threshold 1.5", id="threshold-out-of-range"),
+    pytest.param(list_file("../secret.txt"), "files lists '../secret.txt', not a plain file name", id="files-dot-dot-name"),
+    pytest.param(list_file("/etc/passwd"), "files lists '/etc/passwd'", id="files-absolute-name"),
+    pytest.param(list_file("sub/model.onnx"), "files lists 'sub/model.onnx'", id="files-name-in-a-folder"),
+    pytest.param(list_file("notes.txt", {"sha256": "xyz", "bytes": 3}), "files entry 'notes.txt'", id="files-sha256-not-hex"),
+    pytest.param(list_file("notes.txt", {"sha256": "0" * 64, "bytes": -1}), "files entry 'notes.txt'", id="files-bytes-negative"),
+    # non-regular files (issue 30, class 2): refused at once, never waited on
+    pytest.param(model_a_fifo, "not a regular file", id="model-is-a-fifo"),
 ]
 
 

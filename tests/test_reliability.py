@@ -141,6 +141,62 @@ def test_ten_megabyte_review_in_bounded_time_and_memory(predictor: Predictor, sh
     assert result["peak_mb"] < 200, result
 
 
+HUGE_LIMIT_MB = 150  # peak resident memory one 10 MB text may add (the text itself aside): 1.2 GB before issue 30
+TEXT_MODEL_REFUSES = {"one word", "a'a'a' word", "dots, no space"}  # 10 MB with nowhere to cut before its last words
+
+
+@pytest.mark.parametrize("consumer", ["predictor", "text-model"])
+def test_a_ten_megabyte_text_adds_bounded_resident_memory(consumer: str) -> None:
+    """Each 10 MB shape in a fresh process: peak RSS (onnxruntime's too) grows < 150 MB, within 30 s; the
+    text model is given only the end of a text that holds its last max_len words, and refuses a text
+    whose last words are not within its last MAX_TEXT_CHARS (it took ~420 MB for any 10 MB text before)."""
+    results = harness.huge_text_rss(consumer)
+    assert set(results) == set(harness.BIG_SHAPES)
+    for shape, r in results.items():
+        assert r["ok"] and r["seconds"] < 30 and r["peak_rss_growth_mb"] < HUGE_LIMIT_MB, (shape, r)
+    refused = {shape for shape, r in results.items() if r["refused"]}
+    assert refused == (TEXT_MODEL_REFUSES if consumer == "text-model" else set()), results
+
+
+CUT_FRAGMENTS = [*harness.FRAGMENTS, *'!"#$%&()*+,-;?@[\\]_{|}~=.:^`<>/', "ΑΣ", "Σ", "=\u0338", "<br", " />", "<a1 >", "x y"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(CUT_FRAGMENTS), st.text(max_size=3)), max_size=40).map("".join), st.integers(1, 3))
+def test_a_text_read_in_cut_chunks_has_the_words_of_the_whole(text: str, tail: int) -> None:
+    """The long-text readers, with chunks of a few characters so they cut everywhere, find exactly the
+    first and last n words of words(text): no cut place changes a word, a tag, NFKC or final sigma."""
+    from edge_sentiment.runtime import tokenizer as tokenizer_module
+
+    whole = tokenizer_module.words(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer_module, "_TAIL_CHARS", tail)
+        for n in (1, 2, 3, 7):
+            assert tokenizer_module._last_words(text, n) == whole[-n:], n
+            assert tokenizer_module._first_words(text, n) == whole[:n], n
+            window = tokenizer_module.text_window(text, n)
+            assert tokenizer_module.words(window)[-n:] == whole[-n:], (n, window)
+
+
+def test_the_text_model_reads_the_end_of_a_long_text_as_the_predictor_does() -> None:
+    from edge_sentiment import TextModel
+    from edge_sentiment.runtime.textmodel import MAX_TEXT_CHARS
+
+    model, predictor = TextModel.load(TINY_BUNDLE), Predictor.load(TINY_BUNDLE)
+    texts = [
+        "<br />" * 400_000 + "a wonderful film, great",  # 2.4 MB, its words at the end
+        "boring, " * 300_000 + "a wonderful film",
+        "<i>" * 1_000_000,  # no words at all
+        "great " * 100 + "<br />" * 100_000 + " great film",  # fewer than max_len words, far apart
+    ]
+    scores, ids = model.run(texts)
+    assert ids == [predictor.tokenizer.encode(t) for t in texts]
+    np.testing.assert_allclose(scores, predictor.predict_proba(texts), atol=1e-5)
+    for refused in ["great." * 200_000, "great " * 100 + "!" * 1_100_000]:  # nowhere to cut; words only at the start
+        with pytest.raises(InputError, match=f"text 1 is {len(refused):,} characters long.*at most {MAX_TEXT_CHARS:,}"):
+            model.run(["fine", refused])
+
+
 def test_a_hundred_thousand_texts_are_scored_in_chunks(predictor: Predictor) -> None:
     """A generator of 100,000 texts: one score each, and the heap stays far below holding all their ids (~10 MB)."""
     distinct = ["a wonderful film", "boring awful stupid", "", "zzz", "great great bad", "😀 \x00", "the plot"]

@@ -15,6 +15,7 @@ from .runtime.bundle import Bundle, load_bundle
 from .runtime.predictor import Prediction, Predictor
 from .runtime.textmodel import TextModel
 from .runtime.tokenizer import Tokenizer, load_tokenizer
+from .runtime.verify import VerifyReport, verify_bundle
 
 __all__ = [
     "__version__",
@@ -23,6 +24,8 @@ __all__ = [
     "TextModel",
     "Bundle",
     "load_bundle",
+    "verify_bundle",
+    "VerifyReport",
     "Tokenizer",
     "load_tokenizer",
     "score_file",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import _BUNDLE_HELP, PRECISIONS, _command_line, _echo_json, _int_list, _require, main
+from .command_options import refuse_unused
 
 
 @main.command()
@@ -93,6 +94,7 @@ def bench(
     from ..bench.report import plot, render_text
     from ..bench.runner import BenchConfig, run_bench
 
+    refuse_unused(click.get_current_context())
     chosen = [p.strip() for p in precisions.split(",") if p.strip()]
     for p in chosen:
         if p not in PRECISIONS:

@@ -20,6 +20,10 @@ from .base import (
     labelled_options,
     main,
 )
+from .command_options import refuse_unused
+
+
+_SHOWN = 400  # characters of a text read for its one-line echo
 
 
 def _read_lines(source: str, errors: str) -> Iterator[str]:
@@ -76,6 +80,7 @@ def predict(
 
     from ..runtime.predictor import CHUNK, Predictor
 
+    refuse_unused(click.get_current_context())
     if texts and file_:
         raise click.UsageError("give texts as arguments or with --file, not both")
     if not texts and file_ is None:
@@ -91,11 +96,19 @@ def predict(
                 row: dict[str, Any] = {"index": index, "label": result.label, "score": round(result.score, 6)}
                 if result.probabilities is not None:
                     row["probabilities"] = dict(zip(predictor.labels, (round(p, 6) for p in result.probabilities)))
+                if result.labels is not None:  # multi-label: every label at or over the threshold
+                    row["labels"] = list(result.labels)
                 _echo_json(row)
             else:
-                shown = " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
-                shown = shown if len(shown) <= 70 else shown[:67] + "..."
-                click.echo(f"{result.label:<8}  {result.score:.4f}  {shown}")
+                # only the start is shown: splitting all of a 10 MB text would cost ~200 MB
+                shown = " ".join(text[:_SHOWN].split()).encode("utf-8", "backslashreplace").decode("utf-8")
+                shown = shown if len(shown) <= 70 and len(text) <= _SHOWN else shown[:67] + "..."
+                if result.labels is not None:  # multi-label: the labels over the threshold, each with its probability
+                    pairs = zip(predictor.labels, result.probabilities or ())
+                    held = ", ".join(f"{label} {p:.4f}" for label, p in pairs if label in result.labels)
+                    click.echo(f"{held or '(no label)'}  {shown}")
+                else:
+                    click.echo(f"{result.label:<8}  {result.score:.4f}  {shown}")
             index += 1
 
 
@@ -136,6 +149,7 @@ def evaluate(
     from ..evaluate import evaluate_bundle, text_variants
     from ..runtime.predictor import Predictor
 
+    refuse_unused(click.get_current_context())
     predictor = Predictor.load(bundle, threads=threads, precision=precision)
     texts = _labelled_source(**labelled).load(predictor.classes, predictor.labels, data, limit)
     length = len(texts) * len(text_variants(cuts))

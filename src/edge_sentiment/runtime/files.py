@@ -1,10 +1,15 @@
-"""File helpers shared by train and export: checksums and atomic folder writes."""
+"""File helpers shared by train, export and the runtime: checksums, atomic folder writes, reading only
+regular files (a FIFO or device named as a bundle file must not block a load), and JSON read with limits."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import json
+import math
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +23,20 @@ except ImportError:
     except ImportError:
         from hashlib import sha256 as _sha256
 
-__all__ = ["sha256_bytes", "sha256_file", "atomic_folder", "check_target", "fsync_tree"]
+__all__ = [
+    "sha256_bytes",
+    "sha256_file",
+    "atomic_folder",
+    "check_target",
+    "fsync_tree",
+    "open_regular",
+    "read_regular",
+    "parse_json",
+    "JSON_MAX_DEPTH",
+]
+
+JSON_MAX_DEPTH = 32  # nesting any file of ours needs (a manifest: 5), far below Python's recursion limit
+_JSON_MAX_DIGITS = 30  # an integer of more digits is no count, id or size of ours
 
 
 def cache_dir() -> Path:
@@ -38,9 +56,105 @@ def manifest_sha256(manifest: Any) -> str:
     return sha256_bytes(json.dumps(manifest, sort_keys=True).encode("utf-8"))
 
 
+def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, follow: bool = True) -> int:
+    """A read-only descriptor of a regular file; OSError for anything else, without blocking on it.
+
+    Opened with O_NONBLOCK, so a FIFO with no writer (or a device) opens at once instead of hanging,
+    then refused by its fstat (errno EINVAL, "not a regular file"). follow=False refuses a symbolic link (ELOOP).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, dir_fd=dir_fd) if dir_fd is not None else os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"not a regular file (a {_kind(mode)})")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISLNK, "symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """A regular file's bytes, at most limit + 1 of them (so a caller sees it is too large); OSError otherwise."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit + 1)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _JSON_MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than limit (iteratively: no recursion of ours)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json(data: bytes | str, where: str) -> Any:
+    """JSON text, strictly: UTF-8, no NaN or Infinity, no number beyond float range or of more than 30
+    digits, at most JSON_MAX_DEPTH levels. ValueError saying what was wrong, naming `where`.
+
+    json.loads alone turns such files into RecursionError, a ValueError about integer digits, or inf.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"{where} nests deeper than {JSON_MAX_DEPTH} levels") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not valid UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # json.JSONDecodeError and the refusals above
+        raise ValueError(f"{where} is not valid UTF-8 JSON ({exc})") from None
+    if _depth_exceeds(value, JSON_MAX_DEPTH):
+        raise ValueError(f"{where} nests deeper than {JSON_MAX_DEPTH} levels")
+    return value
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     h = _sha256()
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path), "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return str(h.hexdigest())

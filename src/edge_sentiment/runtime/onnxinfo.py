@@ -35,6 +35,7 @@ class OnnxInfo:
     initializers: dict[str, list[int]] = field(default_factory=dict)  # name -> dims
     op_census: Counter[str] = field(default_factory=Counter)  # op types, subgraphs included
     external_data: list[str] = field(default_factory=list)  # initializers stored outside the file
+    functions: list[str] = field(default_factory=list)  # model-local functions (ModelProto.functions), by name
 
 
 class _Reader:
@@ -205,6 +206,9 @@ def read_onnx_info(data: bytes) -> OnnxInfo:
                 elif n == 2 and w == 0:
                     version = v
             info.opsets[domain or "ai.onnx"] = version
+        elif num == 25 and wire == 2:  # a FunctionProto: ops the graph may call by its name
+            name = next((_text(v) for n, w, v in _fields(val) if n == 1 and w == 2), "")
+            info.functions.append(name or "<unnamed>")
     if not has_graph or info.ir_version == 0:
         raise BundleError("model.onnx is not a valid ONNX file (no graph or IR version)")
     return info

@@ -12,6 +12,7 @@ onnxruntime version and the threads, so later loads on the same machine read the
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import Bundle, load_bundle
-from .files import cache_dir, manifest_sha256
+from .files import cache_dir, manifest_sha256, parse_json, read_regular
 
 __all__ = ["choose_precision", "cache_path", "ROUNDS"]
 
@@ -67,8 +68,8 @@ def int8_passed(manifest: dict[str, Any]) -> bool:
 
 
 def _read_cache() -> dict[str, Any]:
-    try:
-        data = json.loads(cache_path().read_text(encoding="utf-8"))
+    try:  # a cache that is not a regular file, not JSON or nested too deep is measured over, never waited on
+        data = parse_json(read_regular(cache_path(), 16 * 1024 * 1024), str(cache_path()))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("choices"), dict):
@@ -119,8 +120,10 @@ def _measure(predictors: dict[str, Any], ids: list[list[int]]) -> dict[str, floa
     return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
 
 
-def choose_precision(path: Any, *, threads: int, batch_size: int, predictor_class: Any) -> Any:
+def choose_precision(path: Any, *, threads: int, batch_size: int, predictor_class: Any, fast: bool = True) -> Any:
     """A Predictor on the faster of the bundle's gated precisions; its .precision_choice says why."""
+    if not fast:  # the predictor's other options reach every predictor made here
+        predictor_class = functools.partial(predictor_class, fast=False)
     fp32 = load_bundle(path, precision="fp32")
     if not int8_passed(fp32.manifest):
         predictor = predictor_class(fp32, threads=threads, batch_size=batch_size)

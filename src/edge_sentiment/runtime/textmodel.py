@@ -18,8 +18,19 @@ import numpy as np
 from ..errors import BundleError, InputError
 from .bundle import ALLOWED_OPS, OUTPUT_NAME, Bundle, _check_file, _Folder, load_bundle
 from .onnxinfo import OnnxInfo, read_onnx_info
+from .tokenizer import KIND, text_window
 
-__all__ = ["TextModel", "TEXT_MODEL_FILE", "TEXT_INPUT", "TEXT_TOKENS", "LOCALE", "TEXT_OPS", "prepare", "check_text_model"]
+__all__ = [
+    "TextModel",
+    "MAX_TEXT_CHARS",
+    "TEXT_MODEL_FILE",
+    "TEXT_INPUT",
+    "TEXT_TOKENS",
+    "LOCALE",
+    "TEXT_OPS",
+    "prepare",
+    "check_text_model",
+]
 
 TEXT_MODEL_FILE = "model.text.onnx"
 TEXT_INPUT = "text"  # string [batch]: NFKC-normalised text
@@ -31,6 +42,9 @@ TEXT_OPS = frozenset(
     "GatherElements Identity Expand Greater Where".split()
 )
 _MAX_BYTES = 512 * 1024 * 1024
+# The most characters of one text the graph is given: a longer text is cut to the end that holds its
+# last max_len words (tokenizer.text_window), and refused when it has no place to cut.
+MAX_TEXT_CHARS = 1 << 20
 
 
 def prepare(text: str) -> str:
@@ -42,6 +56,8 @@ def check_text_model(info: OnnxInfo, name: str = TEXT_MODEL_FILE) -> None:
     problems = []
     if info.external_data:
         problems.append("stores tensors outside the file")
+    if info.functions:
+        problems.append("defines functions, which no exported text model has")
     bad = sorted(set(info.op_census) - ALLOWED_OPS - TEXT_OPS)
     if bad:
         problems.append(f"holds ops a text model never has: {', '.join(bad)}")
@@ -71,6 +87,7 @@ class TextModel:
             raise BundleError(f"onnxruntime could not load {bundle.path}/{TEXT_MODEL_FILE}: {exc}") from None
         self.bundle = bundle
         self.classes = int(bundle.manifest["model"].get("classes", 1))
+        self.max_len = bundle.max_len
 
     @classmethod
     def load(cls, bundle: str | os.PathLike[str] | None = None) -> "TextModel":
@@ -86,6 +103,20 @@ class TextModel:
             opened.close()
         return cls(loaded, data)
 
+    def _window(self, k: int, text: str) -> str:
+        """The end of a long text that holds its last max_len words (the graph's work and memory grow with
+        the whole string: ~40 bytes a character); a longer text with nowhere to cut it is refused."""
+        if len(text) <= MAX_TEXT_CHARS // 64 or self.bundle.tokenizer.kind != KIND:  # the cuts follow edge-sentiment v1
+            return text
+        window = text_window(text, self.max_len, "pre")
+        if len(window) > MAX_TEXT_CHARS:
+            raise InputError(
+                f"text {k} is {len(text):,} characters long and its last {self.max_len} words are not within its last "
+                f"{MAX_TEXT_CHARS:,} (too few words, or no space or punctuation to cut at); the text model takes at most "
+                f"{MAX_TEXT_CHARS:,} characters a text (Predictor reads any length)"
+            )
+        return window
+
     def run(self, texts: Iterable[str]) -> tuple[np.ndarray, list[list[int]]]:
         """Scores (n,) or (n, k) and the ids the graph fed the model, for one batch of texts."""
         batch = list(texts)
@@ -99,7 +130,7 @@ class TextModel:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
                     raise InputError(f"text {k} holds a lone surrogate, which UTF-8 cannot carry to the graph") from None
-        feed = np.asarray([prepare(t) for t in batch], dtype=object)
+        feed = np.asarray([prepare(self._window(k, t)) for k, t in enumerate(batch)], dtype=object)
         scores: Any
         scores, tokens = self._session.run([OUTPUT_NAME, TEXT_TOKENS], {TEXT_INPUT: feed})
         ids = [[int(i) for i in row if i] for row in tokens]

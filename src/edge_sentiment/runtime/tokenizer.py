@@ -10,8 +10,9 @@ import json
 import os
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,13 @@ _APOSTROPHES = ("\u2019", "\u2018", "\u02bc", "\u00b4", "`")
 _HTML_TAG = re.compile(r"</?[a-z][a-z0-9]{0,9}\s*/?>")
 # Possessive (Python 3.11+): no backtracking state per apostrophe, so "a'a'a'..." stays small.
 _WORD = re.compile(r"[^\W_]++(?:'[^\W_]++)*+")
-_SPACE = re.compile(r"\s")
-_TAIL_CHARS = 16_384  # texts longer than this are read from the end, in growing chunks
+# Where a long text may be cut without changing its words: whitespace, the ASCII punctuation that is in
+# no word or tag, composes with nothing under NFKC ("=" + U+0338 is "≠"; "<", ">" likewise) and is not
+# case-ignorable (str.lower's final sigma looks across ".", ":", "'", "^" and "`"); and just before a "<"
+# (a tag starts there, and nothing composes with a "<" that follows it).
+_CUT = re.compile(r"[\s!\"#$%&()*+,;?@\[\\\]_{|}~-]|(?=<)")
+_BREAK = re.compile(r"[^\w']|_")  # in a standardised text (tags gone), no word crosses one of these
+_TAIL_CHARS = 16_384  # texts longer than this are read from the end (or start), in growing chunks
 
 # The same standardisation for ASCII text, on bytes: one table lower-cases letters, keeps digits and
 # apostrophes (` included) and turns everything else into a space; split() then finds the words.
@@ -108,38 +114,75 @@ def words(text: str) -> list[str]:
     return _WORD.findall(_normalize(text))
 
 
+def _some_words(normalized: str, n: int, last: bool) -> list[str]:
+    """The last (or first) n words of a standardised text: from its end (or start) in chunks growing 4x,
+    cut where no word crosses (_BREAK); a chunk too large for findall is read holding n words at a time."""
+    size = 4 * _TAIL_CHARS
+    while len(normalized) > size:
+        cut = _BREAK.search(normalized, len(normalized) - size if last else size)
+        if cut is not None:
+            found = _bounded_words(normalized[cut.start() :] if last else normalized[: cut.start()], n, last)
+            if len(found) >= n:
+                return found
+        elif not last:
+            break
+        size *= 4
+    return _bounded_words(normalized, n, last)
+
+
+def _bounded_words(normalized: str, n: int, last: bool) -> list[str]:
+    if len(normalized) <= 16 * _TAIL_CHARS:  # findall is the fastest way, and its list stays small
+        found = _WORD.findall(normalized)
+        return found[-n:] if last else found[:n]
+    matches = _WORD.finditer(normalized)
+    return [m.group() for m in (deque(matches, maxlen=n) if last else islice(matches, n))]
+
+
+def _window(text: str, n: int, last: bool) -> tuple[str, list[str]]:
+    """The part of a long text that holds its last (or first) n words, and those words.
+
+    Read from the end (or the start) in chunks growing 4x, each cut at a character no word, tag,
+    NFKC composition or lower-casing context crosses (_CUT), so the chunk's words are the text's.
+    A text with no such place is read whole, holding at most n words at a time. A start cut at a space
+    inside a tag ("<br" of "<br />") leaves its letters as a last word: the start needs n + 1 words.
+    """
+    size = _TAIL_CHARS
+    while len(text) > size:
+        cut = _CUT.search(text, len(text) - size if last else size)
+        if cut is not None:
+            part = text[cut.start() :] if last else text[: cut.start()]
+            found = _some_words(_normalize(part), n if last else n + 1, last)
+            if len(found) > (n - 1 if last else n):
+                return part, found if last else found[:n]
+        elif not last:
+            break  # no cut after the first `size` characters: none further on either
+        size *= 4
+    return text, _some_words(_normalize(text), n, last)
+
+
 def _last_words(text: str, n: int) -> list[str]:
     """The last n words of a text, without standardising all of a very long one."""
-    if len(text) <= _TAIL_CHARS:
-        return _WORD.findall(_normalize(text))[-n:]
-    size = _TAIL_CHARS
-    while True:
-        start = len(text) - size
-        if start <= 0:
-            return _WORD.findall(_normalize(text))[-n:]
-        # Cut at a whitespace character: no word, tag or combining sequence crosses one.
-        cut = _SPACE.search(text, start)
-        if cut is not None:
-            found = _WORD.findall(_normalize(text[cut.start() :]))
-            if len(found) >= n:
-                return found[-n:]
-        size *= 4
+    return _window(text, n, last=True)[1]
 
 
 def _first_words(text: str, n: int) -> list[str]:
     """The first n words of a text, without standardising all of a very long one."""
-    size = _TAIL_CHARS
-    while True:
-        if size >= len(text):
-            return _WORD.findall(_normalize(text))[:n]
-        # Cut at a whitespace character: no word, tag or combining sequence crosses one.
-        cut = _SPACE.search(text, size)
-        if cut is None:
-            return _WORD.findall(_normalize(text))[:n]
-        found = _WORD.findall(_normalize(text[: cut.start()]))
-        if len(found) >= n:
-            return found[:n]
-        size *= 4
+    return _window(text, n, last=False)[1]
+
+
+def text_window(text: str, n: int, truncation: str = "pre") -> str:
+    """The part of a text a tokenizer keeping n words reads: its end ("pre": the last n words) or its
+    start ("post"), cut where no word changes; "" for a long text without words; the whole text when it
+    is short, has fewer than n words or nowhere to cut."""
+    if not isinstance(text, str):
+        raise InputError(f"expected text (str), got {type(text).__name__}")
+    if len(text) <= _TAIL_CHARS or n < 1:
+        return text if n >= 1 else ""
+    last = truncation == "pre"
+    part, found = _window(text, n, last)
+    if last and 0 < len(found) < n:  # fewer words than n: the end that holds all of them
+        part = _window(text, len(found), last)[0]
+    return part if found else ""
 
 
 class TokenizerBase:
@@ -345,18 +388,21 @@ def pad_ids(id_lists: Sequence[Sequence[int]], length: int, padding: str = "pre"
 
 def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
     """A JSON file, with a TokenizerError that names it when it is missing, too large or not JSON."""
+    from .files import parse_json, read_regular
+
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > _MAX_FILE_BYTES:
-            raise TokenizerError(f"{path} is {size} bytes, larger than any {what} ({_MAX_FILE_BYTES})")
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular(path, _MAX_FILE_BYTES)  # a FIFO or device is refused, not waited on
     except FileNotFoundError:
         raise TokenizerError(f"{what} not found: {path}") from None
     except OSError as exc:
         raise TokenizerError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise TokenizerError(f"{path} is not valid UTF-8 JSON: {exc}") from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise TokenizerError(f"{path} is larger than any {what} ({_MAX_FILE_BYTES} bytes)")
+    try:
+        return parse_json(data, str(path))
+    except ValueError as exc:
+        raise TokenizerError(str(exc)) from None
 
 
 def _check_header(data: Any) -> str:

@@ -1,0 +1,131 @@
+"""verify_bundle: re-check everything a bundle holds, as `edge-sentiment verify` does.
+
+load_bundle reads only the files a session needs; verify_bundle also holds the folder to its manifest:
+every listed file present, a plain file name, its size and sha256; nothing in the folder the manifest
+does not list; then each precision's model loaded and run on a sample, and the conformance vectors
+through the Python runtime and through model.text.onnx. File problems are collected and raised together.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError
+from .bundle import PRECISION_FILES, _check_file, _Folder, _manifest, _plain_name, default_bundle_path
+from .conformance import CONFORMANCE_FILE, ConformanceResult, check_vectors, compare, load_vectors
+
+__all__ = ["verify_bundle", "VerifyReport", "SAMPLE_TEXT"]
+
+SAMPLE_TEXT = "A wonderful, moving film."
+_MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class VerifyReport:
+    """What verify_bundle checked; it only returns when every check passed."""
+
+    path: Path
+    format_version: int
+    files: dict[str, Any]
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> file, sample_score
+    conformance: ConformanceResult | None = None
+    text_model: ConformanceResult | None = None
+
+    def to_dict(self, shown: str | None = None) -> dict[str, Any]:
+        def figures(r: ConformanceResult | None) -> dict[str, Any] | None:
+            return None if r is None else {"texts": r.texts, "ids_identical": r.ids_identical, "max_abs_diff": r.max_abs_diff}
+
+        text = figures(self.text_model)
+        return {
+            "bundle": shown or str(self.path),
+            "ok": True,
+            "format_version": self.format_version,
+            "files": self.files,
+            "models": self.models,
+            "conformance": figures(self.conformance),
+            "text_model": None if text is None else {"file": "model.text.onnx", **text},
+        }
+
+    def lines(self, shown: str | None = None) -> list[str]:
+        out = [f"✓ {shown or self.path}: format {self.format_version}, {len(self.files)} files match their sha256"]
+        out += [f"✓ {p} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}" for p, r in self.models.items()]
+        if self.conformance is None:
+            out.append(
+                f"- no {CONFORMANCE_FILE} (a bundle made before conformance vectors; scripts/add_conformance.py adds them)"
+            )
+        else:
+            out.append(f"✓ {CONFORMANCE_FILE}: {self.conformance.describe()}")
+        if self.text_model is not None:
+            out.append(f"✓ text (model.text.onnx), batch of {self.text_model.texts}: {self.text_model.describe()}")
+        return out
+
+
+def _audit(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """The manifest, and every way the folder differs from it (missing, unlisted, odd names, bad sha256)."""
+    opened = _Folder(folder)
+    try:
+        manifest = _manifest(opened)  # field types and names; BundleError at once when it cannot be read
+        problems = []
+        with os.scandir(opened.fd if opened.fd is not None else folder) as entries:
+            present = {e.name: e for e in entries}
+        for name, entry in present.items():
+            if name == "manifest.json":
+                continue
+            if name not in manifest["files"]:
+                kind = "folder" if entry.is_dir(follow_symlinks=False) else "file"
+                problems.append(f"{folder / name}: a {kind} the manifest does not list (a bundle holds only its listed files)")
+        for name, entry in manifest["files"].items():
+            if not _plain_name(name):
+                problems.append(f"the manifest lists {name!r}, not a plain file name inside the bundle")
+            elif name not in present:
+                problems.append(f"{folder / name}: listed in the manifest but missing")
+            else:
+                try:
+                    _check_file(opened, name, entry, _MAX_FILE_BYTES)
+                except BundleError as exc:
+                    problems.append(str(exc))
+        return manifest, problems
+    finally:
+        opened.close()
+
+
+def verify_bundle(path: str | os.PathLike[str] | None = None) -> VerifyReport:
+    """Re-check a bundle folder (the shipped default when None) and run each of its models; BundleError
+    naming every file that differs from the manifest, or the first model or vector that fails."""
+    from .predictor import Predictor
+    from .textmodel import TEXT_MODEL_FILE, TextModel
+
+    folder = default_bundle_path() if path is None else Path(path)
+    if folder.is_symlink():
+        raise BundleError(f"{folder} is a symbolic link; pass the bundle folder itself")
+    if not folder.is_dir():
+        raise BundleError(f"no bundle folder at {folder}; make one with 'edge-sentiment export'")
+    manifest, problems = _audit(folder)
+    if problems:
+        raise BundleError(f"{folder} does not match its manifest:\n  " + "\n  ".join(problems) + "\nre-export the bundle")
+    report = VerifyReport(folder, manifest["format_version"], manifest["files"])
+    vectors = None
+    for precision, name in PRECISION_FILES.items():
+        if precision != "fp32" and name not in manifest["files"]:
+            continue
+        predictor = Predictor.load(folder, precision=precision, threads=1)  # verifies before the session
+        score = predictor.predict(SAMPLE_TEXT)[0].score
+        if not 0.0 <= score <= 1.0:
+            raise BundleError(f"the {precision} model of {folder} gave {score}, not a probability")
+        report.models[precision] = {"file": name, "sample_score": score}
+        if precision == "fp32":
+            vectors = load_vectors(predictor.bundle)
+            report.conformance = None if vectors is None else check_vectors(predictor, vectors)
+            if report.conformance is not None and not report.conformance.passed:
+                raise BundleError(f"{folder} fails its own {CONFORMANCE_FILE}: {report.conformance.describe()}")
+    if TEXT_MODEL_FILE in manifest["files"]:  # verified (sha256, contract) before its session, then run on the vectors
+        text_model = TextModel.load(folder)
+        if vectors is not None:
+            scores, ids = text_model.run([v.text for v in vectors])
+            report.text_model = compare(vectors, ids, scores)
+            if not report.text_model.passed:
+                raise BundleError(f"{folder}/{TEXT_MODEL_FILE} fails {CONFORMANCE_FILE}: {report.text_model.describe()}")
+    return report
