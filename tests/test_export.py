@@ -15,6 +15,7 @@ import pytest
 from conftest import ASSETS, make_archive, needs_tf
 
 from edge_sentiment.data import DATA_ENV
+from edge_sentiment.export.options import TokenizerOptions
 from edge_sentiment.errors import EdgeSentimentError, ExportError
 from edge_sentiment.runtime.bundle import FORMAT_VERSION, load_bundle
 from edge_sentiment.runtime.onnxinfo import read_onnx_info
@@ -33,6 +34,8 @@ GATE_NAMES = [
     "runtime contract",
     "parity, padded",
     "parity, runtime",
+    "tokenizer",  # the bundle's tokenizer.json against the run's, from raw strings
+    "parity from raw strings",
     "keras model unchanged",
 ]
 
@@ -248,7 +251,7 @@ def perturbed_to_onnx(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     ("case", "expected", "failing"),
     [
         ("recurrent dropout kept", ["✗ op census: LSTM=0", "Loop=1", "recurrent dropout"], ["op census", "runtime contract"]),
-        ("dense bias", ["parity", "max |Δp|"], ["parity, padded", "parity, runtime"]),
+        ("dense bias", ["parity", "max |Δp|"], ["parity, padded", "parity, runtime", "parity from raw strings"]),
     ],
 )
 def test_a_failing_gate_writes_nothing(
@@ -404,7 +407,10 @@ def test_a_keras_file_with_its_tokenizer_exports(tmp_path: Path) -> None:
     from edge_sentiment.export.exporter import export_bundle
 
     out = tmp_path / "bundle"
-    result = export_bundle(TINY_RUN / "model.keras", out, tokenizer=TINY_RUN / "tokenizer.json", parity_samples=16)
+    options = TokenizerOptions(padding="pre", truncating="pre")  # a model file with a tokenizer: its sides are said
+    result = export_bundle(
+        TINY_RUN / "model.keras", out, tokenizer=TINY_RUN / "tokenizer.json", tokenizer_options=options, parity_samples=16
+    )
     assert result.report.passed
     assert load_bundle(out).tokenizer == Tokenizer.load(TINY_RUN / "tokenizer.json")
 

@@ -67,6 +67,14 @@ def trained(keras: Any, layers: list[Any], classes: int = 1, padding: str = "pre
     return model
 
 
+def said(padding: str) -> Any:
+    """The sides the model was trained with, said outright (--padding, --truncating): a tokenizer file
+    does not record them (export/sides.py refuses a model whose scores depend on them otherwise)."""
+    from edge_sentiment.export.options import TokenizerOptions
+
+    return TokenizerOptions(padding=padding, truncating="pre")
+
+
 def export(tmp_path: Path, model_path: Path, *options: str) -> dict[str, Any]:
     from edge_sentiment.export.exporter import export_bundle
 
@@ -77,6 +85,7 @@ def export(tmp_path: Path, model_path: Path, *options: str) -> dict[str, Any]:
         tmp_path / "bundle",
         parity_samples=48,
         tokenizer=tmp_path / "tokenizer.json",
+        tokenizer_options=said("pre"),
         labels=args["labels"].split(",") if "labels" in args else None,
     )
     assert result.report.passed
@@ -173,7 +182,11 @@ def test_a_shape_exports_exactly_for_every_length(tmp_path: Path, shape: str, pa
     from edge_sentiment.export.exporter import export_bundle
 
     manifest = export_bundle(
-        tmp_path / "model.keras", tmp_path / "bundle", parity_samples=48, tokenizer=tmp_path / "own.json"
+        tmp_path / "model.keras",
+        tmp_path / "bundle",
+        parity_samples=48,
+        tokenizer=tmp_path / "own.json",
+        tokenizer_options=said(padding),
     ).manifest
     pads, fused = EXPECTED[shape]
     assert manifest["model"]["pads"] == pads
@@ -205,7 +218,11 @@ def test_the_pad_skip_is_exact_for_every_length(tmp_path: Path, padding: str) ->
     words = Tokenizer.load(TOKENIZER).words
     KerasTokenizer({w: i + 2 for i, w in enumerate(words)}, max_len=MAX_LEN, padding=padding).save(tmp_path / "tok.json")
     manifest = export_bundle(
-        tmp_path / "model.keras", tmp_path / "bundle", parity_samples=48, tokenizer=tmp_path / "tok.json"
+        tmp_path / "model.keras",
+        tmp_path / "bundle",
+        parity_samples=48,
+        tokenizer=tmp_path / "tok.json",
+        tokenizer_options=said(padding),
     ).manifest
     assert manifest["model"]["pads"] == ("skipped" if padding == "pre" else "fed")
     assert bool(manifest["model"]["padding_skip"]) == (padding == "pre")
@@ -295,14 +312,29 @@ def test_a_keras2_file_exports(tmp_path: Path, suffix: str, cell: str) -> None:
 # -- refusals -------------------------------------------------------------------------------------
 
 REFUSED: dict[str, tuple[Callable[[Any], list[Any]], list[str]]] = {
-    "conv1d": (
+    "conv2d": (
         lambda k: [
             k.layers.Embedding(VOCAB, 8),
-            k.layers.Conv1D(4, 3),
+            k.layers.Reshape((MAX_LEN, 8, 1)),
+            k.layers.Conv2D(4, 3),
+            k.layers.GlobalMaxPooling2D(),
+            k.layers.Dense(1, activation="sigmoid"),
+        ],
+        [
+            "(4 problems)",
+            "layer 2 (Reshape) is not a layer edge-sentiment exports",
+            "layers found: Embedding -> Reshape -> Conv2D",
+            "supported:",
+        ],
+    ),
+    "conv1d-causal": (
+        lambda k: [
+            k.layers.Embedding(VOCAB, 8),
+            k.layers.Conv1D(4, 3, padding="causal"),
             k.layers.GlobalMaxPooling1D(),
             k.layers.Dense(1, activation="sigmoid"),
         ],
-        ["layer 2 (Conv1D) is not a layer edge-sentiment exports", "layers found: Embedding -> Conv1D", "supported:"],
+        ["layer 2 (Conv1D) has padding 'causal'; 'valid' or 'same' are supported"],
     ),
     "gru-reset-before": (
         lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GRU(4, reset_after=False), k.layers.Dense(1, activation="sigmoid")],
@@ -325,13 +357,17 @@ REFUSED: dict[str, tuple[Callable[[Any], list[Any]], list[str]]] = {
         ],
         ["mask_zero=True"],
     ),
-    "no-recurrent": (
-        lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.GlobalAveragePooling1D(), k.layers.Dense(1, activation="sigmoid")],
-        ["pools without a recurrent layer"],
+    "no-pooling-without-recurrence": (
+        lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.Dense(1, activation="sigmoid")],
+        ["layer 2 (Dense) reads every time step: pool the sequence first"],
     ),
     "relu-output": (
         lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(4), k.layers.Dense(1, activation="relu")],
-        ["Dense(1, relu)", "Dense(1, sigmoid) or Dense(k, softmax)"],
+        ["Dense(1, relu)", "Dense(1, sigmoid), Dense(k, softmax), Dense(k, sigmoid)"],
+    ),
+    "softmax-of-one": (
+        lambda k: [k.layers.Embedding(VOCAB, 8), k.layers.LSTM(4), k.layers.Dense(1, activation="softmax")],
+        ["Dense(1, softmax), which gives 1.0 for every text"],
     ),
     "bidirectional-sum": (
         lambda k: [
@@ -387,7 +423,13 @@ def test_int8_quantises_other_shapes(tmp_path: Path, shape: str) -> None:
     model.save(tmp_path / "model.keras")
     archive = make_archive(tmp_path / "aclImdb.tar.gz")
     result = export_bundle(
-        tmp_path / "model.keras", tmp_path / "bundle", tokenizer=TOKENIZER, parity_samples=16, data=archive, quantize="int8"
+        tmp_path / "model.keras",
+        tmp_path / "bundle",
+        tokenizer=TOKENIZER,
+        parity_samples=16,
+        data=archive,
+        quantize="int8",
+        tokenizer_options=said("pre"),
     )
     assert any(line.startswith("✓ int8 op census") for line in result.manifest["gates"])
     assert Predictor.load(tmp_path / "bundle", precision="int8").predict_proba(["a wonderful film", ""]).shape == (2,)

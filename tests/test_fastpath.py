@@ -86,7 +86,8 @@ def export_cli(tmp_path: Path, model: Any, *more: str) -> dict[str, Any]:
 
     model.save(tmp_path / "model.keras")
     shutil.copy(TOKENIZER, tmp_path / "tokenizer.json")
-    args = ["export", str(tmp_path / "model.keras"), "--tokenizer", str(tmp_path / "tokenizer.json")]
+    args = ["export", str(tmp_path / "model.keras"), "--tokenizer", str(tmp_path / "tokenizer.json"), "--padding", "pre"]
+    args += ["--truncating", "pre"]
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "bundle"), "--parity-samples", "48", *more])
     assert result.exit_code == 0, result.output
     return json.loads((tmp_path / "bundle" / "manifest.json").read_text())
@@ -226,7 +227,7 @@ def test_one_predictor_from_several_threads_at_once() -> None:
 
 @needs_tf
 def test_add_fast_path_rebuilds_it_and_keeps_every_other_file(bundle_copy: Path) -> None:
-    """scripts/add_fast_path.py's function on a copy of the shipped bundle, without the IMDB data."""
+    """tools/maintenance/add_fast_path.py's function on a copy of the shipped bundle, without the IMDB data."""
     from edge_sentiment.export.fastpath import add_fast_path
 
     before = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name != "manifest.json"}

@@ -80,13 +80,28 @@ def test_a_bundle_without_a_text_model_says_how_to_get_one(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    "bundle, piece", [("kinds/keras-tokenizer", "edge-sentiment tokenizer"), ("shapes/gru", "pads are 'fed'")]
+    "bundle, piece", [("kinds/keras-tokenizer", "edge-sentiment tokenizer"), ("shapes/masked-lstm", "pads are 'none'")]
 )
 def test_the_text_model_is_refused_where_it_cannot_be_exact(tmp_path: Path, bundle: str, piece: str) -> None:
     from edge_sentiment.export.textgate import add_text_model
 
+    copy = Path(shutil.copytree(ASSETS / bundle, tmp_path / "bundle"))  # a refusal must not touch the asset either way
     with pytest.raises(ExportError, match=piece):
-        add_text_model(ASSETS / bundle, make_archive(tmp_path / "a.tar.gz"), fuzz=0)
+        add_text_model(copy, make_archive(tmp_path / "a.tar.gz"), fuzz=0)
+
+
+def test_a_model_fed_its_pads_gets_a_text_model_that_pads_in_the_graph(tmp_path: Path) -> None:
+    """A GRU bundle (pads 'fed': every text padded to max_len): the graph pads the ids as the runtime does."""
+    from edge_sentiment.export.textgate import add_text_model
+
+    bundle = Path(shutil.copytree(ASSETS / "shapes" / "gru", tmp_path / "bundle"))
+    manifest, _ = add_text_model(bundle, make_archive(tmp_path / "a.tar.gz"), fuzz=300)
+    assert manifest["text_model"]["fuzz"]["ids_identical"] == 300
+    texts = ["", "a wonderful brilliant film", " ".join(["great"] * 60), "boring awful stupid"]
+    scores, ids = TextModel.load(bundle).run(texts)
+    predictor = Predictor.load(bundle)
+    assert ids == [predictor.tokenizer.encode(t) for t in texts]
+    np.testing.assert_allclose(scores, predictor.predict_proba(texts), rtol=0, atol=1e-6)
 
 
 def test_the_gate_refuses_a_text_model_that_differs_on_a_test_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

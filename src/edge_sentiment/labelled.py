@@ -21,7 +21,7 @@ import numpy as np
 from .data import Reviews, load_imdb
 from .errors import DataError
 
-__all__ = ["Labelled", "LabelledSource", "from_imdb", "parse_rating_classes", "read_labelled"]
+__all__ = ["Labelled", "LabelledSource", "from_imdb", "parse_rating_classes", "read_labelled", "read_rows", "class_of"]
 
 _MAX_REPORTED = 10  # bad rows named in one error
 
@@ -134,16 +134,7 @@ def read_labelled(
     collected (the first ten named) and reported in one DataError; nothing is guessed.
     """
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read labelled texts {file}: {exc.strerror or exc}") from None
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{file} is not valid UTF-8 (line {line}, byte 0x{raw[exc.start]:02x}): save it as UTF-8") from None
-    rows = _csv_rows(file, content) if file.suffix.lower() == ".csv" else _jsonl_rows(file, content)
+    rows, raw = read_rows(file, "labelled texts")
     index = {name: i for i, name in enumerate(labels)}
     texts: list[str] = []
     classes: list[int] = []
@@ -158,7 +149,7 @@ def read_labelled(
         if not isinstance(text, str):
             problems.append(f"{where}: no text in {text_field!r}" if text is None else f"{where}: {text_field!r} is not text")
             continue
-        found = _class_of(label, index)
+        found = class_of(label, index)
         if found is None:
             problems.append(f"{where}: label {label!r} is none of {', '.join(labels)} (nor 0-{len(labels) - 1})")
             continue
@@ -173,7 +164,23 @@ def read_labelled(
     return Labelled(texts, np.asarray(classes, dtype=np.int64), f"labelled texts of {file.name}", hashlib.sha256(raw).hexdigest())
 
 
-def _class_of(label: object, index: dict[str, int]) -> int | None:
+def read_rows(file: Path, what: str) -> tuple[list[tuple[str, object]], bytes]:
+    """The rows of a JSON Lines file (one object a line) or a CSV file with a header row (by its suffix,
+    .csv), each with where it stands ("line 3", "row 3"), and the file's bytes."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {file}: {exc.strerror or exc}") from None
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{file} is not valid UTF-8 (line {line}, byte 0x{raw[exc.start]:02x}): save it as UTF-8") from None
+    return (_csv_rows(file, content) if file.suffix.lower() == ".csv" else _jsonl_rows(file, content)), raw
+
+
+def class_of(label: object, index: dict[str, int]) -> int | None:
+    """The class index of a label given by name or index (index: name -> class), or None."""
     if isinstance(label, str):
         if label in index:
             return index[label]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from ..export.options import TOKENIZER_HELP, TokenizerOptions
+from ..export.options import TOKENIZER_HELP, TokenizerOptions, refuse_orphans
 from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _require, labelled_options, main
 
 
@@ -30,7 +28,8 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     type=click.Path(exists=True, dir_okay=False),
     default=None,
     help="The tokenizer the model's ids came from, when SOURCE is a model file: an edge-sentiment "
-    "tokenizer.json, or the file a classic Keras Tokenizer's to_json() wrote.",
+    "tokenizer.json, the file a classic Keras Tokenizer's to_json() wrote, or pickle.dump(tokenizer)'s file "
+    "(read without running it).",
 )
 @click.option(
     "--text-vectorization",
@@ -46,31 +45,29 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     help="The keras.datasets.imdb word index (imdb_word_index.json), for a model trained on "
     "keras.datasets.imdb ids; num_words is the model's embedding rows.",
 )
-@click.option(
-    "--index-from", type=click.IntRange(0), default=3, show_default=True, help="With --word-index: load_data's index_from."
-)
-@click.option(
-    "--start-char", type=click.IntRange(0), default=1, show_default=True, help="With --word-index: load_data's start_char."
-)
-@click.option("--oov-char", type=click.IntRange(0), default=2, show_default=True, help="With --word-index: load_data's oov_char.")
+@click.option("--index-from", type=click.IntRange(0), default=None, help="With --word-index: load_data's index_from. [3]")
+@click.option("--start-char", type=click.IntRange(0), default=None, help="With --word-index: load_data's start_char. [1]")
+@click.option("--oov-char", type=click.IntRange(0), default=None, help="With --word-index: load_data's oov_char. [2]")
 @click.option(
     "--max-len",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="Ids per text (pad_sequences' maxlen, or a TextVectorization output_sequence_length). "
-    "Default: the model's input length.",
+    help="Ids per text (pad_sequences' maxlen, or the length for a TextVectorization layer without "
+    "output_sequence_length). Default: the model's input length; a masked model without one reads whole texts.",
 )
 @click.option(
     "--padding",
     type=click.Choice(["pre", "post"]),
     default=None,
-    help="Where pad_sequences put the pads, for --tokenizer (Keras) and --word-index. [pre]",
+    help="Where the training ids' pads went (pad_sequences' padding), for --tokenizer and --word-index. "
+    "Required where the model's scores depend on it and no file records it (measured). [pre]",
 )
 @click.option(
     "--truncating",
     type=click.Choice(["pre", "post"]),
     default=None,
-    help="Which end pad_sequences cut from long texts, for --tokenizer (Keras) and --word-index. [pre]",
+    help="Which end of long texts the training ids lost (pad_sequences' truncating), for --tokenizer and "
+    "--word-index. Required where the model's scores depend on it and no file records it (measured). [pre]",
 )
 @click.option("--opset", type=click.IntRange(14, 21), default=17, show_default=True, help="ONNX opset to convert to.")
 @click.option(
@@ -92,9 +89,8 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
 @click.option(
     "--int8-max-loss",
     type=click.FloatRange(0),
-    default=0.3,
-    show_default=True,
-    help="Fail the export if int8 loses more than this many points of test accuracy.",
+    default=None,
+    help="With --quantize: fail the export if int8 loses more than this many points of test accuracy. [0.3]",
 )
 @click.option(
     "--accuracy-samples",
@@ -104,6 +100,15 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     "--labelled: its first rows). Default: all of them.",
 )
 @labelled_options("the int8 accuracy gate")
+@click.option(
+    "--output",
+    "output",
+    type=click.Choice(["logits", "softmax-logits", "multi-label-logits", "probabilities"]),
+    default=None,
+    help="What a linear last Dense layer gives, where the model does not say (its compiled loss's from_logits): "
+    "logits (Dense(1): the bundle applies a sigmoid), softmax-logits or multi-label-logits (Dense(k)), or "
+    "probabilities (served as they are). Refused for a sigmoid or softmax last layer.",
+)
 @click.option(
     "--labels",
     default=None,
@@ -119,17 +124,24 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
 @click.option(
     "--text-fuzz",
     type=click.IntRange(0),
-    default=100_000,
-    show_default=True,
-    help="Fuzzed texts the text model is compared on (reported in the manifest).",
+    default=None,
+    help="With --text-model: fuzzed texts the text model is compared on (reported in the manifest). [100000]",
+)
+@click.option(
+    "--check-examples",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Texts with the label (and optionally the score) your own pipeline gives them, as JSON Lines "
+    '({"text": ..., "label": ..., "score": ...}) or CSV: the bundle must reproduce each from the raw text '
+    "(labels, scores within 1e-5). Catches text cleaning your code did before the tokenizer.",
 )
 @click.option(
     "--fast-path/--no-fast-path",
-    default=True,
-    show_default=True,
+    default=None,
     help="Also write the fp32 graphs for texts without pads: one text at batch 1 skips the pooling mask's ops, "
     "and a bidirectional LSTM's two directions run on two threads. Built for one LSTM pooled over the words "
-    "(WordPooling) and one dense layer, and kept only when its scores equal model.onnx's bit for bit at every length.",
+    "(WordPooling) and one dense layer, and kept only when its scores equal model.onnx's bit for bit at every length. "
+    "Default: where the model has one; --fast-path fails the export where it has none.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
@@ -140,9 +152,9 @@ def export(
     tokenizer: str | None,
     text_vectorization: str | None,
     word_index: str | None,
-    index_from: int,
-    start_char: int,
-    oov_char: int,
+    index_from: int | None,
+    start_char: int | None,
+    oov_char: int | None,
     max_len: int | None,
     padding: str | None,
     truncating: str | None,
@@ -150,30 +162,36 @@ def export(
     parity_samples: int,
     data: str | None,
     quantize: str | None,
-    int8_max_loss: float,
+    int8_max_loss: float | None,
     accuracy_samples: int | None,
     rating_classes: str | None,
     labelled_path: str | None,
     text_field: str,
     label_field: str,
+    output: str | None,
     labels: str | None,
     text_model: bool,
-    text_fuzz: int,
-    fast_path: bool,
+    text_fuzz: int | None,
+    check_examples: str | None,
+    fast_path: bool | None,
     force: bool,
     as_json: bool,
 ) -> None:
     """Convert a trained run, or your own Keras model, into a verified ONNX bundle.
 
-    SOURCE is a run folder of 'edge-sentiment train' or a Keras model file: .keras (Keras 3, or tf-keras),
-    or .h5 (Keras 2). The model is Embedding -> LSTM/GRU layers (Bidirectional, stacked) -> the last
-    state or a pooling -> Dense layers -> Dense(1, sigmoid) or Dense(k, softmax); anything else is
-    refused before conversion, naming the layer. Gates (all
+    SOURCE is a run folder of 'edge-sentiment train', a Keras model file: .keras (Keras 3, or tf-keras) or
+    .h5 (Keras 2), a TF 2.x SavedModel folder (model.save(dir)), or model.to_json()'s file with --weights.
+    The model is Embedding -> Conv1D/pooling windows and/or LSTM/GRU layers
+    (Bidirectional, stacked; sigmoid or hard_sigmoid gates), or neither -> the last state, a pooling or
+    Flatten -> Dense layers -> Dense(1, sigmoid), Dense(k, softmax), Dense(k, sigmoid) (multi-label) or
+    a linear Dense giving logits (the bundle applies the sigmoid or softmax; --output where the model does
+    not say which); anything else is refused before conversion, every problem in one message. Gates (all
     reported, any failure writes nothing): one fused op per recurrent layer and no loops, the ONNX checker, no
     external data, Keras vs ONNX parity (max |dp| <= 1e-5, all labels agree) padded and as the runtime
     runs it, the bundle's tokenizer against the original one and parity from raw strings (where the
     original is at hand), and the Keras model unchanged afterwards.
     """
+    refuse_orphans(_given_options())  # before TensorFlow loads: an option that would do nothing is refused
     _require("tf2onnx", "train", "Export")
     from ..export.exporter import export_bundle
 
@@ -208,85 +226,41 @@ def export(
         text_fuzz=text_fuzz,
         fast_path=fast_path,
         weights=weights,
+        output=output,
+        check_examples=check_examples,
     )
     if as_json:
         _echo_json(result.manifest)
         return
     for line in result.report.lines():
         click.echo(line)
+    done = result.manifest["tokenizer"]["preprocessing"]
+    click.echo(f"the bundle does: {done['done']}")
+    click.echo(f"it does not do: {done['not_done']}")
     size = sum(f["bytes"] for f in result.manifest["files"].values())
     click.echo(f"wrote {out_dir} ({size / 1024:.0f} KiB)")
+
+
+def _given_options() -> set[str]:
+    """The options the user typed (not left at their defaults) of the command that runs."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
 
 
 @main.command()
 @click.argument("bundle", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(bundle: str, as_json: bool) -> None:
-    """Re-check a bundle: format version, checksums, names, vocab size, one prediction per model, and
-    its conformance vectors (ids identical, fp32 scores within 1e-5)."""
-    from ..runtime.bundle import PRECISION_FILES
-    from ..runtime.predictor import Predictor
+    """Re-check a bundle: every listed file present with its size and sha256 and nothing unlisted beside
+    them, format version, names, vocab size, one prediction per model, and its conformance vectors (ids
+    identical, fp32 scores within 1e-5)."""
+    from ..runtime.verify import verify_bundle
 
-    from ..runtime.conformance import CONFORMANCE_FILE, ConformanceResult, check_vectors, compare, load_vectors
-    from ..runtime.textmodel import TEXT_MODEL_FILE, TextModel
-
-    models = {}
-    manifest: dict[str, Any] = {}
-    conformance: ConformanceResult | None = None
-    vectors = None
-    for precision, name in PRECISION_FILES.items():
-        if manifest and name not in manifest["files"]:
-            continue
-        predictor = Predictor.load(bundle, precision=precision, threads=1)  # verifies before the session
-        manifest = predictor.manifest
-        score = predictor.predict("A wonderful, moving film.")[0].score
-        if not 0.0 <= score <= 1.0:
-            raise click.ClickException(f"the {precision} model gave {score}, not a probability")
-        models[precision] = {"file": name, "sample_score": score}
-        if precision == "fp32":
-            vectors = load_vectors(predictor.bundle)
-            conformance = None if vectors is None else check_vectors(predictor, vectors)
-    if conformance is not None and not conformance.passed:
-        raise click.ClickException(f"{bundle} fails its own {CONFORMANCE_FILE}: {conformance.describe()}")
-    text_check = None
-    if TEXT_MODEL_FILE in manifest["files"]:  # verified (sha256, contract) before its session, then run on the vectors
-        text_model = TextModel.load(bundle)
-        if vectors is not None:
-            scores, ids = text_model.run([v.text for v in vectors])
-            text_check = compare(vectors, ids, scores)
-            if not text_check.passed:
-                raise click.ClickException(f"{bundle}/{TEXT_MODEL_FILE} fails {CONFORMANCE_FILE}: {text_check.describe()}")
-    checked = (
-        None
-        if conformance is None
-        else {"texts": conformance.texts, "ids_identical": conformance.ids_identical, "max_abs_diff": conformance.max_abs_diff}
-    )
+    report = verify_bundle(bundle)
     if as_json:
-        _echo_json(
-            {
-                "bundle": bundle,
-                "ok": True,
-                "format_version": manifest["format_version"],
-                "files": manifest["files"],
-                "models": models,
-                "conformance": checked,
-                "text_model": None
-                if text_check is None
-                else {
-                    "file": TEXT_MODEL_FILE,
-                    "texts": text_check.texts,
-                    "ids_identical": text_check.ids_identical,
-                    "max_abs_diff": text_check.max_abs_diff,
-                },
-            }
-        )
+        _echo_json(report.to_dict(bundle))
         return
-    click.echo(f"✓ {bundle}: format {manifest['format_version']}, {len(manifest['files'])} files match their sha256")
-    for precision, r in models.items():
-        click.echo(f"✓ {precision} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}")
-    if conformance is None:
-        click.echo(f"- no {CONFORMANCE_FILE} (a bundle made before conformance vectors; scripts/add_conformance.py adds them)")
-    else:
-        click.echo(f"✓ {CONFORMANCE_FILE}: {conformance.describe()}")
-    if text_check is not None:
-        click.echo(f"✓ text ({TEXT_MODEL_FILE}), batch of {text_check.texts}: {text_check.describe()}")
+    for line in report.lines(bundle):
+        click.echo(line)

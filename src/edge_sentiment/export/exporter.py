@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,12 +26,19 @@ from .convert import DEFAULT_OPSET, to_onnx
 from .gates import PARITY_ATOL, GateReport, check_parity, op_census_gate
 from .fastpath import fast_path_files
 from .padskip import add_padding_skip, name_embedding
-from .architecture import recognise
+from .architecture import Architecture, compiled_loss, recognise
 from .sources import Source, TokenizerOptions, load_source
 from .texts import parity_sample, parity_texts
+from .examples import check_examples as examples_gate, read_examples
+from .options import refuse_orphans
+from .preprocessing import preprocessing
+from .sides import check_sides
 from .writer import write_bundle
 
-__all__ = ["export_bundle", "ExportResult", "parity_sample", "TokenizerOptions"]
+__all__ = ["export_bundle", "ExportResult", "parity_sample", "TokenizerOptions", "INT8_MAX_LOSS_PP", "TEXT_FUZZ"]
+
+INT8_MAX_LOSS_PP = 0.3  # the int8 model may lose at most this many points of accuracy
+TEXT_FUZZ = 100_000  # fuzzed texts the text model is compared on
 
 
 @dataclass
@@ -54,14 +62,16 @@ def export_bundle(
     quantize: str | None = None,
     labels: Sequence[str] | None = None,
     accuracy_texts: LabelledSource | None = None,
-    int8_max_loss_pp: float = 0.3,
+    int8_max_loss_pp: float | None = None,
     accuracy_samples: int | None = None,
     command: str | None = None,
     log: Any = None,
     text_model: bool = False,
-    text_fuzz: int = 100_000,
-    fast_path: bool = True,
+    text_fuzz: int | None = None,
+    fast_path: bool | None = None,
     weights: str | os.PathLike[str] | None = None,
+    output: str | None = None,
+    check_examples: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Convert a run (or a Keras model + its tokenizer) into a bundle; ExportError if any gate fails.
 
@@ -69,7 +79,11 @@ def export_bundle(
     IMDB's test reviews from data, by their labels; accuracy_samples of them); labelled.py says what else.
     fast_path adds the fp32 graphs for texts without pads (export/fastpath.py) where the model has them,
     kept only when they give model.onnx's scores bit for bit. weights: the weights file of a source that is
-    model.to_json()'s architecture alone.
+    model.to_json()'s architecture alone. output (--output): what a linear last layer gives
+    (architecture.OUTPUTS), where the model does not say. check_examples: texts with the labels (and scores)
+    the user's own pipeline gives them, which the bundle must reproduce (export/examples.py).
+    Options left None take their defaults (int8_max_loss_pp 0.3, text_fuzz 100,000, the fast path where the
+    model has one); one given where it cannot act (options.REQUIRES) is refused.
     """
     import onnx
 
@@ -81,11 +95,25 @@ def export_bundle(
         raise ExportError(f"unknown quantisation {quantize!r}; the choice is int8")
     options = tokenizer_options or TokenizerOptions()
     if tokenizer is not None:
-        options.tokenizer = tokenizer
+        options = dataclasses.replace(options, tokenizer=tokenizer)
+    given = {"quantize": quantize, "int8_max_loss": int8_max_loss_pp, "accuracy_samples": accuracy_samples}
+    texts_given = accuracy_texts if accuracy_texts != LabelledSource() else None  # IMDB's labels: the default
+    given |= {"labelled_path": texts_given, "text_model": text_model or None, "text_fuzz": text_fuzz}
+    refuse_orphans({name for name, value in given.items() if value is not None})
     src = load_source(source, options, weights=weights)
     tok, model = src.tokenizer, src.ids_model
-    arch = recognise(model)  # the one refusal for an unsupported model, before any conversion
+    # the one refusal for an unsupported model, before any conversion
+    arch = recognise(model, output, compiled_loss(src.model_path))
     names = class_names(labels, arch.classes)
+    examples = read_examples(check_examples, names) if check_examples is not None else None
+    say("measuring whether the padding side matters to the model")
+    texts, _ = parity_texts(tok, min(parity_samples, 400), data)
+    sides = check_sides(src, arch, texts)
+    if quantize and arch.head == "multi-label":
+        raise ExportError(
+            "--quantize int8 is gated on single-label accuracy, which a multi-label head (Dense(k, sigmoid)) "
+            "does not have; export it without --quantize"
+        )
     gate_texts: Labelled | None = None
     if quantize:  # fail before the conversion when the accuracy gate cannot run
         try:
@@ -98,14 +126,18 @@ def export_bundle(
 
     say("choosing parity samples")
     ids, sample_source = parity_sample(tok, parity_samples, data)
-    padded = pad_ids(ids, tok.max_len, tok.padding)
-    keras_before = _scores(model.predict(padded, batch_size=256, verbose=0), arch.classes) if len(ids) else np.empty(0)
+    # a masked model reads words only: its rows are padded to the longest (the pads are masked in Keras)
+    width = tok.max_len if pads != "none" else max([len(row) for row in ids] + [1])
+    padded = pad_ids(ids, width, tok.padding)
+    keras_before = arch.keras_scores(model.predict(padded, batch_size=256, verbose=0)) if len(ids) else np.empty(0)
 
     say(f"converting with tf2onnx (opset {opset})")
     report = GateReport()
     reference = to_onnx(model, opset=opset, strip_dropout=strip_dropout, architecture=arch)
     ref_census = dict(read_onnx_info(reference.SerializeToString()).op_census)
     op_census_gate(report, ref_census, arch.fused_ops())
+    if arch.applies:  # said in the output and recorded: the bundle's scores are not the model's raw outputs
+        report.add("output", True, f"the model gives logits ({arch.head_reason}): the bundle applies {arch.applies} in the graph")
     padskip: dict[str, Any] = {}
     if pads == "skipped" and not report.passed:  # the pad skip edits only the fused graph it knows
         pads, skip_refusal = "fed", "the op census failed: no pad skip"
@@ -133,9 +165,10 @@ def export_bundle(
         "padding_skip": padskip,
         "pads": pads,
         "classes": arch.classes,
+        "head": arch.head,
     }
     if pads == "none":  # what Keras gives a text with no words: every step masked
-        empty = _scores(model.predict(np.zeros((1, tok.max_len), dtype=np.int32), verbose=0), arch.classes)[0]
+        empty = arch.keras_scores(model.predict(np.zeros((1, tok.max_len), dtype=np.int32), verbose=0))[0]
         model_contract["empty_text"] = np.atleast_1d(empty).astype(float).tolist() if np.all(np.isfinite(empty)) else None
     try:
         check_model(info, {"model": model_contract}, tok, "model.onnx")
@@ -163,16 +196,21 @@ def export_bundle(
         else:
             direct = np.concatenate([run(padded[i : i + 256]) for i in range(0, len(padded), 256)])
             name = f"parity, padded to {tok.max_len}{'' if tok.padding == 'pre' else ' after the words'}"
-        parity["padded"] = check_parity(report, name, keras_before, direct)
+        multi = arch.head == "multi-label"
+        parity["padded"] = check_parity(report, name, keras_before, direct, multi_label=multi)
         staged = _staged_predictor(model_bytes, tok, out, model_contract)
         runs_as = {
             "skipped": "pads skipped, length-batched",
             "none": "no pads, batched by length",
             "fed": f"{tok.padding}-padded to {tok.max_len}, batched",
         }[pads]
-        parity["runtime"] = check_parity(report, f"parity, runtime ({runs_as})", keras_before, staged.score_ids(ids))
-        parity.update(_text_gates(report, src, staged, parity_samples, data, arch.classes))
-        keras_after = _scores(model.predict(padded[:256], batch_size=256, verbose=0), arch.classes)  # same batching
+        parity["runtime"] = check_parity(
+            report, f"parity, runtime ({runs_as})", keras_before, staged.score_ids(ids), multi_label=multi
+        )
+        parity.update(_text_gates(report, src, staged, parity_samples, data, arch))
+        if examples is not None:
+            parity["examples"] = examples_gate(report, examples, staged.predict_proba(examples.texts), 0.5, multi_label=multi)
+        keras_after = arch.keras_scores(model.predict(padded[:256], batch_size=256, verbose=0))  # same batching
         unchanged = bool(np.array_equal(keras_after, keras_before[:256]))
         report.add(
             "keras model unchanged",
@@ -180,19 +218,25 @@ def export_bundle(
             "same outputs before and after export" if unchanged else "outputs changed after export",
         )
     fast_section = None
-    if fast_path and pads == "skipped" and report.passed:
+    if fast_path is not False and pads == "skipped" and report.passed:
         say("building the fast path and checking it against model.onnx, bit for bit")
         fast_files, fast_section, fast_line = fast_path_files(serving, staged.bundle, ids)
         files.update(fast_files)
         if fast_section:
             report.add("fast path", True, fast_line)
+        elif fast_path:  # asked for outright: not having it is a failure, not a note
+            report.add("fast path", False, f"--fast-path was given but none is built: {fast_line}")
         else:
             say(f"no fast path: {fast_line}")
+    elif fast_path and report.passed:
+        why = f"it needs the exact pad skip ({skip_refusal})"
+        report.add("fast path", False, f"--fast-path was given but this model has none: {why}")
     int8: dict[str, Any] = {}
     if quantize and report.passed:
         say("quantising to int8 and measuring test accuracy")
         assert gate_texts is not None
-        int8 = _int8_gate(report, serving, tok, out, model_contract, gate_texts, int8_max_loss_pp, arch.fused_ops())
+        max_loss = INT8_MAX_LOSS_PP if int8_max_loss_pp is None else int8_max_loss_pp
+        int8 = _int8_gate(report, serving, tok, out, model_contract, gate_texts, max_loss, arch.fused_ops())
         files["model.int8.onnx"] = int8.pop("bytes")
     if not report.passed:
         raise ExportError("export gates failed; nothing was written:\n" + "\n".join(report.lines()))
@@ -203,7 +247,9 @@ def export_bundle(
         from ..runtime.textmodel import TEXT_MODEL_FILE
         from .textgate import text_model_files
 
-        files[TEXT_MODEL_FILE], text_section, text_lines = text_model_files(model_bytes, staged, pads, data, text_fuzz, say)
+        files[TEXT_MODEL_FILE], text_section, text_lines = text_model_files(
+            model_bytes, staged, pads, data, TEXT_FUZZ if text_fuzz is None else text_fuzz, say
+        )
         for line in text_lines:
             report.add(line.split(":")[0], True, line.split(": ", 1)[1])
 
@@ -212,11 +258,13 @@ def export_bundle(
         "fed": f"token ids {tok.padding}-padded with 0 to exactly {tok.max_len}",
         "none": f"token ids of one length, no pads (at most {tok.max_len}); the model was trained with the pads masked",
     }
-    output_doc = (
-        "probability that the text is positive"
-        if arch.classes == 1
-        else f"probabilities of the {arch.classes} classes, in the order of 'labels'"
-    )
+    output_doc = {
+        "sigmoid": "probability that the text is positive",
+        "softmax": f"probabilities of the {arch.classes} classes, in the order of 'labels'",
+        "multi-label": f"independent probabilities of the {arch.classes} labels, in the order of 'labels' (several may hold)",
+    }[arch.head]
+    if arch.applies:
+        output_doc += f"; the model gives logits and the bundle applies {arch.applies} in the graph ({arch.head_reason})"
     manifest = {
         "labels": names,
         "threshold": 0.5,
@@ -225,6 +273,7 @@ def export_bundle(
             "file": "model.onnx",
             "opset": opset,
             "architecture": arch.describe(),
+            "output": {"applied_in_graph": arch.applies, "told_by": arch.head_reason},
             "pads_note": skip_refusal or "the exact pad skip: the pads' effect is tabulated",
             "inputs": [{"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "length"], "doc": docs[pads]}],
             "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", arch.classes], "doc": output_doc}],
@@ -236,6 +285,9 @@ def export_bundle(
             "padding": tok.padding,
             "truncation": tok.truncation,
             "vocab_size": tok.vocab_size,
+            "route": src.route,
+            "sides": sides,
+            "preprocessing": preprocessing(tok),
         },
         "precisions": {"fp32": "model.onnx", **({"int8": "model.int8.onnx"} if int8 else {})},
         "parity": parity,
@@ -302,7 +354,7 @@ def class_names(labels: Sequence[str] | None, classes: int) -> list[str]:
 
 
 def _text_gates(
-    report: GateReport, src: Source, staged: Predictor, n: int, data: str | os.PathLike[str] | None, classes: int
+    report: GateReport, src: Source, staged: Predictor, n: int, data: str | os.PathLike[str] | None, arch: Architecture
 ) -> dict[str, Any]:
     """From raw strings: the bundle's tokenizer against the original, and the bundle against Keras."""
     if src.reference_ids is None and src.keras_from_text is None:
@@ -322,12 +374,18 @@ def _text_gates(
         report.add("tokenizer", same == len(texts), detail)
         out["tokenizer"] = {"texts": len(texts), "identical": same, "reference": src.reference_name}
     if src.keras_from_text is not None:
-        keras_p = np.concatenate([_scores(src.keras_from_text(texts[i : i + 256]), classes) for i in range(0, len(texts), 256)])
+        keras_p = np.concatenate([arch.keras_scores(src.keras_from_text(texts[i : i + 256])) for i in range(0, len(texts), 256)])
         what = "the Keras model on the strings"
     else:
-        keras_p = _scores(src.ids_model.predict(reference, batch_size=256, verbose=0), classes)
+        keras_p = arch.keras_scores(src.ids_model.predict(reference, batch_size=256, verbose=0))
         what = f"Keras on {src.reference_name}'s ids"
-    out["from_text"] = check_parity(report, f"parity from raw strings ({what})", keras_p, staged.predict_proba(texts))
+    out["from_text"] = check_parity(
+        report,
+        f"parity from raw strings ({what})",
+        keras_p,
+        staged.predict_proba(texts),
+        multi_label=arch.head == "multi-label",
+    )
     return out
 
 

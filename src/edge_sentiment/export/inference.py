@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .architecture import IDENTITY, POOLINGS, Architecture, recognise
+from .architecture import IDENTITY, POOLINGS, WINDOWS, Architecture, recognise
 from .kerasfile import keras_module
 
 __all__ = ["inference_model"]
@@ -24,6 +24,8 @@ def _strip(config: dict[str, Any]) -> dict[str, Any]:
             config[key] = 0.0
     if config.get("mask_zero"):
         config["mask_zero"] = False
+    if config.get("recurrent_activation") == "hard_sigmoid":  # fused with sigmoid; convert.py sets HardSigmoid back
+        config["recurrent_activation"] = "sigmoid"
     for key in ("layer", "backward_layer"):  # the recurrent layers inside a Bidirectional wrapper
         if isinstance(config.get(key), dict):
             _strip(config[key]["config"])
@@ -90,8 +92,11 @@ def _as_tf_keras(model: Any) -> Any:
         elif name == "Bidirectional":
             inner = layer.forward_layer
             new = tf_keras.layers.Bidirectional(_tf_keras_recurrent(tf_keras, type(inner).__name__, inner.get_config()))
-        elif name in POOLINGS:
+        elif name in POOLINGS or name == "Flatten":
             new = getattr(tf_keras.layers, name)()
+        elif name in WINDOWS:  # Conv1D, MaxPooling1D, AveragePooling1D: their configs' shared keys
+            keep = ("filters", "kernel_size", "strides", "padding", "dilation_rate", "activation", "use_bias", "pool_size")
+            new = getattr(tf_keras.layers, name)(**{k: config[k] for k in keep if k in config})
         else:  # Dense, as recognise() allows nothing else
             new = tf_keras.layers.Dense(
                 config["units"], activation=config.get("activation"), use_bias=config.get("use_bias", True)

@@ -1,24 +1,145 @@
-"""What the user says about a model's tokenizer (export's options): plain data, no heavy imports."""
+"""What the user says about a model's tokenizer (export's options), and where each option applies: plain
+data, no heavy imports.
+
+Every option of `export` either takes effect (recorded in the manifest and covered by a gate) or is refused
+naming itself: ROUTE_OPTIONS says, for each way a model's tokenizer is found (a route), what each tokenizer
+option does there, and EXPORT_OPTIONS what every other option needs. docs/cli.md is generated from both.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-__all__ = ["TokenizerOptions", "TOKENIZER_HELP"]
+from ..errors import ExportError
+
+__all__ = [
+    "TokenizerOptions",
+    "TOKENIZER_HELP",
+    "ROUTES",
+    "ROUTE_OPTIONS",
+    "EXPORT_OPTIONS",
+    "APPLIES",
+    "refuse_unused",
+    "refuse_orphans",
+    "REQUIRES",
+    "options_table",
+]
 
 TOKENIZER_HELP = """Which tokenizer a model needs:
   a run folder of 'edge-sentiment train'   nothing: its tokenizer.json is used
   TextVectorization as the first layer     nothing: the layer is read from the model
-  TextVectorization saved on its own       --text-vectorization layer.keras|layer.json
-  classic keras Tokenizer (Keras 2)        --tokenizer tokenizer.to_json() file, with --max-len,
+  TextVectorization saved on its own       --text-vectorization layer.keras|layer.json|layer.pkl
+  classic keras Tokenizer (Keras 2)        --tokenizer tokenizer.json|tokenizer.pickle, with --max-len,
                                            --padding and --truncating as given to pad_sequences
   keras.datasets.imdb ids (the lab)        --word-index imdb_word_index.json (--index-from 3,
                                            --start-char 1, --oov-char 2; num_words = embedding rows)
   edge-sentiment tokenizer.json            --tokenizer tokenizer.json"""
 
+APPLIES = "applies"
 
-@dataclass
+# The ways an export finds a model's tokenizer.
+ROUTES = {
+    "run": "a run folder of 'edge-sentiment train' (its tokenizer.json)",
+    "tokenizer": "--tokenizer with an edge-sentiment tokenizer.json",
+    "keras-tokenizer": "--tokenizer with a classic Keras Tokenizer (to_json() or pickle)",
+    "word-index": "--word-index (keras.datasets.imdb ids)",
+    "text-vectorization": "a TextVectorization layer: the model's first layer, or --text-vectorization",
+}
+
+_RUN = "a run folder's tokenizer.json records how its model was trained; export the run as it is"
+_TV_SIDES = "TextVectorization pads and cuts after the words (post) and nothing else; leave it out"
+_IMDB_ONLY = "only keras.datasets.imdb ids have it (--word-index)"
+
+# option (the TokenizerOptions field) -> route -> APPLIES, or why the option is refused on that route.
+ROUTE_OPTIONS: dict[str, dict[str, str]] = {
+    "max_len": {
+        "run": _RUN,
+        "tokenizer": APPLIES,
+        "keras-tokenizer": APPLIES,
+        "word-index": APPLIES,
+        "text-vectorization": APPLIES + " when the layer has no output_sequence_length (or the same one)",
+    },
+    "padding": {
+        "run": _RUN,
+        "tokenizer": APPLIES,
+        "keras-tokenizer": APPLIES,
+        "word-index": APPLIES,
+        "text-vectorization": APPLIES + " as 'post' only: " + _TV_SIDES,
+    },
+    "truncating": {
+        "run": _RUN,
+        "tokenizer": APPLIES,
+        "keras-tokenizer": APPLIES,
+        "word-index": APPLIES,
+        "text-vectorization": APPLIES + " as 'post' only: " + _TV_SIDES,
+    },
+    **{
+        name: {
+            "run": _RUN,
+            "tokenizer": _IMDB_ONLY,
+            "keras-tokenizer": _IMDB_ONLY,
+            "word-index": APPLIES,
+            "text-vectorization": _IMDB_ONLY,
+        }
+        for name in ("index_from", "start_char", "oov_char")
+    },
+}
+
+# Every other option of export (the click parameter's name) -> where it takes effect.
+EXPORT_OPTIONS: dict[str, str] = {
+    "source": "always: the model (a run folder, a .keras/.h5 file, a SavedModel folder, or model.to_json()'s file)",
+    "out_dir": "always",
+    "weights": "only with a SOURCE that is model.to_json()'s architecture alone",
+    "tokenizer": "the tokenizer routes above",
+    "text_vectorization": "the text-vectorization route",
+    "word_index": "the word-index route",
+    "opset": "always (recorded in the manifest)",
+    "parity_samples": "always (every parity gate)",
+    "data": "always: the parity texts; the int8 gate's test reviews with --quantize",
+    "quantize": "always (gated on the accuracy it loses)",
+    "int8_max_loss": "only with --quantize",
+    "accuracy_samples": "only with --quantize",
+    "rating_classes": "only with --quantize",
+    "labelled_path": "only with --quantize",
+    "text_field": "only with --labelled",
+    "label_field": "only with --labelled",
+    "labels": "always (the manifest's labels)",
+    "output": "a linear last Dense layer (logits); refused for a sigmoid or softmax one (recorded in the manifest)",
+    "check_examples": "always (a gate: the bundle must reproduce every example)",
+    "text_model": "always (gated on every IMDB test review; needs --data)",
+    "text_fuzz": "only with --text-model",
+    "fast_path": "where the model has one (one LSTM pooled over the words); --fast-path given is refused elsewhere",
+    "force": "always",
+    "as_json": "always",
+    **{name: "the routes in the table above" for name in ROUTE_OPTIONS},
+}
+
+# An option -> the option it acts through: given without it, it would change nothing, so it is refused.
+REQUIRES = {
+    "int8_max_loss": "quantize",
+    "accuracy_samples": "quantize",
+    "rating_classes": "quantize",
+    "labelled_path": "quantize",
+    "text_field": "labelled_path",
+    "label_field": "labelled_path",
+    "text_fuzz": "text_model",
+}
+
+_FLAGS = {
+    "source": "SOURCE",
+    "out_dir": "--out",
+    "as_json": "--json",
+    "labelled_path": "--labelled",
+    "fast_path": "--fast-path/--no-fast-path",
+}
+
+
+def _flag(name: str) -> str:
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+@dataclass(frozen=True)
 class TokenizerOptions:
     """How the user said to tokenize (export's options); None where not given."""
 
@@ -28,10 +149,71 @@ class TokenizerOptions:
     max_len: int | None = None
     padding: str | None = None
     truncating: str | None = None
-    index_from: int = 3
-    start_char: int | None = 1
-    oov_char: int = 2
+    index_from: int | None = None
+    start_char: int | None = None
+    oov_char: int | None = None
 
     def given(self) -> list[str]:
         names = {"tokenizer": "--tokenizer", "text_vectorization": "--text-vectorization", "word_index": "--word-index"}
         return [flag for key, flag in names.items() if getattr(self, key) is not None]
+
+    def set_options(self) -> dict[str, object]:
+        """The tokenizer options given (not the tokenizer files), by field name."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name in ROUTE_OPTIONS and getattr(self, f.name) is not None
+        }
+
+
+def refuse_unused(options: TokenizerOptions, route: str, facts: dict[str, object] | None = None) -> None:
+    """ExportError naming every tokenizer option given that does not apply on this route (all in one message).
+
+    facts: what the route does itself where an option may only agree with it (TextVectorization's
+    "padding"/"truncating" "post", and its "max_len" when the layer has output_sequence_length).
+    """
+    facts = facts or {}
+    problems = []
+    for name, value in options.set_options().items():
+        rule = ROUTE_OPTIONS[name][route]
+        if rule.startswith(APPLIES):
+            fixed = facts.get(name)
+            if fixed is None or fixed == value:
+                continue
+            rule = f"{ROUTES[route]} gives {fixed!r} itself ({rule.removeprefix(APPLIES).strip()})"
+        problems.append(f"{_flag(name)} {value} does not apply here: {rule}")
+    if problems:
+        raise ExportError("\n".join(problems))
+
+
+def refuse_orphans(given: set[str]) -> None:
+    """ExportError naming every option given without the option it acts through (REQUIRES), in one message."""
+    problems = [
+        f"{_flag(name)} does nothing without {_flag(needs)}"
+        for name, needs in REQUIRES.items()
+        if name in given and needs not in given
+    ]
+    if problems:
+        raise ExportError("; ".join(problems) + ": add the option it needs, or leave it out")
+
+
+def _cell(rule: str) -> str:
+    if rule == APPLIES:
+        return "yes"
+    return "yes, " + rule.removeprefix(APPLIES + " ") if rule.startswith(APPLIES) else "refused"
+
+
+def options_table() -> str:
+    """The Markdown table of which tokenizer option applies on which route (for docs/cli.md)."""
+    routes = list(ROUTES)
+    lines = ["| option | " + " | ".join(routes) + " |", "|---|" + "---|" * len(routes)]
+    for name, rules in ROUTE_OPTIONS.items():
+        cells = [_cell(rules[r]) for r in routes]
+        lines.append(f"| `{_flag(name)}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Routes: " + "; ".join(f"**{r}**: {text}" for r, text in ROUTES.items()) + ".")
+    lines.append("")
+    lines.append("| other option | takes effect |")
+    lines.append("|---|---|")
+    for name, rule in EXPORT_OPTIONS.items():
+        if name not in ROUTE_OPTIONS:
+            lines.append(f"| `{_flag(name)}` | {rule} |")
+    return "\n".join(lines)

@@ -27,8 +27,21 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def pad_states(x_pad: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """h and c after k = 0..steps inputs of x_pad, for an ONNX LSTM (gates i, o, f, c) from zero state."""
+def pad_states(
+    x_pad: np.ndarray,
+    w: np.ndarray,
+    r: np.ndarray,
+    b: np.ndarray,
+    steps: int,
+    hard_sigmoid: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """h and c after k = 0..steps inputs of x_pad, for an ONNX LSTM (gates i, o, f, c) from zero state;
+    hard_sigmoid (alpha, beta): the gates are clip(alpha * x + beta, 0, 1), as Keras's hard_sigmoid."""
+    if hard_sigmoid is not None:
+        alpha, beta = hard_sigmoid
+        gate = lambda x: np.clip(alpha * x + beta, 0.0, 1.0)  # noqa: E731
+    else:
+        gate = _sigmoid
     hidden = r.shape[1]
     x_part = w.astype(np.float64) @ x_pad.astype(np.float64) + b[: 4 * hidden] + b[4 * hidden :]
     h = np.zeros(hidden)
@@ -38,8 +51,8 @@ def pad_states(x_pad: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, s
     for _ in range(steps):
         z = x_part + r64 @ h
         i, o, f, g = np.split(z, 4)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
+        c = gate(f) * c + gate(i) * np.tanh(g)
+        h = gate(o) * np.tanh(c)
         hs.append(h)
         cs.append(c)
     return np.asarray(hs, dtype=np.float32), np.asarray(cs, dtype=np.float32)
@@ -127,15 +140,19 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     if direction not in ("forward", "bidirectional") or "clip" in attrs or attrs.get("input_forget", 0):
         raise ExportError(f"padding skip supports a plain forward or bidirectional LSTM; this one has {attrs}")
     acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
-    if acts not in ([], ["Sigmoid", "Tanh", "Tanh"] * (1 if direction == "forward" else 2)):
-        raise ExportError(f"padding skip supports the default LSTM activations, not {acts}")
+    directions = 1 if direction == "forward" else 2
+    hard = None
+    if acts == ["HardSigmoid", "Tanh", "Tanh"] * directions:  # Keras's hard_sigmoid gates (convert.py)
+        hard = (float(attrs["activation_alpha"][0]), float(attrs["activation_beta"][0]))
+    elif acts not in ([], ["Sigmoid", "Tanh", "Tanh"] * directions):
+        raise ExportError(f"padding skip supports the default LSTM activations or hard_sigmoid gates, not {acts}")
     w, r, b = (numpy_helper.to_array(inits[name])[0] for name in lstm.input[1:4])  # the forward direction
     hidden = r.shape[1]
 
     gather = _embedding_lookup(graph)
     x_pad = numpy_helper.to_array(gather_weight(graph, gather))[0]  # the padding id is 0
 
-    h_all, c_all = pad_states(x_pad, w, r, b, max_len)
+    h_all, c_all = pad_states(x_pad, w, r, b, max_len, hard)
     rows = _settled_rows(h_all, c_all)
     last = rows - 1
 

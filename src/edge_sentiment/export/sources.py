@@ -21,9 +21,9 @@ from ..errors import EdgeSentimentError, ExportError
 from ..runtime.keras_tokenizers import KerasImdbTokenizer, KerasTokenizer, TextVectorizationTokenizer
 from ..runtime.tokenizer import FORMAT, TokenizerBase, read_json_file, tokenizer_from_dict
 from .kerasfile import is_saved_model, keras_module, load_keras_model
-from .tvlayer import tokenizer_from_layer
+from .tvlayer import tokenizer_from_layer, unregistered_functions_hint
 from .userfiles import read_text_vectorization_file, read_tokenizer_file
-from .options import TOKENIZER_HELP, TokenizerOptions
+from .options import TOKENIZER_HELP, TokenizerOptions, refuse_unused
 
 __all__ = ["Source", "load_source", "embedding_rows"]
 
@@ -44,6 +44,9 @@ class Source:
     reference_ids: Callable[[Sequence[str]], np.ndarray] | None = None
     reference_name: str = ""
     keras_version: str = ""  # of the Keras that loaded the model: keras (3) or tf_keras (2)
+    route: str = "run"  # how the tokenizer was found (options.ROUTES)
+    # "padding"/"truncating" -> what says how the model was trained (a file, the layer, a flag), where known
+    sides_fixed: dict[str, str] = field(default_factory=dict)
 
 
 def embedding_rows(model: Any) -> int | None:
@@ -66,11 +69,18 @@ def _is_text_vectorization(layer: Any) -> bool:
 
 
 def _reads_only(layer: Any, previous: Any) -> bool:
-    """Whether every call of layer in the model reads one tensor, the previous layer's output."""
+    """Whether every call of layer in the model reads one tensor, the previous layer's output (Keras 3 also
+    passes the previous layer's mask, as the keyword mask=, which the layer recomputes on the ids model)."""
     nodes = getattr(layer, "_inbound_nodes", [])
     for node in nodes:
-        tensors = node.input_tensors
-        tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+        arguments = getattr(node, "arguments", None)  # Keras 3: the call's positional and keyword arguments
+        if arguments is not None:
+            if set(arguments.kwargs) - {"mask", "training"}:
+                return False
+            tensors = list(arguments.args)
+        else:
+            tensors = node.input_tensors
+            tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
         history = getattr(tensors[0], "_keras_history", None) if len(tensors) == 1 else None
         # Keras 3 names the producing layer history.operation, tf-keras history.layer
         if getattr(history, "operation", None) is not previous and getattr(history, "layer", None) is not previous:
@@ -78,7 +88,7 @@ def _reads_only(layer: Any, previous: Any) -> bool:
     return bool(nodes)
 
 
-def _after_text_vectorization(model: Any, length: int) -> Any:
+def _after_text_vectorization(model: Any, length: int | None) -> Any:
     """The model from the TextVectorization layer's output on: the same layers on an int32 ids input."""
     keras = keras_module(model)
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
@@ -89,10 +99,28 @@ def _after_text_vectorization(model: Any, length: int) -> Any:
                 f"only {previous.name!r}); edge-sentiment splits models with the layer in front of a chain of "
                 "layers. Export the part after the layer with --text-vectorization instead"
             )
-    x = tokens = keras.Input(shape=(length,), dtype="int32", name="tokens")
-    for layer in layers[1:]:
-        x = layer(x)
-    return keras.Model(tokens, x, name=f"{model.name}_ids")
+    # A Sequential chain (not a functional graph): a clone of it recomputes the masks from its layers
+    # instead of replaying the mask tensors Keras 3 records as arguments (export/inference.py unmasks it).
+    chain = _unnested(layers[1:], keras)
+    return keras.Sequential([keras.Input(shape=(length,), dtype="int32", name="tokens"), *chain], name=f"{model.name}_ids")
+
+
+def _unnested(layers: list[Any], keras: Any) -> list[Any]:
+    """A model used as a layer (keras.io's end-to-end model wraps the trained model) as its own chain of layers."""
+    out: list[Any] = []
+    for layer in layers:
+        if not isinstance(layer, keras.Model):
+            out.append(layer)
+            continue
+        inner = [x for x in layer.layers if type(x).__name__ != "InputLayer"]
+        for previous, x in zip(inner, inner[1:]):
+            if not _reads_only(x, previous):
+                raise ExportError(
+                    f"the model {layer.name!r} after TextVectorization is not a single chain (layer {x.name!r} does not "
+                    f"read only {previous.name!r}). Export the part after the layer with --text-vectorization instead"
+                )
+        out += _unnested(inner, keras)
+    return out
 
 
 def _string_batch(model: Any, texts: Sequence[str]) -> Any:
@@ -102,9 +130,10 @@ def _string_batch(model: Any, texts: Sequence[str]) -> Any:
     return batch[:, None] if len(model.inputs[0].shape) == 2 else batch
 
 
-def _load_text_vectorization(path: Path, max_len: int | None) -> tuple[TextVectorizationTokenizer, Any]:
-    """A TextVectorization layer saved on its own: a .keras model that starts with it, or JSON
-    {"config": layer.get_config(), "vocabulary": layer.get_vocabulary()}; returns it with the layer (or None)."""
+def _load_text_vectorization(path: Path, max_len: int | None, keras: Any) -> tuple[TextVectorizationTokenizer, Any]:
+    """A TextVectorization layer saved on its own: a .keras model that starts with it, or
+    {"config": layer.get_config(), "vocabulary": layer.get_vocabulary()} (JSON or pickle); returns the
+    tokenizer with the layer, rebuilt from the file by keras (the model's Keras) when it came as data."""
     if path.suffix == ".keras":
         holder = load_keras_model(path)
         layer = _first_layer(holder)
@@ -117,7 +146,16 @@ def _load_text_vectorization(path: Path, max_len: int | None) -> tuple[TextVecto
             f"{path} is not a saved TextVectorization layer: expected a .keras file whose first layer is "
             "the layer, or JSON {'config': layer.get_config(), 'vocabulary': layer.get_vocabulary()}"
         )
-    return TextVectorizationTokenizer.from_layer_config(data["config"], data["vocabulary"], max_len), None
+    tok = TextVectorizationTokenizer.from_layer_config(data["config"], data["vocabulary"], max_len)
+    try:  # the original layer, to check the bundle's tokenizer against
+        layer = keras.layers.TextVectorization.from_config(data["config"])
+        layer.set_vocabulary([str(w) for w in data["vocabulary"]])
+    except Exception as exc:  # Keras raises several types for a config or vocabulary it does not take
+        raise ExportError(
+            f"{keras.__name__} {keras.__version__} cannot rebuild the TextVectorization layer of {path} to check the "
+            f"bundle's tokenizer against it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    return tok, layer
 
 
 def _classic_reference(raw: Any, tok: KerasTokenizer) -> Callable[[Sequence[str]], np.ndarray] | None:
@@ -160,6 +198,7 @@ def load_source(
     source = Path(source)
     metrics: dict[str, Any] = {}
     tok_path = options.tokenizer
+    from_run = False
     if source.is_dir() and is_saved_model(source):
         model_path = source
     elif source.is_dir():
@@ -168,7 +207,7 @@ def load_source(
         if metrics_path.is_file():
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         if not options.given() and (source / "tokenizer.json").is_file():
-            tok_path = source / "tokenizer.json"
+            tok_path, from_run = source / "tokenizer.json", True
     else:
         model_path = source
     if not model_path.exists():
@@ -176,9 +215,12 @@ def load_source(
             f"no Keras model at {model_path}: pass a run folder written by 'edge-sentiment train', a .keras/.h5 "
             "file, a SavedModel folder, or model.to_json()'s file with --weights"
         )
-    model = load_keras_model(model_path, weights=weights)
     try:
-        found = _resolve(model, model_path, tok_path, options)
+        model = load_keras_model(model_path, weights=weights)
+    except ExportError as exc:  # a custom standardize this process has not registered: say which, and what to do
+        raise ExportError(f"{exc}{unregistered_functions_hint(model_path)}") from None
+    try:
+        found = _resolve(model, model_path, tok_path, options, from_run=from_run)
     except EdgeSentimentError as exc:
         if isinstance(exc, ExportError):
             raise
@@ -189,7 +231,17 @@ def load_source(
     return found
 
 
-def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOptions) -> Source:
+# A masked model without a fixed length reads whole texts: the bundle's cap on ids per text (the runtime's limit).
+WHOLE_TEXT = 100_000
+
+
+def _masks(model: Any) -> bool:
+    """Whether the model's Embedding masks the pads (mask_zero): its scores do not depend on them."""
+    found = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
+    return bool(found) and bool(found[0].get_config().get("mask_zero"))
+
+
+def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOptions, from_run: bool) -> Source:
     given = options.given()
     if len(given) > 1:
         raise ExportError(f"give one tokenizer, not {' and '.join(given)}\n{TOKENIZER_HELP}")
@@ -197,23 +249,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
     if first is not None and _is_text_vectorization(first):
         if given:
             raise ExportError(f"{model_path} holds its own TextVectorization layer, which is its tokenizer: leave out {given[0]}")
-        tok = tokenizer_from_layer(first, options.max_len)
-        ids_model = _after_text_vectorization(model, tok.max_len)
-        reference = _layer_reference(first, tok.max_len)
-        if first.get_config().get("output_sequence_length"):
-            from_text = lambda texts: np.asarray(model(_string_batch(model, texts), training=False))  # noqa: E731
-        else:  # Keras pads each batch to its longest text; the bundle pads to --max-len, compared on those ids
-            from_text = lambda texts: np.asarray(ids_model(reference(texts), training=False))  # noqa: E731
-        return Source(
-            model_path,
-            model,
-            ids_model,
-            tok,
-            "the model's TextVectorization layer",
-            keras_from_text=from_text,
-            reference_ids=reference,
-            reference_name="the TextVectorization layer",
-        )
+        return _text_vectorization_inside(model, model_path, first, options)
     first_is_embedding = first is not None and type(first).__name__ == "Embedding"  # Keras 2 types its input float
     if len(model.inputs) != 1 or not ("int" in str(model.inputs[0].dtype) or first_is_embedding):
         raise ExportError(
@@ -222,19 +258,26 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         )
     length = options.max_len or _input_length(model)
     padding, truncating = options.padding or "pre", options.truncating or "pre"
+    flagged = {side: f"--{side}" for side in ("padding", "truncating") if getattr(options, side) is not None}
     if options.text_vectorization is not None:
-        tok, layer = _load_text_vectorization(Path(options.text_vectorization), options.max_len or _input_length(model))
-        reference = _layer_reference(layer, tok.max_len) if layer is not None else None
+        refuse_unused(options, "text-vectorization", {"padding": "post", "truncating": "post"})
+        tok, layer = _load_text_vectorization(Path(options.text_vectorization), length, keras_module(model))
+        refuse_unused(options, "text-vectorization", {"max_len": tok.max_len})
+        reference = _layer_reference(layer, tok.max_len)
         return Source(
             model_path,
             model,
             model,
             tok,
             f"TextVectorization {Path(options.text_vectorization).name}",
+            keras_from_text=lambda texts: np.asarray(model(reference(texts), training=False)),
             reference_ids=reference,
             reference_name="the TextVectorization layer",
+            route="text-vectorization",
+            sides_fixed=dict.fromkeys(("padding", "truncating"), "the TextVectorization layer"),
         )
     if options.word_index is not None:
+        refuse_unused(options, "word-index")
         rows = embedding_rows(model)
         if rows is None:
             raise ExportError(f"{model_path} has no Embedding layer to take num_words from")
@@ -244,14 +287,16 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         tok = KerasImdbTokenizer(
             index,
             num_words=rows,
-            index_from=options.index_from,
-            start_char=options.start_char,
-            oov_char=options.oov_char,
+            index_from=3 if options.index_from is None else options.index_from,
+            start_char=1 if options.start_char is None else options.start_char,
+            oov_char=2 if options.oov_char is None else options.oov_char,
             max_len=length,
             padding=padding,
             truncation=truncating,
         )
-        return Source(model_path, model, model, tok, f"keras.datasets.imdb word index {Path(options.word_index).name}")
+        return _own_ids(
+            model_path, model, tok, f"keras.datasets.imdb word index {Path(options.word_index).name}", "word-index", flagged
+        )
     if tok_path is None:
         raise ExportError(f"{model_path} is a model file: say which tokenizer its ids came from\n{TOKENIZER_HELP}")
     raw = read_tokenizer_file(tok_path)
@@ -262,6 +307,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         except json.JSONDecodeError:
             pass
     if isinstance(unwrapped, dict) and unwrapped.get("class_name") == "Tokenizer":
+        refuse_unused(options, "keras-tokenizer")
         if not length:
             raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
         tok = KerasTokenizer.from_keras_json(unwrapped, max_len=length, padding=padding, truncation=truncating)
@@ -272,13 +318,85 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
             model,
             tok,
             f"Keras Tokenizer {Path(tok_path).name}",
+            keras_from_text=_from_ids(model, tok),
             reference_ids=reference,
             reference_name="tf-keras's Tokenizer and pad_sequences",
+            route="keras-tokenizer",
+            sides_fixed=flagged,
         )
     if isinstance(unwrapped, dict) and unwrapped.get("format") == FORMAT:
-        return Source(model_path, model, model, tokenizer_from_dict(unwrapped), f"{Path(tok_path).name}")
+        route = "run" if from_run else "tokenizer"
+        refuse_unused(options, route)
+        tok = tokenizer_from_dict(unwrapped)
+        overrides = {"max_len": options.max_len, "padding": options.padding, "truncation": options.truncating}
+        if any(v is not None for v in overrides.values()):  # the user's pad_sequences settings over the file's
+            tok = tokenizer_from_dict({**tok.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+        fixed = dict.fromkeys(("padding", "truncating"), "the run's tokenizer.json") if from_run else flagged
+        return _own_ids(model_path, model, tok, f"{Path(tok_path).name}", route, fixed)
     raise ExportError(
         f"{tok_path} is neither an edge-sentiment tokenizer.json nor a Keras Tokenizer.to_json() file\n{TOKENIZER_HELP}"
+    )
+
+
+def _from_ids(model: Any, tok: TokenizerBase) -> Callable[[Sequence[str]], np.ndarray]:
+    """The Keras model from raw strings through the tokenizer's padded ids: the user's own pipeline."""
+    return lambda texts: np.asarray(model(tok.encode_batch(texts), training=False))
+
+
+def _own_ids(model_path: Path, model: Any, tok: TokenizerBase, name: str, route: str, fixed: dict[str, str]) -> Source:
+    """A model on the ids of a tokenizer that is itself the original (no other implementation to check it
+    against): the tokenizer gate checks the bundle's file gives the same ids, parity runs from raw strings."""
+    reloaded = lambda texts: tokenizer_from_dict(json.loads(tok.to_json())).encode_batch(texts)  # noqa: E731
+    return Source(
+        model_path,
+        model,
+        model,
+        tok,
+        name,
+        keras_from_text=_from_ids(model, tok),
+        reference_ids=reloaded,
+        reference_name=f"the source {name}",
+        route=route,
+        sides_fixed=fixed,
+    )
+
+
+def _text_vectorization_inside(model: Any, model_path: Path, layer: Any, options: TokenizerOptions) -> Source:
+    """A model whose first layer is its TextVectorization: the layer is the tokenizer, the rest takes its ids.
+
+    Without output_sequence_length Keras pads each batch to its longest text: a masked model's scores do
+    not depend on that (the bundle reads whole texts, up to WHOLE_TEXT ids); an unmasked one's do, so the
+    bundle needs a length (--max-len), compared with the layer's ids padded to it.
+    """
+    fixed_len = layer.get_config().get("output_sequence_length")
+    refuse_unused(options, "text-vectorization", {"padding": "post", "truncating": "post", "max_len": fixed_len})
+    masked = _masks(model)
+    if not fixed_len and not options.max_len and not masked:
+        raise ExportError(
+            "TextVectorization has no output_sequence_length and the model does not mask its pads "
+            "(Embedding mask_zero=False): Keras pads each batch to its longest text, so the model's scores depend "
+            "on what else is in the batch. Pass --max-len N: the bundle pads after the words to N ids, and the "
+            "export compares it with the layer's ids padded the same way"
+        )
+    whole = not fixed_len and not options.max_len  # masked: whole texts, as Keras reads them
+    tok = tokenizer_from_layer(layer, WHOLE_TEXT if whole else options.max_len)
+    ids_model = _after_text_vectorization(model, tok.max_len if fixed_len or not masked else None)
+    reference = _layer_reference(layer, tok.max_len)
+    if fixed_len or whole:
+        from_text = lambda texts: np.asarray(model(_string_batch(model, texts), training=False))  # noqa: E731
+    else:  # the bundle pads to --max-len, compared on those ids
+        from_text = lambda texts: np.asarray(ids_model(reference(texts), training=False))  # noqa: E731
+    return Source(
+        model_path,
+        model,
+        ids_model,
+        tok,
+        "the model's TextVectorization layer" + (" (whole texts: the model masks its pads)" if whole else ""),
+        keras_from_text=from_text,
+        reference_ids=reference,
+        reference_name="the TextVectorization layer",
+        route="text-vectorization",
+        sides_fixed=dict.fromkeys(("padding", "truncating"), "the TextVectorization layer"),
     )
 
 

@@ -133,7 +133,8 @@ def text_model_files(
     section = {
         "file": TEXT_MODEL_FILE,
         "input": "text: string [batch], UTF-8, Unicode NFKC-normalised by the host (String.prototype.normalize('NFKC'))",
-        "outputs": "probability: float32 [batch, classes]; tokens: int32 [batch, length], the ids fed, pre-padded with 0",
+        "outputs": "probability: float32 [batch, classes]; tokens: int32 [batch, length], the ids fed, "
+        + ("pre-padded with 0" if pads == "skipped" else f"{tokenizer.padding}-padded with 0 to {tokenizer.max_len}"),
         "locale": LOCALE,
         "ir_version": IR_VERSION,
         "imdb_test": imdb,

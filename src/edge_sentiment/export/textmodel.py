@@ -6,7 +6,9 @@ words as a token expression), ai.onnx.ml LabelEncoder (word -> id) and plain ten
 truncate and pre-pad the ids, in front of model.onnx's own graph. No onnxruntime-extensions.
 
 It implements the `edge-sentiment` tokenizer (standardisation v1) for a pre-padded model with the pad
-skip. NFKC is the one step no stock op does: the host normalises the text first (the graph's input
+skip, and for a model fed its pads (CNNs, pooling without recurrence, GRUs, post-padded models): the last
+max_len ids padded in the graph to exactly max_len, before or after the words as the tokenizer pads.
+NFKC is the one step no stock op does: the host normalises the text first (the graph's input
 is NFKC text; runtime/textmodel.py and the JavaScript package do it). After NFKC only A-Z and U+0130
 lower-case into ASCII, and only U+0130 (to "i" + U+0307) changes what is a letter, so the graph finds
 tags (A-Z allowed) and words (U+0130 ends a word) on the text as it is, and lower-cases the words
@@ -79,9 +81,13 @@ def text_model_refusal(tokenizer: TokenizerBase, pads: str) -> str | None:
             f"the text model implements the edge-sentiment tokenizer (standardisation {STANDARDIZATION}); "
             f"this bundle's is {tokenizer.kind!r}"
         )
-    if pads != "skipped" or tokenizer.padding != "pre" or tokenizer.truncation != "pre":
-        return f"the text model feeds a pre-padded model with the pad skip; this one's pads are {pads!r}"
-    return None
+    if pads == "skipped" and tokenizer.padding == "pre" and tokenizer.truncation == "pre":
+        return None
+    if pads == "fed" and tokenizer.truncation == "pre":  # padded to max_len in the graph, before or after the words
+        return None
+    if pads == "fed":
+        return "the text model keeps a long text's last words (truncation 'pre'); this tokenizer keeps the first"
+    return f"the text model feeds a model with the pad skip or padded to max_len; this one's pads are {pads!r}"
 
 
 def _keys(words: list[str]) -> tuple[list[str], list[int]]:
@@ -93,6 +99,43 @@ def _keys(words: list[str]) -> tuple[list[str], list[int]]:
             keys.append("".join(p + m for p, m in zip(parts, (*marks, ""))))
             values.append(index + 2)
     return keys, values
+
+
+def _fixed_inits(max_len: int, c: Any, p: str) -> list[Any]:
+    import numpy as np
+
+    return [c(p + "max_len", np.asarray([[max_len]], np.int64)), c(p + "columns", np.arange(max_len, dtype=np.int64))]
+
+
+def _fixed_nodes(n: Any, p: str, padding: str, int32: int) -> list[Any]:
+    """ids_last (the last max_len ids, pads first) padded to exactly max_len, before or after the words:
+    column j takes word j - (max_len - k) (pre) or word j (post) of the k words kept."""
+    nodes = [
+        n("Greater", [p + "ids_last", p + "zero"], [p + "kept_is_word"]),
+        n("Cast", [p + "kept_is_word"], [p + "kept_flags"], to=7),  # int64
+        n("ReduceSum", [p + "kept_flags", p + "one_1d"], [p + "k"], keepdims=1),  # [batch, 1]
+        n("Shape", [p + "ids_last"], [p + "shape_last"]),
+        n("Slice", [p + "shape_last", p + "dim1", p + "dim2"], [p + "width_last"]),
+        n("Sub", [p + "width_last", p + "k"], [p + "first_word"]),  # ids_last holds its pads first
+        n("Sub", [p + "width_last", p + "one_1d"], [p + "last_column"]),
+    ]
+    if padding == "pre":
+        nodes += [
+            n("Sub", [p + "max_len", p + "k"], [p + "pads_before"]),
+            n("Less", [p + "columns", p + "pads_before"], [p + "is_pad"]),
+            n("Not", [p + "is_pad"], [p + "valid"]),
+            n("Sub", [p + "columns", p + "pads_before"], [p + "word_at"]),
+        ]
+    else:
+        nodes += [n("Less", [p + "columns", p + "k"], [p + "valid"]), n("Add", [p + "columns", p + "zero"], [p + "word_at"])]
+    return nodes + [
+        n("Add", [p + "word_at", p + "first_word"], [p + "source"]),
+        n("Max", [p + "source", p + "zero"], [p + "source_low"]),
+        n("Min", [p + "source_low", p + "last_column"], [p + "source_in"]),
+        n("GatherElements", [p + "ids_last", p + "source_in"], [p + "gathered"], axis=1),
+        n("Where", [p + "valid", p + "gathered", p + "zero"], [p + "ids_fixed"]),
+        n("Cast", [p + "ids_fixed"], [TEXT_TOKENS], to=int32),
+    ]
 
 
 def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) -> bytes:
@@ -210,8 +253,12 @@ def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) ->
         n("GatherElements", [p + "ids_padded", p + "order"], [p + "ids_compact"], axis=1),
         # v1 keeps the last max_len words
         n("Slice", [p + "ids_compact", p + "last_start", p + "last_end", p + "dim1"], [p + "ids_last"]),
-        n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32),
     ]
+    if pads == "skipped":
+        nodes.append(n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32))
+    else:
+        inits += _fixed_inits(tokenizer.max_len, c, p)
+        nodes += _fixed_nodes(n, p, tokenizer.padding, TensorProto.INT32)
     if [i.name for i in graph.input] != [INPUT_NAME]:
         raise ExportError(f"model.onnx must take one input {INPUT_NAME!r} to be put behind the text graph")
     inner = {INPUT_NAME: p + "model_tokens"}

@@ -10,7 +10,10 @@ from ..data import load_imdb
 from ..errors import DataError
 from ..runtime.tokenizer import TokenizerBase
 
-__all__ = ["RULE_TEXTS", "parity_texts", "parity_sample"]
+__all__ = ["RULE_TEXTS", "parity_texts", "parity_sample", "LONGEST_SAMPLE"]
+
+# Generated samples are at most this long (a model that reads whole texts may take 100,000 ids).
+LONGEST_SAMPLE = 1000
 
 # Punctuation, case, Unicode letters and marks, HTML line breaks, digits, apostrophes, unknown words,
 # whitespace of every kind, an empty text and an over-long one are added by parity_texts.
@@ -55,7 +58,7 @@ def parity_sample(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str]
     if reviews is not None:
         return [tokenizer.encode(t) for t in reviews], f"{len(reviews)} IMDB test reviews"
     rng = np.random.default_rng(0)
-    lengths = rng.integers(1, tokenizer.max_len + 1, size=n)
+    lengths = rng.integers(1, min(tokenizer.max_len, LONGEST_SAMPLE) + 1, size=n)
     ids = [rng.integers(1, tokenizer.vocab_size, size=int(k)).tolist() for k in lengths]
     return ids, f"{n} generated token sequences (no IMDB data: {reason})"
 
@@ -64,14 +67,14 @@ def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] 
     """RULE_TEXTS, an empty and an over-long text, and n real IMDB test reviews when the data is at
     hand, else n texts made of the tokenizer's own words with random case and punctuation."""
     words = tokenizer.known_words() or ["film"]
-    extra = ["", " ".join(words[i % len(words)] for i in range(tokenizer.max_len + 25))]
+    extra = ["", " ".join(words[i % len(words)] for i in range(min(tokenizer.max_len, LONGEST_SAMPLE) + 25))]
     reviews, reason = _test_reviews(n, data)
     if reviews is not None:
         return RULE_TEXTS + extra + reviews, f"{len(RULE_TEXTS) + 2} rule texts and {len(reviews)} IMDB test reviews"
     rng = np.random.default_rng(0)
     marks = ["", "", "", ",", ".", "!", "?", ";", "'s", "-"]
     texts = []
-    for length in rng.integers(0, tokenizer.max_len + 10, size=n):
+    for length in rng.integers(0, min(tokenizer.max_len, LONGEST_SAMPLE) + 10, size=n):
         picked = rng.integers(0, len(words), size=int(length))
         texts.append(
             " ".join(

@@ -1,21 +1,24 @@
 """The bundle: model.onnx + tokenizer.json + manifest.json, verified on load (export/writer.py writes it).
 
-Everything here is checked before an onnxruntime session is created: the manifest's format version,
-every file's size and sha256, no links, no external data, the input/output contract, the op set, and
-the tokenizer's vocabulary size against the model's embedding rows.
+Everything here is checked before an onnxruntime session is created: the manifest's format version
+and the type and range of every field the runtime reads (JSON read with depth and number limits), plain
+file names, every file's size and sha256, no links and no FIFOs or devices (opened without blocking,
+then refused by fstat), no external data, the input/output contract (the output [batch, classes]), the
+op set, and the tokenizer's vocabulary size against the model's embedding rows. runtime/verify.py also
+holds the whole folder to the manifest.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import stat
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, EdgeSentimentError
-from .files import sha256_bytes
+from .files import open_regular, parse_json, sha256_bytes
 from .onnxinfo import OnnxInfo, raw_initializer, read_onnx_info
 from .tokenizer import TokenizerBase, tokenizer_from_dict
 
@@ -59,7 +62,8 @@ ALLOWED_OPS = frozenset(
     "ReduceMean Relu Softmax Split Gemm Neg Exp Sqrt Reciprocal Pow Erf "
     "ReduceMax ReduceSum Reshape Shape Sigmoid Slice Squeeze Sub Tanh Transpose Unsqueeze Where DynamicQuantizeLinear "
     "MatMulInteger DequantizeLinear QuantizeLinear com.microsoft.DynamicQuantizeLSTM "
-    "com.microsoft.DynamicQuantizeMatMul com.microsoft.MatMulIntegerToFloat".split()
+    "com.microsoft.DynamicQuantizeMatMul com.microsoft.MatMulIntegerToFloat "
+    "Conv MaxPool AveragePool GlobalMaxPool GlobalAveragePool Flatten".split()  # CNN and pooling-only text classifiers
 )
 
 
@@ -138,19 +142,17 @@ class _Folder:
 
     def read(self, name: str, limit: int, what: str) -> bytes:
         shown = self.path / name
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(name, flags, dir_fd=self.fd) if self.fd is not None else os.open(shown, flags)
+        if not _plain_name(name):
+            raise BundleError(f"bundle file name {name!r} is not a plain file name in {self.path}; re-export the bundle")
+        try:  # O_NONBLOCK, then fstat: a FIFO or device named as a bundle file is refused, never waited on
+            fd = open_regular(name, dir_fd=self.fd, follow=False) if self.fd is not None else open_regular(shown, follow=False)
         except FileNotFoundError:
             raise BundleError(f"bundle file missing: {shown}; re-export the bundle") from None
-        except OSError as exc:  # ELOOP: a symbolic link; EISDIR and others
+        except OSError as exc:  # ELOOP: a symbolic link; EINVAL: a FIFO, device or folder; ENXIO: a socket
             raise BundleError(
                 f"{shown} is a link or not a regular file ({exc.strerror}); bundles hold only plain files"
             ) from None
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise BundleError(f"{shown} is not a regular file; bundles hold only plain files")
         if st.st_size > limit:
             os.close(fd)
             raise BundleError(f"{what} {shown} is {st.st_size} bytes, more than the {limit} allowed")
@@ -164,9 +166,9 @@ def _manifest(opened: _Folder) -> dict[str, Any]:
         raise BundleError(f"{folder} is not a bundle: it has no manifest.json; make one with 'edge-sentiment export'")
     raw = opened.read("manifest.json", _MAX_MANIFEST_BYTES, "manifest")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{folder}/manifest.json is not valid JSON ({exc}); re-export the bundle") from None
+        data = parse_json(raw, f"{folder}/manifest.json")
+    except ValueError as exc:
+        raise BundleError(f"{exc}; re-export the bundle") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BundleError(f"{folder}/manifest.json is not an edge-sentiment bundle manifest")
     version = data.get("format_version")
@@ -192,12 +194,91 @@ def _manifest(opened: _Folder) -> dict[str, Any]:
         raise BundleError(
             f"{folder}/manifest.json has labels {labels!r}: {max(classes, 2)} distinct names for {classes} output(s)"
         )
+    head = model.get("head", "sigmoid" if classes == 1 else "softmax")
+    if head not in ("sigmoid", "softmax", "multi-label") or (head == "sigmoid") != (classes == 1):
+        raise BundleError(
+            f"{folder}/manifest.json has head {head!r} for {classes} output(s): 'sigmoid' for one, "
+            "'softmax' or 'multi-label' for k"
+        )
     if model.get("pads", "skipped") not in ("skipped", "fed", "none"):
         raise BundleError(f"{folder}/manifest.json has pads {model.get('pads')!r}: one of skipped, fed, none")
     threshold = data.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
         raise BundleError(f"{folder}/manifest.json has threshold {threshold!r}; it must be a number between 0 and 1")
+    problems = _manifest_problems(data, classes)
+    if problems:
+        raise BundleError(f"{folder}/manifest.json: " + "; ".join(problems) + "; re-export the bundle")
     return data
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _plain_name(name: object) -> bool:
+    """A file name a bundle may list: no folder part, not hidden, no '..', nothing the OS would read elsewhere."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name not in (".", "..")
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\\x00:")
+        and name.isprintable()
+        and _utf8(name)
+    )
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _count(value: Any, low: int, high: int | None = None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+
+
+def _manifest_problems(data: dict[str, Any], classes: int) -> list[str]:
+    """Every field the runtime reads, checked for type and range (collected, so one message names them all)."""
+    problems = []
+    if not all(label.isprintable() and _utf8(label) for label in data.get("labels", LABELS)):
+        problems.append(f"labels {data.get('labels')!r} are not printable UTF-8 names")
+    for name, entry in data["files"].items():
+        if not _plain_name(name) or name == "manifest.json":
+            problems.append(f"files lists {name!r}, not a plain file name beside manifest.json")
+        elif (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or not _SHA256.fullmatch(entry["sha256"])
+            or not _count(entry.get("bytes"), 0)
+        ):
+            problems.append(f"files entry {name!r} is not {{'sha256': 64 hex digits, 'bytes': a count}}")
+    model = data["model"]
+    if not _count(model.get("max_len"), 1, 100_000):
+        problems.append(f"model max_len {model.get('max_len')!r} is not a whole number from 1 to 100000")
+    if not _count(model.get("vocab_size"), 3):
+        problems.append(f"model vocab_size {model.get('vocab_size')!r} is not a whole number of at least 3")
+    if model.get("padding", "pre") not in ("pre", "post"):
+        problems.append(f"model padding {model.get('padding')!r} is not 'pre' or 'post'")
+    empty = model.get("empty_text")
+    if empty is not None and (
+        not isinstance(empty, list)
+        or len(empty) != classes
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1 for v in empty)
+    ):
+        problems.append(f"model empty_text {str(empty)[:40]!r} is not {classes} probabilit{'y' if classes == 1 else 'ies'}")
+    if not isinstance(model.get("padding_skip"), (dict, type(None))):
+        problems.append(f"model padding_skip {str(model.get('padding_skip'))[:40]!r} is not an object")
+    for key in ("precisions", "int8", "source"):  # read by precision="auto" and bench
+        if not isinstance(data.get(key), (dict, type(None))):
+            problems.append(f"{key} {str(data.get(key))[:40]!r} is not an object")
+    precisions = data.get("precisions") or {}
+    if isinstance(precisions, dict):
+        for precision, name in precisions.items():
+            if precision not in PRECISION_FILES or name != PRECISION_FILES[precision] or name not in data["files"]:
+                problems.append(f"precisions lists {precision!r}: {name!r}, not a model file it holds")
+    return problems
 
 
 def _check_file(opened: _Folder, name: str, entry: Any, limit: int) -> bytes:
@@ -214,10 +295,17 @@ def _check_file(opened: _Folder, name: str, entry: Any, limit: int) -> bytes:
     return data
 
 
+def _fits(shape: list[int | str], classes: int) -> bool:
+    """An output shape [batch, classes]: rank 2, its last dimension the classes (or named: the graph decides)."""
+    return len(shape) == 2 and (isinstance(shape[1], str) or shape[1] == classes)
+
+
 def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: TokenizerBase, name: str) -> None:
     problems = []
     if info.external_data:
         problems.append(f"stores tensors outside the file ({', '.join(info.external_data[:3])})")
+    if info.functions:
+        problems.append(f"defines functions, which no exported bundle has ({', '.join(info.functions[:3])})")
     bad_ops = sorted(set(info.op_census) - ALLOWED_OPS)
     if bad_ops:
         problems.append(f"holds ops a sentiment LSTM bundle never has: {', '.join(bad_ops)}")
@@ -225,6 +313,13 @@ def check_model(info: OnnxInfo, manifest: dict[str, Any], tokenizer: TokenizerBa
         problems.append(f"must take one int32 input {INPUT_NAME!r}, takes {[(i.name, i.dtype) for i in info.inputs]}")
     if [o.name for o in info.outputs] != [OUTPUT_NAME] or info.outputs[0].dtype != "float32":
         problems.append(f"must give one float32 output {OUTPUT_NAME!r}, gives {[(o.name, o.dtype) for o in info.outputs]}")
+    elif not _fits(info.outputs[0].shape, manifest["model"].get("classes", 1)):
+        problems.append(
+            f"gives {OUTPUT_NAME!r} of shape {info.outputs[0].shape}, not [batch, {manifest['model'].get('classes', 1)}] "
+            "as the manifest's classes say"
+        )
+    if info.inputs and len(info.inputs[0].shape) != 2:
+        problems.append(f"takes {INPUT_NAME!r} of shape {info.inputs[0].shape}, not [batch, length]")
     embedding = info.initializers.get(EMBEDDING_NAME, info.initializers.get(f"{EMBEDDING_NAME}_quantized"))
     if embedding is None or len(embedding) != 2:
         problems.append(f"has no 2-D embedding initializer named {EMBEDDING_NAME!r}")
@@ -283,11 +378,11 @@ def _load(opened: _Folder, precision: str) -> Bundle:
         raise BundleError(f"bundle {folder} lists no tokenizer.json in its manifest")
     tok_bytes = _check_file(opened, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
     try:
-        tokenizer = tokenizer_from_dict(json.loads(tok_bytes.decode("utf-8")))
+        tokenizer = tokenizer_from_dict(parse_json(tok_bytes, f"{folder}/tokenizer.json"))
     except EdgeSentimentError as exc:
         raise BundleError(f"bundle tokenizer: {exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"bundle tokenizer.json is not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise BundleError(f"{exc}; re-export the bundle") from None
     if tokenizer.max_len != manifest["model"].get("max_len"):
         raise BundleError(f"tokenizer max_len {tokenizer.max_len} differs from the manifest's {manifest['model'].get('max_len')}")
     skip = manifest["model"].get("padding_skip")
@@ -326,6 +421,8 @@ def _fast_parts(opened: _Folder, manifest: dict[str, Any]) -> dict[str, bytes]:
         problems = []
         if part_info.external_data:
             problems.append("stores tensors outside the file")
+        if part_info.functions:
+            problems.append("defines functions, which no exported bundle has")
         bad_ops = sorted(set(part_info.op_census) - ALLOWED_OPS)
         if bad_ops:
             problems.append(f"holds ops a sentiment LSTM bundle never has: {', '.join(bad_ops)}")

@@ -34,11 +34,13 @@ SPLIT_MIN_HIDDEN = 64
 class Prediction:
     """A label and a score: for a two-label bundle ("negative"/"positive") the probability that the text
     is positive; for a bundle of several classes the probability of the label, with every class's in
-    probabilities (in the order of the bundle's labels)."""
+    probabilities (in the order of the bundle's labels). A multi-label bundle's texts may have several
+    labels or none: labels holds every one at or over the threshold, label the most probable one."""
 
     label: str
     score: float
     probabilities: tuple[float, ...] | None = None
+    labels: tuple[str, ...] | None = None  # multi-label bundles only
 
 
 def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -133,6 +135,7 @@ class Predictor:
         # cannot be skipped); "none": texts batched by exact length, no pads (models that masked them).
         self.pads = model.get("pads", "skipped" if model.get("padding_skip") else "fed")
         self.classes = int(model.get("classes", 1))
+        self.head = str(model.get("head", "sigmoid" if self.classes == 1 else "softmax"))  # or "multi-label"
         self.labels = list(bundle.manifest.get("labels", LABELS))
         empty = model.get("empty_text")
         self._empty = np.asarray(empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes, dtype=np.float32)
@@ -175,7 +178,7 @@ class Predictor:
             from .precision import choose_precision
 
             chosen: Predictor = choose_precision(
-                bundle, threads=threads or usable_cores(), batch_size=batch_size, predictor_class=cls
+                bundle, threads=threads or usable_cores(), batch_size=batch_size, predictor_class=cls, fast=fast
             )
             return chosen
         return cls(load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size, fast=fast)
@@ -185,7 +188,15 @@ class Predictor:
         return self.bundle.manifest
 
     def _score_batch(self, batch: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        return self._scores(self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0], len(batch))
+
+    def _scores(self, out: np.ndarray, rows: int) -> np.ndarray:
+        """A model's output as (n,) or (n, k); BundleError when it is not [rows, classes] (never a silent mislabel)."""
+        if out.shape != (rows, self.classes):
+            raise BundleError(
+                f"{self.bundle.path}: the model gave {OUTPUT_NAME!r} of shape {list(out.shape)} for {rows} texts, "
+                f"not [{rows}, {self.classes}] as the manifest's classes say; re-export the bundle"
+            )
         return out[:, 0] if self.classes == 1 else out
 
     def _score_padless(self, batch: np.ndarray) -> np.ndarray:
@@ -217,7 +228,7 @@ class Predictor:
         else:
             assert self._unpadded is not None
             out = self._unpadded([OUTPUT_NAME], feed)[0]
-        return out[:, 0] if self.classes == 1 else out
+        return self._scores(out, len(batch))
 
     def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
         """Start scoring id lists (in the pool when there are several batches); returns a waiter."""
@@ -330,6 +341,16 @@ class Predictor:
         scores = self.predict_proba(texts)
         if self.classes == 1:
             return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in scores]
+        if self.head == "multi-label":
+            return [
+                Prediction(
+                    self.labels[int(np.argmax(p))],
+                    float(np.max(p)),
+                    tuple(float(v) for v in p),
+                    tuple(label for label, v in zip(self.labels, p) if v >= self.threshold),
+                )
+                for p in scores
+            ]
         return [Prediction(self.labels[int(np.argmax(p))], float(np.max(p)), tuple(float(v) for v in p)) for p in scores]
 
     def __repr__(self) -> str:
