@@ -51,7 +51,7 @@ check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python scripts/docs.py --check
+	$(BIN)/python tools/maintenance/docs.py --check
 
 # Downloads the archive into the cache (and checks its sha256) when that is where DATA points.
 data: setup
@@ -76,8 +76,8 @@ predict: setup
 
 # Remakes the bundle shipped inside the package (src/edge_sentiment/assets/default).
 default-bundle: data
-	$(BIN)/python scripts/make_default_bundle.py --data $(DATA)
+	$(BIN)/python tools/maintenance/make_default_bundle.py --data $(DATA)
 
 # Remakes the tiny committed test assets (tests/assets), no IMDB data needed.
 test-assets: setup
-	$(BIN)/python scripts/make_test_assets.py
+	$(BIN)/python tools/maintenance/make_test_assets.py

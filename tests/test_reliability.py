@@ -1,6 +1,6 @@
 """Reliability: any text gives a probability, non-text is refused, threads agree, and no kill or fault loses a bundle.
 
-The trials live in scripts/reliability.py, which runs them larger and prints the figures of docs/reliability.md.
+The trials live in tools/maintenance/reliability.py, which runs them larger and prints the figures of docs/reliability.md.
 Tampered bundles and hostile archives are proved in test_bundle.py and test_data.py, not here.
 """
 
@@ -27,9 +27,7 @@ from edge_sentiment import InputError, Predictor, load_bundle
 from edge_sentiment.runtime import files as files_module
 from edge_sentiment.export.writer import write_bundle
 from edge_sentiment.runtime.predictor import CHUNK
-
-
-import reliability_trials as harness  # noqa: E402  (tests/reliability_trials.py, beside this file)
+from tools.maintenance import reliability as harness  # the trials; pytest's pythonpath (pyproject.toml) holds the root
 
 TINY_BUNDLE = ASSETS / "tiny_bundle"
 MB = 1024 * 1024

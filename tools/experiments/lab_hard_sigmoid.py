@@ -6,7 +6,7 @@ gate, to see whether that explains the lab's 0.8663 (it did not: seed 7 gave 0.8
 It writes a run folder like `edge-sentiment train` but is not a recipe: the model needs this script's
 activation to load, so it is not exported.
 
-    python experiments/lab_hard_sigmoid.py --data ../shared/data/aclImdb.tar.gz --out runs/lab-hard-sigmoid [--seed 7]
+    python tools/experiments/lab_hard_sigmoid.py --data ../shared/data/aclImdb.tar.gz --out runs/lab-hard-sigmoid [--seed 7]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
         args.out,
         get_recipe("lab").with_overrides(seed=args.seed),
         verbose=2,
-        command="python experiments/lab_hard_sigmoid.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v),
+        command="python tools/experiments/lab_hard_sigmoid.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v),
     )
     print(json.dumps({k: metrics[k] for k in ("seed", "train_accuracy", "test_accuracy", "wall_seconds")}))
 

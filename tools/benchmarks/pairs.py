@@ -1,6 +1,6 @@
 """Two bundles' batch-1 latency (or throughput), measured in alternating pairs so the machine's drift hits both alike.
 
-    python benchmarks/pairs.py bundles/large src/edge_sentiment/assets/default --pairs 6 \
+    python tools/benchmarks/pairs.py bundles/large src/edge_sentiment/assets/default --pairs 6 \
         --data ../shared/data/aclImdb.tar.gz --json-file runs/pairs-large.json
 
 Each measurement is one `edge-sentiment bench --bundle B --threads T --batch-sizes 1 --cold-repeats 0
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     result = {
-        "command": shlex.join(["python", "benchmarks/pairs.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": shlex.join(["python", "tools/benchmarks/pairs.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "measure": ("throughput, texts/s" if throughput else "batch-1 end-to-end p50, ms")
         + " (the a_ms/b_ms fields): "

@@ -1,8 +1,9 @@
 """Reliability trials: fuzzed texts, huge inputs, threads, kills and faults during export; prints the figures.
 
-Run:  .venv/bin/python scripts/reliability.py [--fuzz-examples N] [--random-texts N] [--kill-trials N] [--json]
-(which runs main() here); tests/test_reliability.py imports the trials and runs them small; docs/reliability.md holds
-the figures of a real run. Exports use only tests/assets (tiny_run, tiny_bundle), never the IMDB data.
+Run:  .venv/bin/python tools/maintenance/reliability.py [--fuzz-examples N] [--random-texts N] [--kill-trials N] [--json]
+from the project's root; tests/test_reliability.py imports the trials (tools.maintenance.reliability) and runs
+them small; docs/reliability.md holds the figures of a real run. Exports use only tests/assets (tiny_run,
+tiny_bundle), never the IMDB data.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project: this file is tools/maintenance/reliability.py
 SCRIPT = Path(__file__).resolve()
 TINY_BUNDLE = ROOT / "tests" / "assets" / "tiny_bundle"
 TINY_RUN = ROOT / "tests" / "assets" / "tiny_run"
@@ -1017,7 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "command": " ".join(["scripts/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["tools/maintenance/reliability.py", *(argv if argv is not None else sys.argv[1:])]),
         "seconds": round(time.perf_counter() - started),
     }
     for p in results["tamper"], results["hostile"], results["damaged"]:

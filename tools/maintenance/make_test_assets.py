@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project's root: this file is in tools/maintenance/
 ASSETS = ROOT / "tests" / "assets"
 GOOD = "good great wonderful brilliant moving superb excellent loved beautiful best".split()
 BAD = "bad awful boring terrible dull worst hated stupid poor waste".split()
@@ -64,14 +64,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         archive = write_archive(Path(tmp) / "synthetic.tar.gz")
         run = ASSETS / "tiny_run"
-        metrics = train(archive, run, recipe, force=True, verbose=0, command="scripts/make_test_assets.py")
+        metrics = train(archive, run, recipe, force=True, verbose=0, command="tools/maintenance/make_test_assets.py")
         export_bundle(
             run,
             ASSETS / "tiny_bundle",
             parity_samples=200,
             data=archive,
             force=True,
-            command="scripts/make_test_assets.py",
+            command="tools/maintenance/make_test_assets.py",
             text_model=True,  # measured on the synthetic archive's test split here
             text_fuzz=100_000,
         )
@@ -131,7 +131,7 @@ def make_shape_bundles(archive: Path) -> None:
                 parity_samples=64,
                 data=archive,
                 force=True,
-                command="scripts/make_test_assets.py",
+                command="tools/maintenance/make_test_assets.py",
             )
 
 
@@ -175,7 +175,7 @@ def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict
             parity_samples=64,
             data=archive,
             force=True,
-            command="scripts/make_test_assets.py",
+            command="tools/maintenance/make_test_assets.py",
         )
 
         keras.utils.set_random_seed(7)
@@ -193,7 +193,7 @@ def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict
             data=archive,
             force=True,
             tokenizer=work / "tokenizer.json",
-            command="scripts/make_test_assets.py",
+            command="tools/maintenance/make_test_assets.py",
         )
 
         keras.utils.set_random_seed(7)
@@ -214,7 +214,7 @@ def make_kind_bundles(archive: Path, max_len: int = 40, vocab: int = 32) -> dict
             data=archive,
             force=True,
             tokenizer_options=TokenizerOptions(word_index=work / "word_index.json"),
-            command="scripts/make_test_assets.py",
+            command="tools/maintenance/make_test_assets.py",
         )
     return accuracy
 

@@ -1,7 +1,7 @@
 """Add conformance.jsonl to bundles made before it, computed from each bundle's own tokenizer and fp32
 model through the runtime (no retraining, no data); every other file is kept byte for byte.
 
-    python scripts/add_conformance.py src/edge_sentiment/assets/default tests/assets/tiny_bundle ...
+    python tools/maintenance/add_conformance.py src/edge_sentiment/assets/default tests/assets/tiny_bundle ...
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Run the standard comparison and rewrite benchmarks/RESULTS.md (plus results.json and latency.png).
+"""Run the standard comparison and rewrite tools/benchmarks/results/RESULTS.md (plus results.json and latency.png).
 
-    python benchmarks/run.py --bundle bundles/lab --keras-model runs/lab/model.keras \
+    python tools/benchmarks/run.py --bundle bundles/lab --keras-model runs/lab/model.keras \
         --data ../shared/data/aclImdb.tar.gz
 
 It calls `edge-sentiment bench` itself, so the figures in RESULTS.md are what that command printed.
-RESULTS.md also shows `benchmarks/lstm_kernel.json`, when `python benchmarks/lstm_kernel.py --json-file
-benchmarks/lstm_kernel.json` has written it, and `benchmarks/accuracy_latency.json` with its plot, when
-`python benchmarks/accuracy_latency.py` has. `--render-only` rewrites RESULTS.md from the saved JSON.
+RESULTS.md also shows `results/lstm_kernel.json`, when `python tools/benchmarks/lstm_kernel.py --json-file
+tools/benchmarks/results/lstm_kernel.json` has written it, and `results/accuracy_latency.json` with its plot, when
+`python tools/benchmarks/accuracy_latency.py` has. `--render-only` rewrites RESULTS.md from the saved JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+RESULTS = Path(__file__).resolve().parent / "results"  # what the benchmarks write, beside the scripts
+ROOT = Path(__file__).resolve().parents[2]  # the project: paths are shown as run from here
 
 
 def main() -> None:
@@ -39,23 +40,23 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.render_only:
-        saved = json.loads((HERE / "results.json").read_text(encoding="utf-8"))
+        saved = json.loads((RESULTS / "results.json").read_text(encoding="utf-8"))
         shown, reports = saved["command"], saved["runs"]
     else:
         shown, reports = _measure(args)
         for report in reports:  # the bundle as run from the project's root, not this machine's path
             for key in ("bundle", "command"):
-                report[key] = report[key].replace(str(HERE.parent) + "/", "")
-        (HERE / "results.json").write_text(json.dumps({"command": shown, "runs": reports}, indent=2) + "\n", encoding="utf-8")
+                report[key] = report[key].replace(str(ROOT) + "/", "")
+        (RESULTS / "results.json").write_text(json.dumps({"command": shown, "runs": reports}, indent=2) + "\n", encoding="utf-8")
     report = reports[-1]
 
-    sys.path.insert(0, str(HERE.parent / "src"))
+    sys.path.insert(0, str(ROOT / "src"))
     from edge_sentiment.bench.report import render_text
 
     lines = [
         "# Benchmark results",
         "",
-        "Written by `python benchmarks/run.py` from one run of:",
+        "Written by `python tools/benchmarks/run.py` from one run of:",
         "",
         f"    {shown}",
         "",
@@ -76,7 +77,7 @@ def main() -> None:
         _kernel_section(),
         _accuracy_section(),
     ]
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(render_text(report))
 
 
@@ -94,7 +95,7 @@ def _measure(args: argparse.Namespace) -> tuple[str, list[dict]]:
         "--throughput-texts",
         args.throughput_texts,
         "--plot",
-        str(HERE / "latency.png"),
+        str(RESULTS / "latency.png"),
         "--json",
     ]
     for flag, value in (("--bundle", args.bundle), ("--data", args.data), ("--keras-model", args.keras_model)):
@@ -102,7 +103,7 @@ def _measure(args: argparse.Namespace) -> tuple[str, list[dict]]:
             cmd += [flag, value]
     if not args.no_keras:
         cmd += ["--compare", "keras"]
-    shown = shlex.join(cmd).replace(str(HERE.parent) + "/", "")
+    shown = shlex.join(cmd).replace(str(ROOT) + "/", "")
     print(f"$ {shown}", file=sys.stderr)
     exe = [sys.executable, "-m", "edge_sentiment", *cmd[1:]]
     reports = []
@@ -177,7 +178,7 @@ def _where_time_goes(report: dict) -> str:
 
 def _kernel_section() -> str:
     """The LSTM kernel's per-step cost and the throughput split, from lstm_kernel.json if it was written."""
-    path = HERE / "lstm_kernel.json"
+    path = RESULTS / "lstm_kernel.json"
     if not path.exists():
         return ""
     k = json.loads(path.read_text(encoding="utf-8"))
@@ -220,8 +221,8 @@ def _kernel_section() -> str:
 
 
 def _accuracy_section() -> str:
-    """Accuracy per microsecond, from benchmarks/accuracy_latency.json if it was written."""
-    path = HERE / "accuracy_latency.json"
+    """Accuracy per microsecond, from results/accuracy_latency.json if it was written."""
+    path = RESULTS / "accuracy_latency.json"
     if not path.exists():
         return ""
     a = json.loads(path.read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ Trains a recipe on the full IMDB training set with the project's own `train`, ex
 accuracy gate and the text model's ids on the whole test split, the fast path at every length), and
 writes the bundle into the package. The manifest records the commands and the metrics.
 
-    python scripts/make_default_bundle.py --data ../shared/data/aclImdb.tar.gz [--recipe default]
-    python scripts/make_default_bundle.py --run runs/default  # export a finished run only
+    python tools/maintenance/make_default_bundle.py --data ../shared/data/aclImdb.tar.gz [--recipe default]
+    python tools/maintenance/make_default_bundle.py --run runs/default  # export a finished run only
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project's root: this file is in tools/maintenance/
 TARGET = ROOT / "src" / "edge_sentiment" / "assets" / "default"
 
 

@@ -2,7 +2,7 @@
 (no retraining); measured against the Python runtime on the IMDB test set, fuzzed texts and the
 conformance texts, and refused when any IMDB test review differs. Every other file is kept byte for byte.
 
-    python scripts/add_text_model.py --data ../shared/data/aclImdb.tar.gz [--fuzz 100000] BUNDLE...
+    python tools/maintenance/add_text_model.py --data ../shared/data/aclImdb.tar.gz [--fuzz 100000] BUNDLE...
 """
 
 from __future__ import annotations

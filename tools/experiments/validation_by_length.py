@@ -5,7 +5,7 @@ when its recipe holds out a validation split; this script computes them for a ru
 from the run's own recipe (the same seeded split) and its Keras model. They are for choosing recipes
 on short texts without looking at the test set.
 
-    python experiments/validation_by_length.py --run runs/better [--data ../shared/data/aclImdb.tar.gz]
+    python tools/experiments/validation_by_length.py --run runs/better [--data ../shared/data/aclImdb.tar.gz]
 """
 
 from __future__ import annotations

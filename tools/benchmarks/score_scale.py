@@ -1,7 +1,7 @@
 """`edge-sentiment score` at scale: the local engine against Ray Data in local mode, in one run.
 
-    python benchmarks/score_scale.py [--rows 1000000] [--workers 2] [--rounds 1] [--data ARCHIVE] [--bundle DIR]
-                                     [--engines local,ray] [--json-file benchmarks/score_scale.json]
+    python tools/benchmarks/score_scale.py [--rows 1000000] [--workers 2] [--rounds 1] [--data ARCHIVE] [--bundle DIR]
+                                     [--engines local,ray] [--json-file tools/benchmarks/results/score_scale.json]
 
 The input is the IMDB test set repeated to --rows texts, as JSON Lines ({"id", "text"}). Each engine
 runs the real command (`python -m edge_sentiment score ... --json`) in its own process; the peak
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--engines", default="local,ray")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each engine, interleaved")
     parser.add_argument("--work-dir", default=None, help="where the input and outputs go (default: a temporary folder)")
-    parser.add_argument("--json-file", default="benchmarks/score_scale.json")
+    parser.add_argument("--json-file", default="tools/benchmarks/results/score_scale.json")
     args = parser.parse_args()
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="score-scale-"))

@@ -2,7 +2,7 @@
 model.onnx (no retraining) and refused unless its scores equal model.onnx's bit for bit at every length
 and on every IMDB test review. Every other file is kept byte for byte.
 
-    python scripts/add_fast_path.py --data ../shared/data/aclImdb.tar.gz BUNDLE...
+    python tools/maintenance/add_fast_path.py --data ../shared/data/aclImdb.tar.gz BUNDLE...
 """
 
 from __future__ import annotations

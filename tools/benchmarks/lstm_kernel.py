@@ -1,7 +1,7 @@
 """Where batch-1 time goes: the bundle's model against onnxruntime's bare LSTM op and the arithmetic floor.
 
-    python benchmarks/lstm_kernel.py [--bundle DIR] [--repeats 300] [--rounds 5] [--data ARCHIVE]
-                                     [--json | --json-file benchmarks/lstm_kernel.json]
+    python tools/benchmarks/lstm_kernel.py [--bundle DIR] [--repeats 300] [--rounds 5] [--data ARCHIVE]
+                                     [--json | --json-file tools/benchmarks/results/lstm_kernel.json]
 
 Each figure is the slope of batch-1 time against sequence length (a least-squares fit over several
 lengths), in microseconds per word step, so fixed per-call costs drop out:
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="IMDB archive: also split test-set throughput (see above)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
-        "--json-file", default=None, help="also write them there (benchmarks/run.py puts that file into RESULTS.md)"
+        "--json-file", default=None, help="also write them there (tools/benchmarks/run.py puts that file into RESULTS.md)"
     )
     args = parser.parse_args()
 
@@ -166,7 +166,7 @@ def main() -> None:
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 
     result = {
-        "command": shlex.join(["python", "benchmarks/lstm_kernel.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "tools/benchmarks/lstm_kernel.py", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rounds": args.rounds,
         "bundle": str(fp32.path),

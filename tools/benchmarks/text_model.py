@@ -5,8 +5,8 @@ review, one thread. Python's two are timed in alternating blocks in this process
 js/bench/latency.mjs right after. Prints the table (ratios to the Python runtime's p50) and writes
 every figure to --json-file; --doc puts the table between a doc's `text_model` markers.
 
-    python benchmarks/text_model.py --data ../shared/data/aclImdb.tar.gz --json-file benchmarks/text_model.json \
-        --doc docs/javascript.md
+    python tools/benchmarks/text_model.py --data ../shared/data/aclImdb.tar.gz \
+        --json-file tools/benchmarks/results/text_model.json --doc docs/javascript.md
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from edge_sentiment.runtime.bundle import default_bundle_path
 from edge_sentiment.runtime.textmodel import TextModel
 from edge_sentiment.runtime.tokenizer import words
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project's root: this file is in tools/benchmarks/
 
 
 def median_review(data: str | None) -> str:
@@ -101,7 +101,7 @@ def main() -> None:
     base = rows["Python, Python tokenizer (Predictor)"]["p50_ms"]
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [
-        f"Made by `python benchmarks/text_model.py --data $DATA` on {when} ({platform.machine()}, "
+        f"Made by `python tools/benchmarks/text_model.py --data $DATA` on {when} ({platform.machine()}, "
         f"{len(words(text))}-word median IMDB test review, batch 1, one thread, {args.repeats} timed calls each "
         f"after 20 warm-up calls; python {versions['python']}, onnxruntime {versions.get('onnxruntime')}, "
         f"node {versions['node']}, onnxruntime-node/-web {versions['onnxruntime-node/web']}; "

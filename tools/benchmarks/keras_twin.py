@@ -1,6 +1,6 @@
 """The shipped bundle's Keras model, rebuilt from the bundle's own weights, for `bench --compare keras`.
 
-    python benchmarks/keras_twin.py --data ../shared/data/aclImdb.tar.gz --out runs/keras-twin/model.keras
+    python tools/benchmarks/keras_twin.py --data ../shared/data/aclImdb.tar.gz --out runs/keras-twin/model.keras
 
 The run folder that trained the shipped bundle is not in the repository, so this rebuilds its model:
 Embedding(10000, 16) -> Bidirectional(LSTM(64, return_sequences=True)) -> WordPooling("mean-max") ->

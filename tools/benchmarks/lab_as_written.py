@@ -10,8 +10,8 @@ of one seed differ: the seeds here are the value on that line, as in the lab.
 
 Each run is a fresh process; results go to --out (one JSON a run; runs already there are kept, so an
 interrupted sweep resumes). Run:
-  python benchmarks/lab_as_written.py --data ../shared/data/aclImdb.tar.gz --out runs/lab-as-written
-  python benchmarks/lab_as_written.py --data ... --out runs/lab-as-written --report docs/lab.md
+  python tools/benchmarks/lab_as_written.py --data ../shared/data/aclImdb.tar.gz --out runs/lab-as-written
+  python tools/benchmarks/lab_as_written.py --data ... --out runs/lab-as-written --report docs/lab.md
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _docs import write_between  # benchmarks/_docs.py, beside this script
+from _docs import write_between  # tools/benchmarks/_docs.py, beside this script
 
 # The lab's script, as written (the two changes marked). {keras} is "keras" or "tf_keras".
 LAB = """

@@ -1,7 +1,7 @@
 """Text-in throughput on 2 threads: the Predictor's pipeline against three ways of overlapping the tokenizer.
 
-    python benchmarks/throughput_overlap.py --data ../shared/data/aclImdb.tar.gz --rounds 6 \
-        --json-file benchmarks/records/throughput_overlap.json
+    python tools/benchmarks/throughput_overlap.py --data ../shared/data/aclImdb.tar.gz --rounds 6 \
+        --json-file tools/benchmarks/results/records/throughput_overlap.json
 
 The Predictor tokenizes chunk k+1 on the calling thread (pure Python, holding the GIL) while its pool
 scores chunk k; a pool thread whose onnxruntime call ends must then wait for the GIL. The variants:
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project's root: this file is in tools/benchmarks/
 sys.path.insert(0, str(ROOT / "src"))
 
 from edge_sentiment.data import load_imdb  # noqa: E402
@@ -62,7 +62,7 @@ def pipeline(p: Predictor, texts: list[str], every: int = 0) -> np.ndarray:
             ids.append(p.tokenizer.encode(text))
             if every and k % every == 0:
                 time.sleep(0)
-        started = p._start(ids)
+        started = p.start_scoring(ids)
         if pending is not None:
             parts.append(pending())
         pending = started
@@ -74,7 +74,7 @@ def workers_tokenize(p: Predictor, pool: ThreadPoolExecutor, texts: list[str]) -
     def task(group: list[str], out: np.ndarray, rows: np.ndarray) -> None:
         ids = [p.tokenizer.encode(t) for t in group]
         for r, batch in batch_by_length(ids, p.batch_size):
-            out[rows[r]] = p._score_padless(batch) if batch[:, 0].all() else p._score_batch(batch)
+            out[rows[r]] = p._score_padless(batch) if batch[:, 0].all() else p.score_batch(batch)
 
     parts, pending, it = [], None, iter(texts)
     while chunk := list(islice(it, CHUNK)):
@@ -155,7 +155,7 @@ def main() -> None:
 
         record = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": "python benchmarks/throughput_overlap.py " + " ".join(sys.argv[1:]),
+            "command": "python tools/benchmarks/throughput_overlap.py " + " ".join(sys.argv[1:]),
             "texts": len(texts),
             "versions": {"python": sys.version.split()[0], "onnxruntime": onnxruntime.__version__, "numpy": np.__version__},
             "bundle": os.path.relpath(p.bundle.path, ROOT) if p.bundle.path.is_relative_to(ROOT) else str(p.bundle.path),

@@ -1,6 +1,6 @@
 """Cold start of `edge-sentiment predict` against the Python API, in fresh processes, paired and interleaved.
 
-    python benchmarks/cold_start.py [--pairs 30] [--json-file benchmarks/cold_start.json]
+    python tools/benchmarks/cold_start.py [--pairs 30] [--json-file tools/benchmarks/results/cold_start.json]
 
 Each round starts, in turn, a fresh Python process for each variant and times it from start to exit:
   api               from edge_sentiment import Predictor; Predictor.load().predict(TEXT)
@@ -54,7 +54,7 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - start)
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/cold_start.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "tools/benchmarks/cold_start.py", *sys.argv[1:]]),
         "pairs": args.pairs,
         "median_s": {name: round(statistics.median(v), 4) for name, v in seconds.items()},
         "median_minus_api_s": {

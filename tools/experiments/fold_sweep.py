@@ -4,7 +4,7 @@ Folds the run's model with the same code `train --embedding-rank` uses (edge_sen
 the same word counts from the same training arrays) and scores the wide model and every fold on the
 run's own validation split (never the test set). One JSON line per width.
 
-    python experiments/fold_sweep.py --run runs/large-e256-s7 --ranks 8,16,24,32,40 [--data aclImdb.tar.gz]
+    python tools/experiments/fold_sweep.py --run runs/large-e256-s7 --ranks 8,16,24,32,40 [--data aclImdb.tar.gz]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The fast path at batch 1, by text length: model.onnx, the unpadded graph, and the two directions on two threads.
 
-    python benchmarks/fastpath.py [--bundle DIR] [--lengths 8,16,...] [--rounds 7] [--repeats 200] \
-        [--json-file benchmarks/fastpath.json]
+    python tools/benchmarks/fastpath.py [--bundle DIR] [--lengths 8,16,...] [--rounds 7] [--repeats 200] \
+        [--json-file tools/benchmarks/results/fastpath.json]
 
 One process, one Predictor per path over the same bundle (default: the shipped one), each fed the same
 token ids (random words, seeded) of each length: score_ids([ids]), so only the model's part is timed.
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
             break
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/fastpath.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": shlex.join(["python", "tools/benchmarks/fastpath.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}",
         "onnxruntime": __import__("onnxruntime").__version__,
         "bundle": str(bundle.path),

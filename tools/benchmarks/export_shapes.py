@@ -8,7 +8,7 @@ saved (the lab's shape by tf-keras as a Keras 2 .h5), and exported by the real c
 Batch-1 latency is session.run and tokenizing of one median-length test review, Predictor(threads=1),
 in alternating rounds over all bundles of the run; the ratio is to the lab's .h5 bundle.
 
-Run: python benchmarks/export_shapes.py --data ../shared/data/aclImdb.tar.gz [--doc docs/model-shapes.md]
+Run: python tools/benchmarks/export_shapes.py --data ../shared/data/aclImdb.tar.gz [--doc docs/model-shapes.md]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from _docs import run_export, write_between, write_rows  # benchmarks/_docs.py, beside this script
+from _docs import run_export, write_between, write_rows  # tools/benchmarks/_docs.py, beside this script
 
 
 # The int8 gate's limit here (points of accuracy): wide, so that the table shows each shape's loss.
@@ -75,10 +75,29 @@ def shapes(keras: Any, vocab: int) -> dict[str, tuple[str, Callable[[], list[Any
             "Embedding(32) → LSTM(64) → Dense(32, relu) → Dense(3, softmax); stars 1-4 / 7-8 / 9-10",
             lambda: [L.Embedding(vocab, 32), L.LSTM(64), L.Dense(32, activation="relu"), L.Dense(3, activation="softmax")],
         ),
+        "pooled-logits": (
+            "TF's basic text classification: Embedding(32) → Dropout → GlobalAveragePooling1D → Dense(1) logits",
+            lambda: [L.Embedding(vocab, 32), L.Dropout(0.2), L.GlobalAveragePooling1D(), L.Dense(1)],
+        ),
+        "cnn": (
+            "Embedding(32) → Conv1D(64, 5, relu) → MaxPooling1D(2) → Conv1D(64, 5, relu) → GlobalMaxPooling1D → Dense(1)",
+            lambda: [
+                L.Embedding(vocab, 32),
+                L.Conv1D(64, 5, activation="relu"),
+                L.MaxPooling1D(2),
+                L.Conv1D(64, 5, activation="relu"),
+                L.GlobalMaxPooling1D(),
+                L.Dense(1, activation="sigmoid"),
+            ],
+        ),
+        "multi-label": (
+            "multi-label: Embedding(32) → GlobalMaxPooling1D → Dense(2, sigmoid); positive / 9-10 stars",
+            lambda: [L.Embedding(vocab, 32), L.GlobalMaxPooling1D(), L.Dense(2, activation="sigmoid")],
+        ),
     }
 
 
-def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list[dict[str, Any]]:
+def build(data: Path, work: Path, n_train: int, length: int, vocab: int, only: set[str] | None = None) -> list[dict[str, Any]]:
     import keras
     import tf_keras
 
@@ -116,12 +135,40 @@ def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list
             "options": [],
         }
     )
+    if only is None or "lab-hard-sigmoid" in only:  # Keras 2.0-2.2's default gates: hard_sigmoid, 0.2x + 0.5
+        tf_keras.utils.set_random_seed(7)
+        hard = tf_keras.Sequential(
+            [
+                tf_keras.layers.Embedding(vocab, 32, input_length=length),
+                tf_keras.layers.LSTM(100, recurrent_activation="hard_sigmoid", dropout=0.2, recurrent_dropout=0.2),
+                tf_keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+        hard.compile("adam", "binary_crossentropy")
+        hard.fit(x_pre, y, epochs=1, batch_size=64, verbose=0)
+        hard.save(work / "lab-hard-sigmoid.h5")
+        cases.append(
+            {
+                "name": "lab-hard-sigmoid",
+                "shape": "the lab's shape as Keras 2.0-2.2 made it: LSTM(100, recurrent_activation='hard_sigmoid')",
+                "file": "Keras 2 .h5 (tf-keras)",
+                "path": work / "lab-hard-sigmoid.h5",
+                "tokenizer": work / "tokenizer.json",
+                "options": [],
+            }
+        )
     for name, (shape, layers) in shapes(keras, vocab).items():
+        if only is not None and name not in only:
+            continue
         keras.utils.set_random_seed(7)
-        classes = 3 if name == "three-class" else 1
+        classes = 3 if name == "three-class" else 2 if name == "multi-label" else 1
         model = keras.Sequential([keras.Input(shape=(length,), dtype="int32"), *layers()])
-        model.compile("adam", "binary_crossentropy" if classes == 1 else "sparse_categorical_crossentropy")
-        model.fit(x_post if name.startswith("post") else x_pre, y if classes == 1 else y3, epochs=1, batch_size=64, verbose=0)
+        loss: Any = {1: "binary_crossentropy", 2: "binary_crossentropy", 3: "sparse_categorical_crossentropy"}[classes]
+        if name == "pooled-logits":
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        model.compile("adam", loss)
+        target = {1: y, 2: np.stack([y, (y3 == 2).astype(int)], axis=1), 3: y3}[classes]
+        model.fit(x_post if name.startswith("post") else x_pre, target, epochs=1, batch_size=64, verbose=0)
         model.save(work / f"{name}.keras")
         cases.append(
             {
@@ -130,7 +177,11 @@ def build(data: Path, work: Path, n_train: int, length: int, vocab: int) -> list
                 "file": "Keras 3 .keras",
                 "path": work / f"{name}.keras",
                 "tokenizer": work / ("tokenizer-post.json" if name.startswith("post") else "tokenizer.json"),
-                "options": ["--labels", "negative,positive,strongly positive", *THREE] if classes == 3 else [],
+                "options": ["--labels", "negative,positive,strongly positive", *THREE]
+                if classes == 3
+                else ["--labels", "positive,9-10 stars"]
+                if classes == 2
+                else [],
             }
         )
     return cases
@@ -170,11 +221,12 @@ def evaluate(bundle: Path, data: Path, n: int, options: list[str]) -> tuple[dict
 
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
-        f"Made by `python benchmarks/export_shapes.py --data $DATA --doc docs/model-shapes.md` on {meta['date']}: "
+        f"Made by `python tools/benchmarks/export_shapes.py --data $DATA --doc docs/model-shapes.md` on {meta['date']}: "
         f"{meta['train_reviews']} training reviews, 1 epoch, {meta['max_len']} ids per review, our tokenizer's "
-        f"{meta['vocab']} ids; parity on {meta['samples']} IMDB test reviews; every model exported with `--quantize int8 "
-        f"--accuracy-samples {meta['test_reviews']} --int8-max-loss {INT8_MAX_LOSS}` (the three-class one with "
-        "`--rating-classes 1-4,7-8,9-10`); accuracy "
+        f"{meta['vocab']} ids; parity on {meta['samples']} IMDB test reviews; every model exported with `--padding` "
+        f"and `--truncating` as trained and `--quantize int8 --accuracy-samples {meta['test_reviews']} --int8-max-loss "
+        f"{INT8_MAX_LOSS}` (the three-class one with `--rating-classes 1-4,7-8,9-10`; the multi-label one without: its "
+        "head has no single-label accuracy); accuracy "
         f"of fp32 and int8 from raw text on those {meta['test_reviews']} test reviews by `edge-sentiment evaluate` "
         "(three classes: by star rating); batch-1 latency (fp32) of a "
         f"{meta['words']}-word review, median of {meta['rounds']} alternating rounds × {meta['calls']} calls, one thread; "
@@ -190,15 +242,19 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         if "error" in m:
             lines.append(f"| {r['shape']} | {r['file']} | refused: {m['error']} | | | | | | | | |")
             continue
-        census = ", ".join(
-            f"{op} {n}" for op, n in sorted(m["model"]["op_census"].items()) if op in ("LSTM", "GRU", "Loop", "Scan", "If")
+        census = (
+            ", ".join(
+                f"{op} {n}" for op, n in sorted(m["model"]["op_census"].items()) if op in ("LSTM", "GRU", "Loop", "Scan", "If")
+            )
+            or "none"
         )
         parity = m["parity"]["runtime"]
         ratio = f"{r['ms'] / lab:.2f}" if lab else ""
+        accuracy = f"{r['accuracy']['fp32']:.3f} / {r['accuracy']['int8']:.3f}" if "accuracy" in r else "—"
         lines.append(
             f"| {r['shape']} | {r['file']} | ✓ {sum(g.startswith('✓') for g in m['gates'])}/{len(m['gates'])} gates | "
             f"{census} | {m['model']['pads']} | {parity['max_abs_diff']:.1e} | {parity['labels_agreeing']}/{parity['samples']} | "
-            f"{r['accuracy']['fp32']:.3f} / {r['accuracy']['int8']:.3f} | {int8_gate(m)} | {r['ms']:.3f} | {ratio} |"
+            f"{accuracy} | {int8_gate(m)} | {r['ms']:.3f} | {ratio} |"
         )
     lines += [
         "",
@@ -208,7 +264,9 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- `{r['command']}`" for r in rows]
-    lines += ["", "and for each bundle, e.g. the three-class one:", "", f"- `{rows[-1].get('evaluate', '')}` (and fp32)"]
+    shown = next((r for r in reversed(rows) if r.get("evaluate")), None)
+    if shown is not None:
+        lines += ["", f"and for each bundle, e.g. the {shown['name']} one:", "", f"- `{shown['evaluate']}` (and fp32)"]
     return "\n".join(lines)
 
 
@@ -229,6 +287,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--json-file", type=Path, default=None)
+    parser.add_argument("--only", default=None, help="Comma-separated shape names (the lab's is always made: the ratio's base).")
     parser.add_argument("--doc", type=Path, default=None, help="Rewrite the table between the markers of this file.")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -242,13 +301,17 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for case in build(args.data, work, args.train_reviews, args.max_len, args.vocab):
+        only = set(args.only.split(",")) | {"lab"} if args.only else None
+        for case in build(args.data, work, args.train_reviews, args.max_len, args.vocab, only):
             out = work / f"bundle-{case['name']}"
-            options = ["--tokenizer", str(case["tokenizer"]), *case["options"]]
-            options += ["--quantize", "int8", "--accuracy-samples", str(args.test_reviews), "--int8-max-loss", INT8_MAX_LOSS]
+            side = "post" if case["name"].startswith("post") else "pre"  # as trained: said outright (export/sides.py)
+            options = ["--tokenizer", str(case["tokenizer"]), "--padding", side, "--truncating", "pre", *case["options"]]
+            multi = case["name"] == "multi-label"  # no int8 gate nor evaluate: both measure single-label accuracy
+            if not multi:
+                options += ["--quantize", "int8", "--accuracy-samples", str(args.test_reviews), "--int8-max-loss", INT8_MAX_LOSS]
             manifest, command, _ = run_export(case["path"], out, args.data, args.parity_samples, options)
             row = {k: case[k] for k in ("name", "shape", "file")} | {"command": command, "manifest": manifest, "bundle": out}
-            if "error" not in manifest:
+            if "error" not in manifest and not multi:
                 row["accuracy"], row["evaluate"] = evaluate(out, args.data, args.test_reviews, case["options"])
             print(f"{case['name']}: {'refused' if 'error' in manifest else 'exported'}", file=sys.stderr)
             rows.append(row)

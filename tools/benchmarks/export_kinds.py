@@ -7,7 +7,7 @@ keras.datasets.imdb ids rebuilt from the raw archive), saved, then exported by t
 `edge-sentiment export MODEL --out BUNDLE --data DATA --json [tokenizer options]`. The bundle is then
 scored from raw text with the Predictor on test reviews.
 
-Run: python benchmarks/export_kinds.py --data ../shared/data/aclImdb.tar.gz [--doc docs/tokenizers.md]
+Run: python tools/benchmarks/export_kinds.py --data ../shared/data/aclImdb.tar.gz [--doc docs/tokenizers.md]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from _docs import run_export, write_between, write_rows  # benchmarks/_docs.py, beside this script
+from _docs import run_export, write_between, write_rows  # tools/benchmarks/_docs.py, beside this script
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project's root: this file is in tools/benchmarks/
 
 
 def _model(text_layer: Any, vocab: int, length: int) -> Any:
@@ -134,7 +134,7 @@ def score(bundle: Path, data: Path, n: int) -> float:
 
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
-        f"Made by `python benchmarks/export_kinds.py --data $DATA --doc docs/tokenizers.md` on {meta['date']} "
+        f"Made by `python tools/benchmarks/export_kinds.py --data $DATA --doc docs/tokenizers.md` on {meta['date']} "
         f"({meta['train_reviews']} training reviews, 1 epoch, Embedding(·, 32) → LSTM(32) → Dense; parity on "
         f"{meta['samples']} IMDB test reviews plus the rule texts; accuracy of the bundle from raw text on "
         f"{meta['test_reviews']} other test reviews; {meta['versions']}).",

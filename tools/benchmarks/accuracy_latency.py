@@ -1,8 +1,8 @@
 """Accuracy per microsecond: validation accuracy against batch-1 latency for the shipped recipe and cheaper shapes.
 
-    python benchmarks/accuracy_latency.py --data ../shared/data/aclImdb.tar.gz --runs runs/shapes \
-        [--shapes lstm64,bilstm32,...] [--rounds 7] [--json-file benchmarks/accuracy_latency.json] \
-        [--plot benchmarks/accuracy_latency.png]
+    python tools/benchmarks/accuracy_latency.py --data ../shared/data/aclImdb.tar.gz --runs runs/shapes \
+        [--shapes lstm64,bilstm32,...] [--rounds 7] [--json-file tools/benchmarks/results/accuracy_latency.json] \
+        [--plot tools/benchmarks/results/accuracy_latency.png]
 
 Each shape is `edge-sentiment train` with the options in SHAPES (a recipe of the shipped family: a
 256-wide word2vec embedding folded to 16, crops, cosine rate, early stopping on a 10 % validation
@@ -163,8 +163,8 @@ def main() -> None:
         metavar="NAME=PATH",
         help="a bundle measured beside the shapes, not trained here (e.g. bilstm64=the bundle shipped before)",
     )
-    parser.add_argument("--json-file", default="benchmarks/accuracy_latency.json")
-    parser.add_argument("--plot", default="benchmarks/accuracy_latency.png")
+    parser.add_argument("--json-file", default="tools/benchmarks/results/accuracy_latency.json")
+    parser.add_argument("--plot", default="tools/benchmarks/results/accuracy_latency.png")
     args = parser.parse_args()
     if not args.data:
         parser.error("--data (or $EDGE_SENTIMENT_DATA) is needed")
@@ -207,7 +207,7 @@ def main() -> None:
 
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/accuracy_latency.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "tools/benchmarks/accuracy_latency.py", *sys.argv[1:]]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "versions": {p: md.version(p) for p in ("onnxruntime", "numpy", "tensorflow", "keras", "edge-sentiment")},
         "rounds": args.rounds,
