@@ -131,12 +131,12 @@ def test_cli_bench_errors(args: list[str], message: str) -> None:
 
 
 def test_benchmarks_pairs_alternates_and_takes_the_median_ratio(tmp_path: Path) -> None:
-    """benchmarks/pairs.py run as a user runs it: a script, its figures in --json-file."""
+    """tools/benchmarks/pairs.py run as a user runs it: a script, its figures in --json-file."""
     import subprocess
     import sys
 
     out = tmp_path / "pairs.json"
-    script = Path(__file__).parents[1] / "benchmarks" / "pairs.py"
+    script = Path(__file__).parents[1] / "tools" / "benchmarks" / "pairs.py"
     command = [sys.executable, str(script), str(TINY), str(TINY), "--pairs", "3", "--repeats", "10", "--json-file", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -669,7 +669,7 @@ def test_bench_compare_keras_says_plainly_what_it_needs(tmp_path: Path, monkeypa
 
 def test_every_command_is_in_the_lazy_map() -> None:
     """main loads a command's module when asked for it (base.COMMAND_MODULES); each command must be there."""
-    from edge_sentiment.cli import base, bench, export, score, serve, train  # noqa: F401  (register every command)
+    from edge_sentiment.cli import base, bench, export, predict, score, train, verify  # noqa: F401  (register every command)
 
     assert set(main.commands) == set(base.COMMAND_MODULES)
     for name, module in base.COMMAND_MODULES.items():
@@ -686,10 +686,11 @@ def test_predict_loads_only_its_own_command() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     loaded = set(ast.literal_eval(result.stdout.splitlines()[-1]))
-    assert "edge_sentiment.cli.serve" in loaded
+    assert "edge_sentiment.cli.predict" in loaded
     assert not loaded & {
         "edge_sentiment.cli.train",
         "edge_sentiment.cli.export",
+        "edge_sentiment.cli.verify",
         "edge_sentiment.cli.bench",
         "edge_sentiment.cli.score",
         "edge_sentiment.scoring",

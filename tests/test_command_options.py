@@ -130,10 +130,13 @@ def test_the_table_renders_every_command() -> None:
         assert all(f"`{flag(command, name)}`" in table for name in options)
 
 
-def test_predictor_load_passes_fast_false_through_precision_auto() -> None:
+def test_predictor_load_passes_fast_false_through_precision_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     """Predictor.load's options reach the predictor precision="auto" makes (fast=False used to be dropped)."""
     from edge_sentiment import Predictor
+    from edge_sentiment.runtime import precision
 
+    # fp32 measured faster, whatever this machine's load: only fp32 has the fast path this test looks for
+    monkeypatch.setattr(precision, "_measure", lambda predictors, ids: {name: float(name != "fp32") for name in predictors})
     default = Predictor.load(None, threads=1, precision="auto")
     assert default._unpadded is not None  # the shipped bundle has a fast path: the check below can fail
     plain = Predictor.load(None, threads=1, precision="auto", fast=False)

@@ -20,12 +20,11 @@ from edge_sentiment.runtime.bundle import default_bundle_path
 from edge_sentiment.runtime.conformance import (
     ATOL,
     CONFORMANCE_FILE,
-    RULE_TEXTS,
     check_vectors,
-    conformance_texts,
     load_vectors,
     parse_vectors,
 )
+from edge_sentiment.export.vectors import CONFORMANCE_RULE_TEXTS, conformance_texts
 
 TINY = ASSETS / "tiny_bundle"
 BUNDLES = [default_bundle_path(), TINY, *sorted((ASSETS / "kinds").iterdir()), *sorted((ASSETS / "shapes").iterdir())]
@@ -44,7 +43,7 @@ def test_every_committed_bundle_passes_its_vectors(bundle: Path) -> None:
 def test_the_vectors_hit_every_rule() -> None:
     tokenizer = load_bundle().tokenizer
     texts = conformance_texts(tokenizer)
-    assert len(texts) == 200 and texts[: len(RULE_TEXTS)] == RULE_TEXTS
+    assert len(texts) == 200 and texts[: len(CONFORMANCE_RULE_TEXTS)] == CONFORMANCE_RULE_TEXTS
     assert texts == conformance_texts(tokenizer)  # deterministic
     assert "" in texts and any("<br />" in t for t in texts) and any("’" in t for t in texts)
     assert any(len(tokenizer.all_ids(t)) > tokenizer.max_len for t in texts)  # truncation

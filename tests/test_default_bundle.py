@@ -64,5 +64,5 @@ def test_the_default_bundles_pad_skip_holds_at_every_length() -> None:
         padded = np.zeros((1, max_len), dtype=np.int32)
         padded[0, max_len - length :] = ids
         skipped = predictor.score_ids([ids])[0]
-        worst = max(worst, abs(float(skipped) - float(predictor._score_batch(padded)[0])))
+        worst = max(worst, abs(float(skipped) - float(predictor.score_batch(padded)[0])))
     assert worst <= 1e-5, worst

@@ -24,7 +24,7 @@ from conftest import ASSETS
 
 from edge_sentiment import BundleError, Predictor, TextModel, TokenizerError, load_bundle
 from edge_sentiment.cli import main
-from edge_sentiment.runtime.bundle import _Folder
+from edge_sentiment.runtime.bundle import BundleFolder
 from edge_sentiment.runtime.files import open_regular
 from edge_sentiment.runtime.tokenizer import Tokenizer
 from edge_sentiment.runtime.verify import verify_bundle
@@ -271,8 +271,8 @@ def test_verify_bundle_returns_its_figures_for_a_good_bundle(bundle: Path) -> No
 
 
 def test_a_bundle_read_never_leaves_its_folder(bundle: Path) -> None:
-    """_Folder.read refuses a name with a folder part even if a caller passes one."""
-    opened = _Folder(bundle)
+    """BundleFolder.read refuses a name with a folder part even if a caller passes one."""
+    opened = BundleFolder(bundle)
     try:
         with pytest.raises(BundleError, match="not a plain file name"):
             opened.read("../bundle/model.onnx", 1 << 20, "bundle file")

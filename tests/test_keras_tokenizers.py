@@ -17,20 +17,20 @@ from hypothesis import strategies as st
 
 from edge_sentiment import load_tokenizer
 from edge_sentiment.errors import TokenizerError
-from edge_sentiment.export.texts import RULE_TEXTS
+from edge_sentiment.export.texts import PARITY_RULE_TEXTS
 from edge_sentiment.runtime.keras_tokenizers import (
     KerasImdbTokenizer,
     KerasTokenizer,
     TextVectorizationTokenizer,
     keras_imdb_words,
 )
-from edge_sentiment.runtime.textsteps import Steps
+from edge_sentiment.runtime.standardize_steps import Steps
 from edge_sentiment.runtime.tokenizer import Tokenizer, tokenizer_from_dict
 
 HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
 needs_tf_keras = pytest.mark.skipif(not HAS_TF_KERAS, reason="needs tf-keras: pip install 'edge-sentiment[train]'")
 
-TEXTS = RULE_TEXTS + ["", "x" * 3, "Ünïcödé ÀÉÎ straße", "a\u0301 combining", "\x85ellipsis\x97dash", "z " * 80]
+TEXTS = PARITY_RULE_TEXTS + ["", "x" * 3, "Ünïcödé ÀÉÎ straße", "a\u0301 combining", "\x85ellipsis\x97dash", "z " * 80]
 # Text that hits the rules: ASCII and non-ASCII letters of both cases, every kind of whitespace, punctuation, digits.
 ALPHABET = st.sampled_from(list("aAbBzZ09 '\t\n\r\x0b\x0c\u00a0\u2009\u3000.,!?-_<>/\\\"`~|éÉßİǅ😀\x85"))
 FUZZ = st.lists(st.text(ALPHABET, max_size=40), min_size=1, max_size=8)

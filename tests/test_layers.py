@@ -163,7 +163,7 @@ KIND_BUNDLES = sorted((ASSETS / "kinds").iterdir()) + sorted((ASSETS / "shapes")
 @pytest.mark.parametrize("bundle", KIND_BUNDLES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_tokenizer_kind_and_shape_runs_without_the_train_extra(tmp_path: Path, bundle: Path) -> None:
     """The bundles of the Keras tokenizer kinds and of each way a model is fed (pads fed, none, skipped;
-    several classes), made by scripts/make_test_assets.py, score text with TensorFlow, Keras, tf2onnx and
+    several classes), made by tools/maintenance/make_test_assets.py, score text with TensorFlow, Keras, tf2onnx and
     onnx refused, as they do here."""
     from edge_sentiment import Predictor
 
@@ -312,3 +312,185 @@ def test_star_import() -> None:
     namespace: dict[str, Any] = {}
     exec("from edge_sentiment import *", namespace)
     assert {"Predictor", "Prediction", "Tokenizer", "BundleError"} <= set(namespace)
+
+
+# -- the package's own imports: no cycle, no reach into another module's private names --------------
+
+
+def module_name(path: Path, src: Path) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_imports(sources: dict[str, tuple[str, bool]]) -> list[tuple[str, int, str, str]]:
+    """Every import of a package module, read from the source (inside functions too):
+    (importing module, line, imported module, name or "" for the module itself).
+
+    sources maps a module's dotted name to (its source, whether it is a package's __init__.py)."""
+    found = []
+    for module, (source, is_package) in sources.items():
+        here = module.split(".") if is_package else module.split(".")[:-1]
+        for node in ast.walk(ast.parse(source, module)):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = here[: len(here) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in sources:  # from . import module
+                        found.append((module, node.lineno, f"{target}.{alias.name}", ""))
+                    else:
+                        found.append((module, node.lineno, target, alias.name))
+            elif isinstance(node, ast.Import):
+                found += [(module, node.lineno, alias.name, "") for alias in node.names]
+    return [f for f in found if f[2] in sources]
+
+
+def private_imports(sources: dict[str, tuple[str, bool]]) -> list[str]:
+    """`from X import _name` where X is another module of the package (dunders such as __version__ are public)."""
+    return [
+        f"{module}:{line}: from {target} import {name}"
+        for module, line, target, name in package_imports(sources)
+        if name.startswith("_") and not (name.startswith("__") and name.endswith("__")) and target != module
+    ]
+
+
+def import_cycles(sources: dict[str, tuple[str, bool]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or round a loop (Tarjan's strongly connected
+    components); a lazy import inside a function counts, as it is a cycle all the same."""
+    graph: dict[str, set[str]] = {module: set() for module in sources}
+    for module, _line, target, _name in package_imports(sources):
+        if target != module:
+            graph[module].add(target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = [stack.pop()]
+            while group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def package_sources() -> dict[str, tuple[str, bool]]:
+    src = ROOT / "src"
+    return {
+        module_name(path, src): (path.read_text(encoding="utf-8"), path.name == "__init__.py") for path in PACKAGE.rglob("*.py")
+    }
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    sources = package_sources()
+    assert len(sources) > 50 and "edge_sentiment.runtime.predictor" in sources
+    assert len(package_imports(sources)) > 100  # the check sees the package's imports
+    assert import_cycles(sources) == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    assert private_imports(package_sources()) == []
+
+
+def fake_package(**modules: str) -> dict[str, tuple[str, bool]]:
+    """Sources of a made-up package `p`: keyword a__b is module p.a.b; a name ending in __init is a package."""
+    out = {}
+    for key, source in modules.items():
+        parts = key.split("__")
+        is_package = parts[-1] == "init"
+        name = ".".join(["p", *(parts[:-1] if is_package else parts)])
+        out[name] = (source, is_package)
+    return out
+
+
+@pytest.mark.parametrize(
+    "modules, cycles",
+    [
+        ({"a": "from . import b", "b": "x = 1"}, []),
+        ({"a": "from .b import f", "b": "from .a import g"}, [["p.a", "p.b"]]),
+        ({"a": "def f():\n    from .b import g", "b": "from .a import f"}, [["p.a", "p.b"]]),  # lazy still counts
+        ({"a": "import p.b", "b": "from .c import x", "c": "from . import a"}, [["p.a", "p.b", "p.c"]]),
+        ({"s__init": "from .x import f", "s__x": "from ..a import g", "a": "from .s.x import f"}, [["p.a", "p.s.x"]]),
+        ({"s__init": "from .x import f", "s__x": "def f(): pass"}, []),
+    ],
+)
+def test_the_cycle_check_itself(modules: dict[str, str], cycles: list[list[str]]) -> None:
+    assert import_cycles(fake_package(**modules)) == cycles
+
+
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("from .b import _hidden", ["p.a:1: from p.b import _hidden"]),
+        ("from p.b import public, _Hidden", ["p.a:1: from p.b import _Hidden"]),
+        ("def f():\n    from .b import _late", ["p.a:2: from p.b import _late"]),
+        ("from .b import __version__, public", []),
+        ("from . import b\nfrom os import _exit", []),  # another package's private name is not ours to police
+    ],
+)
+def test_the_private_import_check_itself(source: str, found: list[str]) -> None:
+    assert private_imports(fake_package(a=source, b="x = 1")) == found
+
+
+# -- docs/design.md opens with the tree of folders, and it is true -------------------------------------
+
+DESIGN = ROOT / "docs" / "design.md"
+
+
+def design_tree(text: str) -> list[str]:
+    """The folders the first code block of docs/design.md lists, one a line, two spaces a level deeper."""
+    block = text.split("```", 2)[1]
+    folders: list[str] = []
+    parents: list[str] = []
+    for line in block.splitlines()[1:]:
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        assert name.endswith("/"), f"{line!r}: each line of the tree names a folder"
+        parents[depth:] = [name.rstrip("/")]
+        folders.append("/".join(parents))
+    return folders
+
+
+def code_folders() -> set[str]:
+    """The package's folders and those of tools/: every folder that holds Python (caches aside)."""
+    return {
+        path.parent.relative_to(ROOT).as_posix()
+        for top in (PACKAGE, ROOT / "tools")
+        for path in top.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+
+
+def test_design_md_opens_with_the_true_tree() -> None:
+    text = DESIGN.read_text(encoding="utf-8")
+    assert text.index("```") < text.index("\n## ", text.index("## ") + 1), "the tree comes first"
+    listed = design_tree(text)
+    assert len(listed) == len(set(listed)), "a folder listed twice"
+    assert [f for f in listed if not (ROOT / f).is_dir()] == [], "the tree lists folders that do not exist"
+    assert sorted(code_folders() - set(listed)) == [], "folders with code missing from docs/design.md's tree"
+    assert "src/edge_sentiment/runtime" in listed and "js" in listed
+
+
+def test_the_tree_reader_itself() -> None:
+    text = "# T\n\n```\na/   x\n  b/   y\n    c/ z\n  d/\ne/\n```\n"
+    assert design_tree(text) == ["a", "a/b", "a/b/c", "a/d", "e"]
+    with pytest.raises(AssertionError, match="names a folder"):
+        design_tree("```\na/\n  file.py  not a folder\n```")

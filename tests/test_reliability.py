@@ -168,7 +168,7 @@ def test_a_text_read_in_cut_chunks_has_the_words_of_the_whole(text: str, tail: i
 
     whole = tokenizer_module.words(text)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tokenizer_module, "_TAIL_CHARS", tail)
+        patch.setattr(tokenizer_module, "TAIL_CHARS", tail)
         for n in (1, 2, 3, 7):
             assert tokenizer_module._last_words(text, n) == whole[-n:], n
             assert tokenizer_module._first_words(text, n) == whole[:n], n

@@ -19,7 +19,7 @@ from edge_sentiment.runtime.tokenizer import (
     OOV_ID,
     PAD_ID,
     Tokenizer,
-    _TAIL_CHARS,
+    TAIL_CHARS,
     standardize,
     words,
 )
@@ -178,8 +178,8 @@ def _few_words_in_tail(n_chars: int) -> str:
 LONG_TEXTS: dict[str, Callable[[int], str]] = {
     "varied": lambda n: _varied_text(n, seed=0),
     "few-words-in-tail": _few_words_in_tail,
-    "no-spaces-at-end": lambda n: _varied_text(n, seed=6) + " great" + "z" * (4 * _TAIL_CHARS),
-    "one-space-at-end": lambda n: _varied_text(n, seed=7) + " movie " + "z" * (2 * _TAIL_CHARS) + " café",
+    "no-spaces-at-end": lambda n: _varied_text(n, seed=6) + " great" + "z" * (4 * TAIL_CHARS),
+    "one-space-at-end": lambda n: _varied_text(n, seed=7) + " movie " + "z" * (2 * TAIL_CHARS) + " café",
 }
 
 
@@ -187,7 +187,7 @@ LONG_TEXTS: dict[str, Callable[[int], str]] = {
 @pytest.mark.parametrize("kind", sorted(LONG_TEXTS))
 def test_long_text_tail_equals_full(kind: str, max_len: int) -> None:
     text = LONG_TEXTS[kind](200_000)
-    assert len(text) > _TAIL_CHARS
+    assert len(text) > TAIL_CHARS
     tokenizer = Tokenizer(VOCAB + [f"w{i}" for i in range(0, 10_000, 3)], max_len=max_len)
     expected = expected_ids(tokenizer, text)
     assert len(expected) == max_len
@@ -205,10 +205,10 @@ def test_long_text_first_cut_inside_a_word_or_tag(special: str, offset: int) -> 
     """200k characters where the first tail chunk starts at each character of a word, tag or apostrophe."""
     tokenizer = Tokenizer(VOCAB + ["supercalifragilistic", "it's"], max_len=5)
     end = " the movie great"  # 3 words after a long one: the first chunk may hold fewer than max_len words
-    filler = "x" * (_TAIL_CHARS - len(special) - len(end) - 1 + offset)
+    filler = "x" * (TAIL_CHARS - len(special) - len(end) - 1 + offset)
     head = _varied_text(200_000, seed=8) + " "
     text = head + special + " " + filler + end
-    assert len(text) - _TAIL_CHARS == len(head) + offset  # the first chunk starts `offset` characters into special
+    assert len(text) - TAIL_CHARS == len(head) + offset  # the first chunk starts `offset` characters into special
     assert tokenizer.encode(text) == expected_ids(tokenizer, text)
 
 

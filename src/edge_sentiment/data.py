@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .archive import ARCHIVE_BYTES, ARCHIVE_NAME, ARCHIVE_SHA256, DOWNLOAD_URL, archive_path, cached_archive, source_from_env
 from .errors import DataError
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ __all__ = [
 ]
 
 DATA_ENV = "EDGE_SENTIMENT_DATA"
-DOWNLOAD_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-ARCHIVE_NAME = "aclImdb_v1.tar.gz"  # what DOWNLOAD_URL serves, and its name in the cache
-ARCHIVE_BYTES = 84_125_825
-ARCHIVE_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
 MAX_REVIEW_BYTES = 1 << 20  # the largest IMDB review is ~14 KB
@@ -90,8 +87,6 @@ def resolve_data_path(path: str | os.PathLike[str] | None) -> Path:
     if path is None or str(path) == "":
         env = os.environ.get(DATA_ENV, "")
         if not env:
-            from .download import archive_path, cached_archive, source_from_env
-
             cached = cached_archive()
             if cached is not None:
                 return cached

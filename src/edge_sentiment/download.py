@@ -6,7 +6,6 @@ the address, checksum, size and timeout can be overridden by environment variabl
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import urllib.error
@@ -17,12 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from ._meta import __version__
-from .data import ARCHIVE_BYTES, ARCHIVE_NAME, ARCHIVE_SHA256, DATA_ENV, DOWNLOAD_URL, resolve_data_path
+from .archive import (
+    ARCHIVE_NAME,
+    BYTES_ENV,
+    SHA256_ENV,
+    TIMEOUT_ENV,
+    URL_ENV,
+    ArchiveSource,
+    archive_path,
+    cached_archive,
+    file_sha256,
+    identify,
+    source_from_env,
+)
+from .data import DATA_ENV, resolve_data_path
 from .errors import DataError
 from .runtime.files import cache_dir
 
 __all__ = [
-    "Source",
+    "ArchiveSource",
     "Download",
     "source_from_env",
     "cache_dir",
@@ -36,26 +48,11 @@ __all__ = [
     "TIMEOUT_ENV",
 ]
 
-URL_ENV = "EDGE_SENTIMENT_DATA_URL"
-SHA256_ENV = "EDGE_SENTIMENT_DATA_SHA256"
-BYTES_ENV = "EDGE_SENTIMENT_DATA_BYTES"
-TIMEOUT_ENV = "EDGE_SENTIMENT_DATA_TIMEOUT"
-DEFAULT_TIMEOUT = 30.0  # seconds without a byte from the server before giving up
 ATTEMPTS = 3  # connections per download; another is tried only after one that made progress
-CHUNK = 1 << 16
+READ_BYTES = 1 << 16  # read from the connection at a time
 
-Progress = Callable[[int, int], None]  # (bytes on disk, bytes expected)
+DownloadProgress = Callable[[int, int], None]  # (bytes on disk, bytes expected)
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the archive comes from and what it must be."""
-
-    url: str = DOWNLOAD_URL
-    sha256: str = ARCHIVE_SHA256
-    size: int = ARCHIVE_BYTES
-    timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -71,71 +68,16 @@ class Download:
         return {"path": str(self.path), "bytes": self.bytes, "sha256": self.sha256, "downloaded": self.downloaded}
 
 
-def source_from_env() -> Source:
-    """The canonical Source, with $EDGE_SENTIMENT_DATA_URL, _SHA256, _BYTES and _TIMEOUT applied."""
-    url = os.environ.get(URL_ENV) or DOWNLOAD_URL
-    if not url.startswith(("http://", "https://")):
-        raise DataError(f"{URL_ENV}={url!r} is not an http:// or https:// address")
-    sha256 = (os.environ.get(SHA256_ENV) or ARCHIVE_SHA256).lower()
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise DataError(f"{SHA256_ENV}={sha256!r} is not a sha256 (64 hexadecimal digits)")
-    return Source(url, sha256, _number(BYTES_ENV, ARCHIVE_BYTES, int), _number(TIMEOUT_ENV, DEFAULT_TIMEOUT, float))
-
-
-def _number(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        number = kind(value)
-    except ValueError:
-        number = 0
-    if not number > 0:
-        raise DataError(f"{name}={value!r} must be a number above 0")
-    return number
-
-
-def archive_path() -> Path:
-    """Where the verified archive lives in the cache (present or not)."""
-    return cache_dir() / ARCHIVE_NAME
-
-
 def _part_path(final: Path) -> Path:
     return final.with_name(final.name + ".part")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _identify(path: Path, source: Source) -> tuple[int, str | None]:
-    """The file's size, and its sha256 when the size is the expected one (else None: no need to read it)."""
-    size = path.stat().st_size
-    return size, _sha256(path) if size == source.size else None
-
-
-def cached_archive(source: Source | None = None) -> Path | None:
-    """The cached archive when it is there and verified; None when absent; an error when it is the wrong file."""
-    source = source or source_from_env()
-    path = archive_path()
-    if not path.is_file():
-        return None
-    size, digest = _identify(path, source)
-    if digest != source.sha256:
-        raise DataError(
-            f"{path} is not the IMDB archive ({size} bytes, sha256 {digest or 'not computed'}; expected "
-            f"{source.size} bytes, sha256 {source.sha256}): delete it, or run 'edge-sentiment data download' "
-            f"to replace it"
-        )
-    return path
-
-
 def download_archive(
-    *, source: Source | None = None, progress: Progress | None = None, log: Log | None = None, attempts: int = ATTEMPTS
+    *,
+    source: ArchiveSource | None = None,
+    progress: DownloadProgress | None = None,
+    log: Log | None = None,
+    attempts: int = ATTEMPTS,
 ) -> Download:
     """The verified archive in the cache: downloaded (resuming a .part left by a cut) unless already there."""
     source = source or source_from_env()
@@ -143,7 +85,7 @@ def download_archive(
     final = archive_path()
     part = _part_path(final)
     if final.is_file():
-        size, digest = _identify(final, source)
+        size, digest = identify(final, source)
         if digest == source.sha256:
             return Download(final, size, digest, downloaded=False)
         final.unlink()
@@ -166,7 +108,7 @@ def download_archive(
                     + (f" (or set {TIMEOUT_ENV} to wait longer than {source.timeout:g} s)" if cut.stalled else "")
                 ) from None
             say(f"the connection broke at {have} of {source.size} bytes ({cut}); resuming")
-    digest = _sha256(part)
+    digest = file_sha256(part)
     if digest != source.sha256:
         part.unlink()
         raise DataError(
@@ -180,7 +122,9 @@ def download_archive(
     return Download(final, source.size, digest, downloaded=True)
 
 
-def resolve_or_download(path: str | os.PathLike[str] | None, *, progress: Progress | None = None, log: Log | None = None) -> Path:
+def resolve_or_download(
+    path: str | os.PathLike[str] | None, *, progress: DownloadProgress | None = None, log: Log | None = None
+) -> Path:
     """train's order: --data, then $EDGE_SENTIMENT_DATA, then the cached archive, else download it."""
     if (path is not None and str(path) != "") or os.environ.get(DATA_ENV):
         return resolve_data_path(path)
@@ -204,7 +148,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _fetch(source: Source, part: Path, progress: Progress | None, say: Log) -> None:
+def _fetch(source: ArchiveSource, part: Path, progress: DownloadProgress | None, say: Log) -> None:
     """One connection: append to part from where it stops (a Range request), or start over when the
     server sends the whole file; raises _Interrupted when the body ends early."""
     start = _size(part)
@@ -258,7 +202,7 @@ def _fetch(source: Source, part: Path, progress: Progress | None, say: Log) -> N
                 progress(done, source.size)
             try:
                 while done < source.size:  # every pass adds at least one byte, or leaves
-                    block = response.read(min(CHUNK, source.size - done))
+                    block = response.read(min(READ_BYTES, source.size - done))
                     if not block:
                         break
                     fh.write(block)
@@ -276,7 +220,7 @@ def _fetch(source: Source, part: Path, progress: Progress | None, say: Log) -> N
             raise _Interrupted("the connection closed early")
 
 
-def _by_hand(source: Source) -> str:
+def _by_hand(source: ArchiveSource) -> str:
     return (
         f"To go on without downloading: fetch {ARCHIVE_NAME} ({source.url}) elsewhere and put it at "
         f"{archive_path()}, or pass --data PATH or set {DATA_ENV} to a copy you have."

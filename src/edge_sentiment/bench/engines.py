@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -11,7 +12,21 @@ from ..errors import EdgeSentimentError
 from ..runtime.predictor import Predictor
 from ..runtime.tokenizer import TokenizerBase
 
-__all__ = ["OnnxEngine", "KerasEngine"]
+__all__ = ["Engine", "OnnxEngine", "KerasEngine"]
+
+
+class Engine(Protocol):
+    """What the runner times: a text (or its ids, in the engine's own form) in, a probability out."""
+
+    key: str  # the report's name for the engine
+    name: str  # what it is, for people
+
+    def tokenize(self, text: str) -> Any: ...
+    def infer(self, ids: Any) -> float: ...
+    def e2e(self, text: str) -> float: ...
+    def throughput_run(self, texts: Sequence[str], batch_size: int) -> None: ...
+    def ids_for_throughput(self, texts: Sequence[str]) -> Any: ...
+    def throughput_ids_run(self, ids: Any, batch_size: int) -> None: ...
 
 
 class OnnxEngine:
@@ -48,10 +63,11 @@ class KerasEngine:
     """The same weights in Keras (a tf.function on inputs padded to max_len, as the lab runs it)."""
 
     def __init__(self, model_path: str | Path, tokenizer: TokenizerBase) -> None:
+        import importlib
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        tf = importlib.import_module("tensorflow")  # untyped: kept Any
 
         from ..export.convert import load_keras_model
 

@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,32 +15,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, EdgeSentimentError
-from ..runtime.bundle import load_bundle
+from ..runtime.bundle import Bundle, load_bundle
 from ..runtime.tokenizer import TokenizerBase, words
-from .engines import KerasEngine, OnnxEngine
+from .config import BenchConfig
+from .engines import Engine, KerasEngine, OnnxEngine
 from .stats import summarize, time_calls
 from .system import machine_info
 
-__all__ = ["BenchConfig", "run_bench", "LENGTH_BUCKETS"]
+__all__ = ["BenchConfig", "run_bench", "build_report", "LENGTH_BUCKETS"]
 
 KERAS_BATCH1_TEXTS = 1000
 LENGTH_BUCKETS = ((1, 25), (26, 50), (51, 100), (101, 200), (201, 300), (301, 500), (501, 2500))
-
-
-@dataclass
-class BenchConfig:
-    bundle: str | None = None
-    data: str | None = None
-    text_file: str | None = None
-    threads: list[int] = field(default_factory=lambda: [1])
-    batch_sizes: list[int] = field(default_factory=lambda: [1, 64])
-    precisions: list[str] = field(default_factory=lambda: ["fp32"])
-    compare_keras: bool = False
-    keras_model: str | None = None
-    repeats: int = 200
-    per_bucket: int = 20
-    throughput_texts: int = 5000
-    cold_repeats: int = 5
 
 
 def _texts(config: BenchConfig, tokenizer: TokenizerBase) -> tuple[list[str], str]:
@@ -161,30 +145,27 @@ print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first_prediction": t3 - t
 )
 
 
-def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """Measure every engine on the same texts in one run; returns the report as a dict."""
-    say = progress or (lambda _msg: None)
-    bundle = load_bundle(config.bundle)
-    tokenizer = bundle.tokenizer
-    texts, text_source = _texts(config, tokenizer)
-    counts = np.asarray([len(words(t)) for t in texts])
-    sample = _median_text(texts, counts)
+def _engines(config: BenchConfig, bundle: Bundle, say: Callable[[str], Any]) -> tuple[list[Engine], str | None]:
+    """The engines to measure, onnxruntime's first, and the Keras model's path when Keras is compared."""
+    engines: list[Engine] = [OnnxEngine(config.bundle, threads=t, precision=p) for p in config.precisions for t in config.threads]
+    if not config.compare_keras:
+        return engines, None
+    recorded = (bundle.manifest.get("source") or {}).get("model")
+    keras_path = config.keras_model or recorded
+    if not config.keras_model and (not recorded or not Path(recorded).is_file()):
+        raise EdgeSentimentError(
+            "--compare keras runs the Keras model the bundle was exported from, and "
+            + (f"its file ({recorded}, as the manifest records it) is not here" if recorded else "the manifest names none")
+            + ": pass --keras-model PATH (a bundle holds no Keras model of its own)"
+        )
+    say("loading Keras")
+    engines.append(KerasEngine(str(keras_path), bundle.tokenizer))
+    return engines, str(keras_path)
 
-    engines: list[Any] = [OnnxEngine(config.bundle, threads=t, precision=p) for p in config.precisions for t in config.threads]
-    keras_path = None
-    if config.compare_keras:
-        recorded = (bundle.manifest.get("source") or {}).get("model")
-        keras_path = config.keras_model or recorded
-        if not config.keras_model and (not recorded or not Path(recorded).is_file()):
-            raise EdgeSentimentError(
-                "--compare keras runs the Keras model the bundle was exported from, and "
-                + (f"its file ({recorded}, as the manifest records it) is not here" if recorded else "the manifest names none")
-                + ": pass --keras-model PATH (a bundle holds no Keras model of its own)"
-            )
-        say("loading Keras")
-        engines.append(KerasEngine(keras_path, tokenizer))
 
-    report: dict[str, Any] = {
+def _header(config: BenchConfig, bundle: Bundle, text_source: str, sample: str, engines: list[Engine]) -> dict[str, Any]:
+    """When, where and on what the run measured."""
+    return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "bundle": str(bundle.path),
@@ -192,25 +173,28 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
         "texts": text_source,
         "sample_text_words": int(len(words(sample))),
         "engines": {e.key: e.name for e in engines},
-        "config": {k: v for k, v in config.__dict__.items()},
+        "config": config.to_dict(),
     }
 
-    say("batch-1 latency")
+
+def _latency_batch1(engines: list[Engine], sample: str, repeats: int) -> dict[str, Any]:
+    """Batch-1 latency of the median-length text: end to end, tokenizer alone, model alone."""
     latency = {}
     samples: dict[str, list[float]] = {}
     for e in engines:
         ids = e.tokenize(sample)
-        e2e = time_calls(lambda: e.e2e(sample), repeats=config.repeats)
+        e2e = time_calls(lambda: e.e2e(sample), repeats=repeats)
         samples[e.key] = [round(t * 1000, 4) for t in e2e]
         latency[e.key] = {
             "end_to_end": summarize(e2e),
-            "tokenizer": summarize(time_calls(lambda: e.tokenize(sample), repeats=config.repeats)),
-            "model": summarize(time_calls(lambda: e.infer(ids), repeats=config.repeats)),
+            "tokenizer": summarize(time_calls(lambda: e.tokenize(sample), repeats=repeats)),
+            "model": summarize(time_calls(lambda: e.infer(ids), repeats=repeats)),
         }
-    report["latency_batch1"] = latency
-    report["latency_batch1_samples_ms"] = samples
+    return {"latency_batch1": latency, "latency_batch1_samples_ms": samples}
 
-    say("latency by review length")
+
+def _latency_by_length(engines: list[Engine], texts: list[str], counts: np.ndarray, per_bucket: int) -> dict[str, Any]:
+    """End-to-end latency of up to per_bucket texts from each LENGTH_BUCKETS bucket, and every (words, ms) point."""
     rng = np.random.default_rng(0)
     by_length: dict[str, Any] = {e.key: {} for e in engines}
     points: dict[str, list[tuple[int, float]]] = {e.key: [] for e in engines}
@@ -218,7 +202,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
         members = np.flatnonzero((counts >= lo) & (counts <= hi))
         if not len(members):
             continue
-        chosen = rng.choice(members, size=min(config.per_bucket, len(members)), replace=False)
+        chosen = rng.choice(members, size=min(per_bucket, len(members)), replace=False)
         for e in engines:
             timings = []
             for i in chosen:
@@ -226,57 +210,92 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
                 timings += t
                 points[e.key].append((int(counts[i]), float(np.median(t) * 1000)))
             by_length[e.key][f"{lo}-{hi}"] = summarize(timings)
-    report["latency_by_length"] = by_length
-    report["latency_points"] = points
+    return {"latency_by_length": by_length, "latency_points": points}
 
-    say("throughput")
-    pool = [texts[i] for i in np.random.default_rng(1).permutation(len(texts))[: config.throughput_texts]]
+
+def _throughput_text_in(engines: list[Engine], pool: list[str], batch_sizes: Sequence[int]) -> dict[str, Any]:
+    """Texts a second, text in, at each batch size."""
     throughput: dict[str, Any] = {e.key: {} for e in engines}
     for e in engines:
-        for b in config.batch_sizes:
+        for b in batch_sizes:
             # Keras one text at a time is ~100x slower: a smaller sample keeps the run short (the count is reported).
             texts_b = pool[:KERAS_BATCH1_TEXTS] if e.key == "keras" and b == 1 else pool
             throughput[e.key][str(b)] = _throughput(len(texts_b), lambda: e.throughput_run(texts_b, b))
-    report["throughput"] = throughput
+    return {"throughput": throughput}
 
-    # Where throughput's time goes: the model alone (ids tokenized beforehand) at each batch size above 1,
-    # and the tokenizer alone on one thread. Text in can be no faster than both on all the threads at once.
-    say("throughput, model alone")
+
+def _throughput_parts(
+    engines: list[Engine], pool: list[str], batch_sizes: Sequence[int], tokenizer: TokenizerBase
+) -> dict[str, Any]:
+    """Where throughput's time goes: the model alone (ids tokenized beforehand) at each batch size above 1,
+    and the tokenizer alone on one thread. Text in can be no faster than both on all the threads at once."""
     model_only: dict[str, Any] = {}
     for e in engines:
         ids = e.ids_for_throughput(pool)
         model_only[e.key] = {}
-        for b in (b for b in config.batch_sizes if b > 1):
+        for b in (b for b in batch_sizes if b > 1):
             model_only[e.key][str(b)] = _throughput(len(pool), lambda: e.throughput_ids_run(ids, b))
-    report["throughput_model_only"] = model_only
     tokenize = tokenizer.encode
-    report["tokenizer_throughput"] = {**_throughput(len(pool), lambda: [tokenize(text) for text in pool]), "threads": 1}
+    tokenizer_rate = {**_throughput(len(pool), lambda: [tokenize(text) for text in pool]), "threads": 1}
     # The text-in ceiling on T threads: the model's time and the tokenizer's spread over them, no stalls.
-    tok_rate = report["tokenizer_throughput"]["texts_per_s"]
-    report["throughput_text_in_ceiling"] = {
+    tok_rate = tokenizer_rate["texts_per_s"]
+    ceiling = {
         e.key: {b: 1.0 / (1.0 / fig["texts_per_s"] + 1.0 / (e.predictor.threads * tok_rate)) for b, fig in rates.items()}
         for e in engines
         if isinstance(e, OnnxEngine) and (rates := model_only[e.key])
     }
+    return {"throughput_model_only": model_only, "tokenizer_throughput": tokenizer_rate, "throughput_text_in_ceiling": ceiling}
 
-    if config.cold_repeats:
-        say("cold start (fresh processes)")
-        bundle_arg = str(config.bundle or "")
-        cold = {
-            f"onnx-{p}": _cold_start([sys.executable, "-c", _ONNX_COLD, bundle_arg, p], config.cold_repeats)
-            for p in config.precisions
-        }
-        cli = [sys.executable, "-c", _CLI_COLD, "predict", "A wonderful, moving film."]
-        cold["cli-predict"] = _cold_start(cli + (["--bundle", bundle_arg] if bundle_arg else []), config.cold_repeats)
-        if keras_path:
-            cold["keras"] = _cold_start(
-                [sys.executable, "-c", _KERAS_COLD, str(keras_path), str(bundle.path / "tokenizer.json")],
-                max(2, config.cold_repeats // 2),
-            )
-        report["cold_start"] = cold
 
+def _cold_starts(config: BenchConfig, keras_path: str | None, tokenizer_file: Path) -> dict[str, Any]:
+    """Fresh processes: the Predictor in each precision, the CLI's predict, and Keras when compared."""
+    bundle_arg = str(config.bundle or "")
+    cold = {
+        f"onnx-{p}": _cold_start([sys.executable, "-c", _ONNX_COLD, bundle_arg, p], config.cold_repeats)
+        for p in config.precisions
+    }
+    cli = [sys.executable, "-c", _CLI_COLD, "predict", "A wonderful, moving film."]
+    cold["cli-predict"] = _cold_start(cli + (["--bundle", bundle_arg] if bundle_arg else []), config.cold_repeats)
+    if keras_path:
+        cold["keras"] = _cold_start(
+            [sys.executable, "-c", _KERAS_COLD, keras_path, str(tokenizer_file)], max(2, config.cold_repeats // 2)
+        )
+    return {"cold_start": cold}
+
+
+def build_report(header: dict[str, Any], sections: list[dict[str, Any]], engines: list[Engine]) -> dict[str, Any]:
+    """The report: the header, each stage's sections in the order measured, then the ratios between engines."""
+    report = dict(header)
+    for section in sections:
+        report.update(section)
     report["ratios"] = _ratios(report, engines)
     return report
+
+
+def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Measure every engine on the same texts in one run; returns the report as a dict."""
+    say: Callable[[str], Any] = progress or (lambda _msg: None)
+    bundle = load_bundle(config.bundle)
+    texts, text_source = _texts(config, bundle.tokenizer)
+    counts = np.asarray([len(words(t)) for t in texts])
+    sample = _median_text(texts, counts)
+    engines, keras_path = _engines(config, bundle, say)
+    header = _header(config, bundle, text_source, sample, engines)
+    pool = [texts[i] for i in np.random.default_rng(1).permutation(len(texts))[: config.throughput_texts]]
+    stages: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("batch-1 latency", lambda: _latency_batch1(engines, sample, config.repeats)),
+        ("latency by review length", lambda: _latency_by_length(engines, texts, counts, config.per_bucket)),
+        ("throughput", lambda: _throughput_text_in(engines, pool, config.batch_sizes)),
+        ("throughput, model alone", lambda: _throughput_parts(engines, pool, config.batch_sizes, bundle.tokenizer)),
+    ]
+    if config.cold_repeats:
+        tokenizer_file = bundle.path / "tokenizer.json"
+        stages.append(("cold start (fresh processes)", lambda: _cold_starts(config, keras_path, tokenizer_file)))
+    sections = []
+    for message, stage in stages:
+        say(message)
+        sections.append(stage())
+    return build_report(header, sections, engines)
 
 
 def _throughput(texts: int, run: Callable[[], Any]) -> dict[str, Any]:
@@ -285,7 +304,7 @@ def _throughput(texts: int, run: Callable[[], Any]) -> dict[str, Any]:
     return {"texts": texts, "texts_per_s": texts / float(np.median(seconds)), "seconds": [round(r, 3) for r in seconds]}
 
 
-def _ratios(report: dict[str, Any], engines: list[Any]) -> dict[str, Any]:
+def _ratios(report: dict[str, Any], engines: list[Engine]) -> dict[str, Any]:
     """Keras (or the first engine) time over each other engine's: what a noisy machine can support."""
     base = "keras" if "keras" in report["engines"] else engines[0].key
     out: dict[str, Any] = {"baseline": base}

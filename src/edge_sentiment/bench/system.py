@@ -15,7 +15,8 @@ _ISA = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "a
 
 
 def machine_info() -> dict[str, Any]:
-    model, flags = platform.processor() or "unknown", set()
+    model = platform.processor() or "unknown"
+    flags: set[str] = set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:

@@ -21,12 +21,12 @@ from ..errors import EdgeSentimentError
 COMMAND_MODULES = {
     "bench": "bench",
     "data": "train",
-    "evaluate": "serve",
+    "evaluate": "predict",
     "export": "export",
-    "predict": "serve",
+    "predict": "predict",
     "score": "score",
     "train": "train",
-    "verify": "export",
+    "verify": "verify",
 }
 
 
@@ -57,24 +57,24 @@ def main() -> None:
     """Train an LSTM sentiment model, export it to ONNX, and serve it on small offline CPUs."""
 
 
-def _command_line() -> str:
+def command_line() -> str:
     return shlex.join(["edge-sentiment", *sys.argv[1:]])
 
 
-def _echo_json(obj: Any) -> None:
+def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
 
-_DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or its folder. Default: $EDGE_SENTIMENT_DATA."
+DATA_HELP = "The IMDB data: the aclImdb .tar.gz (read without extracting) or its folder. Default: $EDGE_SENTIMENT_DATA."
 
 PRECISIONS = ("fp32", "int8")  # the runtime's precisions (runtime/bundle.py PRECISION_FILES; a test checks they agree)
-_BUNDLE_HELP = "Bundle folder. Default: the bundle shipped inside the package."
-_PRECISION_HELP = "Model precision: fp32, or int8 where the bundle has one (export --quantize int8)."
-_AUTO_HELP = (
+BUNDLE_HELP = "Bundle folder. Default: the bundle shipped inside the package."
+PRECISION_HELP = "Model precision: fp32, or int8 where the bundle has one (export --quantize int8)."
+AUTO_HELP = (
     "Model precision: fp32 (exact), int8 where the bundle has one (export --quantize int8), or auto: the faster "
     "of the two on this machine, timed once for about 0.2 s and remembered in the cache folder."
 )
-_THREADS_HELP = (
+THREADS_HELP = (
     "CPU threads for many texts: batches run in parallel, one thread each; one long text with the bundle's "
     "fast path runs its two LSTM directions on two. Small hosts often want 1. Default: the cores this process may use."
 )
@@ -112,13 +112,13 @@ def labelled_options(purpose: str) -> Callable[[Callable[..., Any]], Callable[..
     return decorate
 
 
-def _labelled_source(rating_classes: str | None, labelled_path: str | None, text_field: str, label_field: str) -> Any:
+def labelled_source(rating_classes: str | None, labelled_path: str | None, text_field: str, label_field: str) -> Any:
     from ..labelled import LabelledSource
 
     return LabelledSource(labelled_path, rating_classes, text_field, label_field)
 
 
-def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+def int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
     try:
         out = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
@@ -144,7 +144,7 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _require(module: str, extra: str, what: str) -> None:
+def require_extra(module: str, extra: str, what: str) -> None:
     """Import an optional dependency now, or fail with the install command; quiet TensorFlow's logging."""
     import importlib
     import os

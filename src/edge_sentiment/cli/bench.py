@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 import click
 
-from .base import _BUNDLE_HELP, PRECISIONS, _command_line, _echo_json, _int_list, _require, main
+from ..bench.config import DEFAULT
+from .base import BUNDLE_HELP, PRECISIONS, command_line, echo_json, int_list, require_extra, main
 from .command_options import refuse_unused
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _csv(values: Sequence[object]) -> str:
+    """A default as the comma-separated list the option reads."""
+    return ",".join(str(v) for v in values)
+
+
+def _numbers(flag: str, default: Sequence[int], help: str) -> Callable[[F], F]:
+    """A comma-separated list of whole numbers of 1 or more, its default shown."""
+    return click.option(flag, default=_csv(default), show_default=True, callback=int_list, help=help)
+
+
+def _count(flag: str, minimum: int, default: int, help: str) -> Callable[[F], F]:
+    """A whole-number option of at least `minimum`, its default shown."""
+    return click.option(flag, type=click.IntRange(minimum), default=default, show_default=True, help=help)
 
 
 @main.command()
-@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
+@click.option("--bundle", type=click.Path(), default=None, help=BUNDLE_HELP)
 @click.option(
     "--data",
     type=click.Path(),
@@ -24,18 +45,12 @@ from .command_options import refuse_unused
     default=None,
     help="Benchmark on your own texts instead (a file, one text per line).",
 )
-@click.option("--batch-sizes", default="1,64", show_default=True, callback=_int_list, help="Batch sizes for the throughput runs.")
-@click.option(
-    "--threads",
-    default="1",
-    show_default=True,
-    callback=_int_list,
-    help="Predictor thread counts to measure, e.g. 1,2 (batch 1 always runs on one thread).",
-)
+@_numbers("--batch-sizes", DEFAULT.batch_sizes, "Batch sizes for the throughput runs.")
+@_numbers("--threads", DEFAULT.threads, "Predictor thread counts to measure, e.g. 1,2 (batch 1 always runs on one thread).")
 @click.option(
     "--precision",
     "precisions",
-    default="fp32",
+    default=_csv(DEFAULT.precisions),
     show_default=True,
     help="Precisions to measure, comma-separated: fp32, int8 (where the bundle has one).",
 )
@@ -52,17 +67,9 @@ from .command_options import refuse_unused
     default=None,
     help="The .keras file for --compare keras. Default: the model the bundle was exported from.",
 )
-@click.option(
-    "--repeats", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per batch-1 figure, after warm-up."
-)
-@click.option("--throughput-texts", type=click.IntRange(1), default=5000, show_default=True, help="Texts per throughput run.")
-@click.option(
-    "--cold-repeats",
-    type=click.IntRange(0),
-    default=5,
-    show_default=True,
-    help="Fresh processes for the cold-start figure (0 skips it).",
-)
+@_count("--repeats", 10, DEFAULT.repeats, "Timed calls per batch-1 figure, after warm-up.")
+@_count("--throughput-texts", 1, DEFAULT.throughput_texts, "Texts per throughput run.")
+@_count("--cold-repeats", 0, DEFAULT.cold_repeats, "Fresh processes for the cold-start figure (0 skips it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @click.option(
     "--plot",
@@ -92,7 +99,8 @@ def bench(
     noisy machine trust the ratios between engines of the same run more than absolute times.
     """
     from ..bench.report import plot, render_text
-    from ..bench.runner import BenchConfig, run_bench
+    from ..bench.config import BenchConfig
+    from ..bench.runner import run_bench
 
     refuse_unused(click.get_current_context())
     chosen = [p.strip() for p in precisions.split(",") if p.strip()]
@@ -100,7 +108,7 @@ def bench(
         if p not in PRECISIONS:
             raise click.BadParameter(f"unknown precision {p!r}; use {' and/or '.join(PRECISIONS)}", param_hint="--precision")
     if compare == "keras":
-        _require("tensorflow", "train", "--compare keras")
+        require_extra("tensorflow", "train", "--compare keras")
     config = BenchConfig(
         bundle=bundle,
         data=data,
@@ -115,11 +123,11 @@ def bench(
         cold_repeats=cold_repeats,
     )
     report = run_bench(config, progress=lambda msg: click.echo(f"  measuring {msg} ...", err=True))
-    report["command"] = _command_line()
+    report["command"] = command_line()
     if plot_path:
         plot(report, plot_path)
     if as_json:
-        _echo_json(report)
+        echo_json(report)
     else:
         click.echo(render_text(report))
         if plot_path:

@@ -12,7 +12,7 @@ from ..scoring.options import CHECKPOINT_ROWS, SPLIT_BYTES
 
 if TYPE_CHECKING:
     from ..scoring.options import ScoreOptions
-from .base import _BUNDLE_HELP, _PRECISION_HELP, PRECISIONS, _echo_json, main
+from .base import BUNDLE_HELP, PRECISION_HELP, PRECISIONS, echo_json, main
 
 _FORMATS = ("auto", "text", "jsonl", "csv", "parquet")
 
@@ -114,8 +114,8 @@ class _Bar:
     default=None,
     help="--engine ray: join the Ray cluster at this address (e.g. auto, or ray://host:10001) instead of starting one.",
 )
-@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
+@click.option("--bundle", type=click.Path(), default=None, help=BUNDLE_HELP)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=PRECISION_HELP)
 @click.option(
     "--threads",
     type=click.IntRange(1),
@@ -190,7 +190,7 @@ def score(
     finally:
         bar.close()  # also before an error's one line (a full disk), so it starts on a line of its own
     if as_json:
-        _echo_json(summary.as_dict())
+        echo_json(summary.as_dict())
         return
     rejected = f", {summary.rejected:,} rejected (see {summary.rejects})" if summary.rejected else ""
     resumed = f", {summary.resumed_rows:,} of them done before --resume" if summary.resumed_rows else ""

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from ..train.recipes import ALIASES, CELLS, DROPOUT_MASKS, POOLINGS, RECIPES, SCHEDULES, Recipe, get_recipe
-from .base import _command_line, _echo_json, _require, main
+from ..train.recipes import ALIASES, CELLS, DROPOUT_MASKS, POOLINGS, RECIPES, SCHEDULES, VOCABULARIES, Recipe, get_recipe
+from .base import command_line, echo_json, require_extra, main
 
 
 _TRAIN_DATA_HELP = (
@@ -18,6 +18,19 @@ _TRAIN_DATA_HELP = (
     "$EDGE_SENTIMENT_DATA, else the archive in the cache, downloaded there first when absent "
     "(see 'edge-sentiment data download')."
 )
+
+
+def _values(field: str, words: dict[Any, str] | None = None, recipes: tuple[str, ...] = ("lab", "better", "default")) -> str:
+    """The brackets closing an option's help: its value in each recipe named, where it differs from the one before."""
+    shown: list[str] = []
+    last: Any = None
+    for name in recipes:
+        value = getattr(get_recipe(name), field)
+        if not shown or value != last:
+            text = words[value] if words else (f"{value:g}" if isinstance(value, float) else str(value))
+            shown.append(f"{name}: {text}")
+        last = value
+    return "[" + "; ".join(shown) + "]"
 
 
 @main.command()
@@ -35,111 +48,115 @@ _TRAIN_DATA_HELP = (
     "which is what reproduces the lab's accuracy (docs/lab.md); "
     "bilstm32-w2v256-fold16 (alias default): the shipped bundle's, a bidirectional LSTM(32) "
     "pooled over the words, a 256-wide word2vec embedding folded to 16 wide after training (needs "
-    "gensim); bilstm64-w2v256-fold16 (alias better): the same with LSTM(64), shipped until 2026-12-01; "
+    "gensim); bilstm64-w2v256-fold16 (alias better): the same with LSTM(64); "
     "bilstm64-w2v256 (alias large): that without the fold (a 13 MiB bundle). docs/training.md. In the "
-    "brackets below, 'better' is bilstm64-w2v256-fold16; default differs from it in --lstm-units 32 only.",
+    "brackets below, each recipe's value, given where it differs from the one before.",
 )
 @click.option(
     "--vocab-size",
     type=click.IntRange(3),
-    help="Token ids, padding (0) and out-of-vocabulary (1) included. [lab: 5000; better: 10000]",
+    help="Token ids, padding (0) and out-of-vocabulary (1) included. " + _values("vocab_size"),
 )
 @click.option(
-    "--max-len", type=click.IntRange(1, 100_000), help="Words per review; longer reviews keep their last words. [lab: 500]"
+    "--max-len",
+    type=click.IntRange(1, 100_000),
+    help="Words per review; longer reviews keep their last words. " + _values("max_len"),
 )
 @click.option(
     "--embedding-dim",
     type=click.IntRange(1),
-    help="Embedding width while training; above --embedding-rank when that is set. [lab: 32; better: 256]",
+    help="Embedding width while training; above --embedding-rank when that is set. " + _values("embedding_dim"),
 )
 @click.option(
     "--lstm-units",
     type=click.IntRange(1),
-    help="Units of the recurrent layer (per direction). [lab: 100; better: 64; default: 32]",
+    help="Units of the recurrent layer (per direction). " + _values("lstm_units"),
 )
 @click.option(
     "--cell",
     type=click.Choice(CELLS),
     help="The recurrent layer: lstm, or gru (exported as one fused ONNX GRU "
-    "op; its bundles pad every text to --max-len, as the pad skip tabulates LSTMs only). [lstm]",
+    "op; its bundles pad every text to --max-len, as the pad skip tabulates LSTMs only). " + _values("cell"),
 )
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM input dropout. [lab: 0.2; better: 0.4]")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM input dropout. " + _values("dropout"))
 @click.option(
     "--dropout-per-step/--dropout-in-lstm",
     "dropout_per_step",
     default=None,
     help="Input dropout as a Dropout layer on the embeddings (a fresh mask per time step) or the "
-    "LSTM's own (one mask per gate for the whole sequence). [lab: in LSTM; better: per step]",
+    "LSTM's own (one mask per gate for the whole sequence). " + _values("dropout_per_step", {False: "in LSTM", True: "per step"}),
 )
 @click.option(
     "--word-dropout",
     type=click.FloatRange(0, 1, max_open=True),
     help="Drop whole words during training: each word's embedding vector is zeroed with this "
-    "probability (before the input dropout). [lab: 0]",
+    "probability (before the input dropout). " + _values("word_dropout"),
 )
 @click.option(
-    "--recurrent-dropout", type=click.FloatRange(0, 1, max_open=True), help="LSTM recurrent dropout. [lab: 0.2; better: 0]"
+    "--recurrent-dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="LSTM recurrent dropout. " + _values("recurrent_dropout"),
 )
 @click.option(
     "--dropout-masks",
     type=click.Choice(DROPOUT_MASKS),
     help="The recurrent layer's input and recurrent dropout while training: sequence, Keras 3's one mask "
     "per sequence reused at every word; step, new masks at every word, as Keras 2's fit() drew them. "
-    "Either way the saved model is Keras's own LSTM/GRU. [lab: sequence; lab-keras2: step]",
+    "Either way the saved model is Keras's own LSTM/GRU. " + _values("dropout_masks", recipes=("lab", "lab-keras2")),
 )
-@click.option("--epochs", type=click.IntRange(1), help="Training epochs. [lab: 3; better: 2]")
-@click.option("--batch-size", type=click.IntRange(1), help="Batch size. [lab: 64]")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam learning rate. [lab: 0.001]")
+@click.option("--epochs", type=click.IntRange(1), help="Training epochs. " + _values("epochs"))
+@click.option("--batch-size", type=click.IntRange(1), help="Batch size. " + _values("batch_size"))
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Adam learning rate. " + _values("learning_rate"))
 @click.option(
     "--learning-rate-decay",
     type=click.FloatRange(0, 1, min_open=True),
-    help="Multiply the learning rate by this after every epoch (1 = constant). [lab: 1]",
+    help="Multiply the learning rate by this after every epoch (1 = constant). " + _values("learning_rate_decay"),
 )
 @click.option(
     "--learning-rate-schedule",
     type=click.Choice(SCHEDULES),
     help="constant: the learning rate as given (times --learning-rate-decay after every epoch); "
     "cosine: from the learning rate down to 0 along a half cosine, batch by batch, over --epochs. "
-    "[lab: constant; better: cosine]",
+    + _values("learning_rate_schedule"),
 )
-@click.option("--seed", type=int, help="Seed for shuffling, initialisation and dropout. [lab: 7]")
+@click.option("--seed", type=int, help="Seed for shuffling, initialisation and dropout. " + _values("seed"))
 @click.option(
     "--validation-split",
     type=click.FloatRange(0, 1, max_open=True),
-    help="Fraction of the training reviews held out for validation (never the test set). [lab: 0; better: 0.1]",
+    help="Fraction of the training reviews held out for validation (never the test set). " + _values("validation_split"),
 )
 @click.option(
     "--early-stopping-patience",
     type=click.IntRange(0),
     help="Stop after this many epochs without a lower validation loss and keep the best epoch's "
-    "weights; 0 = off; needs --validation-split. [lab: 0; better: 2]",
+    "weights; 0 = off; needs --validation-split. " + _values("early_stopping_patience"),
 )
 @click.option(
     "--crop-fraction",
     type=click.FloatRange(0),
     help="Add this many random crops of training reviews, as a fraction of the training set, so short "
-    "texts look like something seen in training. [lab: 0; better: 1.0]",
+    "texts look like something seen in training. " + _values("crop_fraction"),
 )
-@click.option("--crop-min-words", type=click.IntRange(1), help="Shortest crop, in words. [5; better: 3]")
-@click.option("--crop-max-words", type=click.IntRange(1), help="Longest crop, in words. [60; better: 100]")
+@click.option("--crop-min-words", type=click.IntRange(1), help="Shortest crop, in words. " + _values("crop_min_words"))
+@click.option("--crop-max-words", type=click.IntRange(1), help="Longest crop, in words. " + _values("crop_max_words"))
 @click.option(
     "--pooling",
     type=click.Choice(POOLINGS),
     help="What the output layer reads: the LSTM's last state, the maximum of its outputs over the words "
-    "(pads left out), or their mean and maximum. [lab: last; better: mean-max]",
+    "(pads left out), or their mean and maximum. " + _values("pooling"),
 )
 @click.option(
     "--bidirectional/--forward-only",
     "bidirectional",
     default=None,
     help="Add an LSTM that reads the words backwards (twice the LSTM work; needs --pooling max or "
-    "mean-max). [lab: forward only; better: bidirectional]",
+    "mean-max). " + _values("bidirectional", {False: "forward only", True: "bidirectional"}),
 )
 @click.option(
     "--word2vec-epochs",
     type=click.IntRange(0),
     help="Pre-train the embedding with word2vec (skip-gram, gensim) on the training reviews' text for "
-    "this many epochs before training; 0 = random start. [lab: 0; better: 5]",
+    "this many epochs before training; 0 = random start. " + _values("word2vec_epochs"),
 )
 @click.option(
     "--embedding-rank",
@@ -147,12 +164,12 @@ _TRAIN_DATA_HELP = (
     help="After training, fold the embedding into one this wide (below --embedding-dim): a truncated "
     "SVD of the embedding times the LSTM's input weights, so a wide embedding ships at a narrow "
     "one's size and speed. The model saved and the test figures are the folded one's; the "
-    "epochs' figures are the wide one's. 0 = no fold. [lab: 0; better: 16]",
+    "epochs' figures are the wide one's. 0 = no fold. " + _values("embedding_rank"),
 )
 @click.option(
     "--vocabulary",
-    type=click.Choice(["own", "keras-imdb"]),
-    default="own",
+    type=click.Choice(VOCABULARIES),
+    default=VOCABULARIES[0],
     show_default=True,
     help="own: our tokenizer, fit on the training reviews (--vocab-size words); keras-imdb: the ids of "
     "keras.datasets.imdb.load_data(num_words=--vocab-size), rebuilt from the raw reviews with the Keras "
@@ -192,15 +209,15 @@ def train(
         chosen: Recipe = get_recipe(recipe).with_overrides(**overrides)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _require("tensorflow", "train", "Training")
+    require_extra("tensorflow", "train", "Training")
     if chosen.word2vec_epochs:
-        _require("gensim", "train", "Word2vec pre-training (--word2vec-epochs)")
+        require_extra("gensim", "train", "Word2vec pre-training (--word2vec-epochs)")
     from ..download import resolve_or_download
-    from ..train.trainer import train as run_training
+    from ..train.trainer import TrainOptions, run_training
 
     with _download_progress() as (progress, log):  # --data, $EDGE_SENTIMENT_DATA, the cache, else a download
         data = str(resolve_or_download(data, progress=progress, log=log))
-    metrics = run_training(
+    options = TrainOptions(
         data,
         out_dir,
         chosen,
@@ -208,12 +225,13 @@ def train(
         train_limit=train_limit,
         test_limit=test_limit,
         verbose=0 if as_json else None,
-        command=_command_line(),
+        command=command_line(),
         vocabulary=vocabulary,
         word_index=word_index,
     )
+    metrics = run_training(options)
     if as_json:
-        _echo_json(metrics)
+        echo_json(metrics)
     else:
         click.echo(
             f"wrote {out_dir}: train accuracy {metrics['train_accuracy']:.4f}, "
@@ -278,7 +296,7 @@ def data_download(as_json: bool) -> None:
     with _download_progress() as (progress, log):
         result = download_archive(progress=progress, log=None if as_json else log)
     if as_json:
-        _echo_json(result.as_dict())
+        echo_json(result.as_dict())
     elif result.downloaded:
         click.echo(f"downloaded {result.path} ({result.bytes} bytes, sha256 verified)")
     else:

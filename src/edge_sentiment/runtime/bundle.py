@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import BundleError, EdgeSentimentError
 from .files import open_regular, parse_json, sha256_bytes
+from .older_formats import model_padding
 from .onnxinfo import OnnxInfo, raw_initializer, read_onnx_info
 from .tokenizer import TokenizerBase, tokenizer_from_dict
 
@@ -101,7 +102,7 @@ def default_bundle_path() -> Path:
     return Path(__file__).resolve().parent.parent / "assets" / "default"
 
 
-class _Folder:
+class BundleFolder:
     """A bundle folder opened once: every file is read relative to the same directory (where the OS
     allows), without following links, so a bundle replaced meanwhile is never read half old, half new."""
 
@@ -142,7 +143,7 @@ class _Folder:
 
     def read(self, name: str, limit: int, what: str) -> bytes:
         shown = self.path / name
-        if not _plain_name(name):
+        if not is_plain_name(name):
             raise BundleError(f"bundle file name {name!r} is not a plain file name in {self.path}; re-export the bundle")
         try:  # O_NONBLOCK, then fstat: a FIFO or device named as a bundle file is refused, never waited on
             fd = open_regular(name, dir_fd=self.fd, follow=False) if self.fd is not None else open_regular(shown, follow=False)
@@ -160,7 +161,8 @@ class _Folder:
             return fh.read(limit + 1)
 
 
-def _manifest(opened: _Folder) -> dict[str, Any]:
+def read_manifest(opened: BundleFolder) -> dict[str, Any]:
+    """The folder's manifest.json, parsed and every field the runtime reads checked (BundleError if not)."""
     folder = opened.path
     if not opened.exists("manifest.json"):
         raise BundleError(f"{folder} is not a bundle: it has no manifest.json; make one with 'edge-sentiment export'")
@@ -214,7 +216,7 @@ def _manifest(opened: _Folder) -> dict[str, Any]:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _plain_name(name: object) -> bool:
+def is_plain_name(name: object) -> bool:
     """A file name a bundle may list: no folder part, not hidden, no '..', nothing the OS would read elsewhere."""
     return (
         isinstance(name, str)
@@ -245,7 +247,7 @@ def _manifest_problems(data: dict[str, Any], classes: int) -> list[str]:
     if not all(label.isprintable() and _utf8(label) for label in data.get("labels", LABELS)):
         problems.append(f"labels {data.get('labels')!r} are not printable UTF-8 names")
     for name, entry in data["files"].items():
-        if not _plain_name(name) or name == "manifest.json":
+        if not is_plain_name(name) or name == "manifest.json":
             problems.append(f"files lists {name!r}, not a plain file name beside manifest.json")
         elif (
             not isinstance(entry, dict)
@@ -259,7 +261,7 @@ def _manifest_problems(data: dict[str, Any], classes: int) -> list[str]:
         problems.append(f"model max_len {model.get('max_len')!r} is not a whole number from 1 to 100000")
     if not _count(model.get("vocab_size"), 3):
         problems.append(f"model vocab_size {model.get('vocab_size')!r} is not a whole number of at least 3")
-    if model.get("padding", "pre") not in ("pre", "post"):
+    if model_padding(model) not in ("pre", "post"):
         problems.append(f"model padding {model.get('padding')!r} is not 'pre' or 'post'")
     empty = model.get("empty_text")
     if empty is not None and (
@@ -281,7 +283,8 @@ def _manifest_problems(data: dict[str, Any], classes: int) -> list[str]:
     return problems
 
 
-def _check_file(opened: _Folder, name: str, entry: Any, limit: int) -> bytes:
+def read_listed_file(opened: BundleFolder, name: str, entry: Any, limit: int) -> bytes:
+    """The bytes of a file the manifest lists, checked against its size and sha256 (BundleError if not)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
         raise BundleError(f"manifest entry for {name} has no sha256")
     data = opened.read(name, limit, "bundle file")
@@ -349,7 +352,7 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
     attempts = 3
     while True:
         attempts -= 1
-        opened = _Folder(folder)
+        opened = BundleFolder(folder)
         try:
             return _load(opened, precision)
         except BundleError:
@@ -360,12 +363,12 @@ def load_bundle(path: str | os.PathLike[str] | None = None, precision: str = "fp
             opened.close()
 
 
-def _load(opened: _Folder, precision: str) -> Bundle:
+def _load(opened: BundleFolder, precision: str) -> Bundle:
     folder = opened.path
     links = opened.names_of_links()
     if links:
         raise BundleError(f"{folder / links[0]} is a symbolic link; bundles hold only plain files")
-    manifest = _manifest(opened)
+    manifest = read_manifest(opened)
     files = manifest["files"]
     model_name = PRECISION_FILES[precision]
     if model_name not in files:
@@ -376,7 +379,7 @@ def _load(opened: _Folder, precision: str) -> Bundle:
         )
     if "tokenizer.json" not in files:
         raise BundleError(f"bundle {folder} lists no tokenizer.json in its manifest")
-    tok_bytes = _check_file(opened, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
+    tok_bytes = read_listed_file(opened, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
     try:
         tokenizer = tokenizer_from_dict(parse_json(tok_bytes, f"{folder}/tokenizer.json"))
     except EdgeSentimentError as exc:
@@ -388,18 +391,18 @@ def _load(opened: _Folder, precision: str) -> Bundle:
     skip = manifest["model"].get("padding_skip")
     if not isinstance(skip, (dict, type(None))) or (skip and tokenizer.padding != "pre"):
         raise BundleError(f"the manifest's padding_skip {skip!r} does not fit a {tokenizer.padding}-padded model; re-export it")
-    if tokenizer.padding != manifest["model"].get("padding", "pre"):
+    if tokenizer.padding != model_padding(manifest["model"]):
         raise BundleError(
-            f"tokenizer pads {tokenizer.padding!r} but the manifest's model is {manifest['model'].get('padding', 'pre')!r}-padded"
+            f"tokenizer pads {tokenizer.padding!r} but the manifest's model is {model_padding(manifest['model'])!r}-padded"
         )
-    model_bytes = _check_file(opened, model_name, files[model_name], _MAX_MODEL_BYTES)
+    model_bytes = read_listed_file(opened, model_name, files[model_name], _MAX_MODEL_BYTES)
     info = read_onnx_info(model_bytes)
     check_model(info, manifest, tokenizer, model_name)
     fast = _fast_parts(opened, manifest) if precision == "fp32" else {}
     return Bundle(folder, manifest, tokenizer, precision, model_bytes, info, fast)
 
 
-def _fast_parts(opened: _Folder, manifest: dict[str, Any]) -> dict[str, bytes]:
+def _fast_parts(opened: BundleFolder, manifest: dict[str, Any]) -> dict[str, bytes]:
     """The fast path's files, each checked like model.onnx (sha256, ops, no external data, its inputs and outputs)."""
     section = manifest.get("fast_path")
     if section is None:
@@ -415,7 +418,7 @@ def _fast_parts(opened: _Folder, manifest: dict[str, Any]) -> dict[str, bytes]:
     for part, name in parts.items():
         if name != FAST_FILES[part] or name not in manifest["files"]:
             raise BundleError(f"{opened.path}/manifest.json lists fast-path part {part!r} as {name!r}, not a file it holds")
-        data = _check_file(opened, name, manifest["files"][name], _MAX_MODEL_BYTES)
+        data = read_listed_file(opened, name, manifest["files"][name], _MAX_MODEL_BYTES)
         part_info = read_onnx_info(data)
         inputs, outputs = FAST_IO[part]
         problems = []

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError, TokenizerError
-from .textsteps import Steps
-from .tokenizer import PADDINGS, TokenizerBase
+from .standardize_steps import Steps
+from .tokenizer_base import PADDINGS, TokenizerBase
 
 __all__ = [
     "TextVectorizationTokenizer",
@@ -44,7 +44,7 @@ _TV_SPACE = str.maketrans({c: " " for c in "\t\n\v\f\r"})
 # The classic Tokenizer's default filters (punctuation, tab and newline; not the apostrophe).
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _MAX_LEN_LIMIT = 100_000
-CUSTOM = "custom"  # standardize recorded as steps (runtime/textsteps.py), in the field "custom_standardize"
+CUSTOM = "custom"  # standardize recorded as steps (runtime/standardize_steps.py), in the field "custom_standardize"
 # Texts longer than this are read lazily from the end that is kept, in pieces that grow fourfold.
 LAZY_CHARS = 16_384
 _ANY_CHAR = re.compile(r".", re.DOTALL)

@@ -1,7 +1,7 @@
 """precision="auto": fp32 or int8, whichever is faster on this machine, measured once and remembered.
 
 Which is faster depends on the CPU: int8 took 0.75-0.79x fp32's time on a 2-core AMD EPYC and more
-than fp32 on an Intel Xeon (benchmarks/RESULTS.md). "auto" chooses among what the bundle holds and
+than fp32 on an Intel Xeon (tools/benchmarks/results/RESULTS.md). "auto" chooses among what the bundle holds and
 its gates passed: fp32 always, int8 when the export's accuracy gate passed. The measurement is short
 (batch-1 calls on TEXTS texts of random known words, 16 to 256 words long, both precisions
 interleaved over ROUNDS rounds, on the predictor's threads; the lower median of the mean wins) and its figures are kept in
@@ -18,9 +18,12 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .files import cache_dir, manifest_sha256, parse_json, read_regular
@@ -31,6 +34,20 @@ CACHE_VERSION = 1
 ROUNDS = 5
 TEXTS = 16  # texts timed per round and precision, of these lengths in words (capped at the bundle's max_len):
 LENGTHS = (16, 64, 128, 256)
+
+
+class TimedPredictor(Protocol):
+    """What choose_precision needs of a predictor (runtime/predictor.py's Predictor, passed in as a class so
+    this module does not import the one that imports it)."""
+
+    precision_choice: dict[str, Any] | None
+
+    def score_ids(self, id_lists: Sequence[Sequence[int]]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+P = TypeVar("P", bound=TimedPredictor)
 
 
 def cache_path() -> Path:
@@ -95,15 +112,13 @@ def _write_cache(key: str, record: dict[str, Any]) -> None:
 
 def _timing_ids(bundle: Bundle) -> list[list[int]]:
     """Random known words (seeded), TEXTS texts of LENGTHS words (up to max_len): short texts and reviews."""
-    import numpy as np
-
     rng = np.random.default_rng(0)
     rows = min(int(bundle.manifest["model"]["vocab_size"]), bundle.tokenizer.vocab_size)
     lengths = [min(n, bundle.max_len) for n in LENGTHS]
     return [rng.integers(2, max(rows, 3), size=n).tolist() for n in lengths for _ in range(TEXTS // len(lengths))]
 
 
-def _measure(predictors: dict[str, Any], ids: list[list[int]]) -> dict[str, float]:
+def _measure(predictors: Mapping[str, TimedPredictor], ids: list[list[int]]) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in predictors}
     for predictor in predictors.values():  # warm up
         for row in ids[:4]:
@@ -120,7 +135,14 @@ def _measure(predictors: dict[str, Any], ids: list[list[int]]) -> dict[str, floa
     return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
 
 
-def choose_precision(path: Any, *, threads: int, batch_size: int, predictor_class: Any, fast: bool = True) -> Any:
+def choose_precision(
+    path: str | os.PathLike[str] | None,
+    *,
+    threads: int,
+    batch_size: int,
+    predictor_class: Callable[..., P],
+    fast: bool = True,
+) -> P:
     """A Predictor on the faster of the bundle's gated precisions; its .precision_choice says why."""
     if not fast:  # the predictor's other options reach every predictor made here
         predictor_class = functools.partial(predictor_class, fast=False)
@@ -137,7 +159,7 @@ def choose_precision(path: Any, *, threads: int, batch_size: int, predictor_clas
         predictor = predictor_class(bundle, threads=threads, batch_size=batch_size)
         predictor.precision_choice = {**cached, "reason": f"measured on this machine before ({cache_path()})"}
         return predictor
-    predictors = {
+    predictors: dict[str, P] = {
         "fp32": predictor_class(fp32, threads=threads, batch_size=batch_size),
         "int8": predictor_class(load_bundle(path, precision="int8"), threads=threads, batch_size=batch_size),
     }

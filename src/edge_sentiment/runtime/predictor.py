@@ -23,11 +23,8 @@ WORDS, POOLED = FAST_IO["unpadded"][0][0], FAST_IO["head"][0][0]  # the fast pat
 CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any input size
 # From this many words on, one text's two LSTM directions run on two threads (when the bundle has the split
 # fast path and the predictor may use two threads); shorter texts stay on one, where the hand-over costs more
-# than it saves. Only LSTMs of SPLIT_MIN_HIDDEN units or more per direction have a split fast path: with 32
-# units a direction is too little work to pay for the hand-over below 500 words. Both measured by
-# benchmarks/fastpath.py on the 2-core AMD EPYC: docs/benchmarks.md.
+# than it saves. Measured by tools/benchmarks/fastpath.py on the 2-core AMD EPYC: docs/benchmarks.md.
 SPLIT_MIN_WORDS = 64
-SPLIT_MIN_HIDDEN = 64
 
 
 @dataclass(frozen=True)
@@ -187,7 +184,8 @@ class Predictor:
     def manifest(self) -> dict[str, Any]:
         return self.bundle.manifest
 
-    def _score_batch(self, batch: np.ndarray) -> np.ndarray:
+    def score_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Scores of one int32 batch of token ids, padded as the bundle pads, through model.onnx."""
         return self._scores(self._run([OUTPUT_NAME], {INPUT_NAME: batch})[0], len(batch))
 
     def _scores(self, out: np.ndarray, rows: int) -> np.ndarray:
@@ -201,10 +199,11 @@ class Predictor:
 
     def _score_padless(self, batch: np.ndarray) -> np.ndarray:
         """A batch without pads, in one of several running side by side: the unpadded graph, no split."""
-        return self._score_unpadded(batch, split=False)
+        return self.score_unpadded(batch, split=False)
 
-    def _score_unpadded(self, batch: np.ndarray, split: bool = True) -> np.ndarray:
-        """Texts of one length, no pads: both directions side by side when long enough, else one graph."""
+    def score_unpadded(self, batch: np.ndarray, split: bool = True) -> np.ndarray:
+        """Texts of one length, no pads, through the fast path (the bundle must have one): both directions side
+        by side when long enough, else the unpadded graph."""
         feed = {WORDS: self._embedding[batch.T]}  # [length, batch, width], as the LSTM reads them
         if split and self._split is not None and batch.shape[1] >= self.split_min_words:
             forward, backward, head = self._split
@@ -230,7 +229,7 @@ class Predictor:
             out = self._unpadded([OUTPUT_NAME], feed)[0]
         return self._scores(out, len(batch))
 
-    def _start(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
+    def start_scoring(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
         """Start scoring id lists (in the pool when there are several batches); returns a waiter."""
         out = np.empty((len(id_lists),) if self.classes == 1 else (len(id_lists), self.classes), dtype=np.float32)
         if self.pads == "fed":
@@ -240,9 +239,9 @@ class Predictor:
         elif len(id_lists) == 1:  # the common single-text call: no sorting, no copies, no pool
             ids = id_lists[0]
             if len(ids) and self._unpadded is not None:
-                out[0] = self._score_unpadded(np.asarray([ids], dtype=np.int32))[0]
+                out[0] = self.score_unpadded(np.asarray([ids], dtype=np.int32))[0]
             else:
-                out[0] = self._score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
+                out[0] = self.score_batch(np.asarray([ids if len(ids) else [0]], dtype=np.int32))[0]
             return lambda: out
         else:
             batches = list(batch_by_length(id_lists, self.batch_size))
@@ -250,7 +249,7 @@ class Predictor:
         def scorer(batch: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
             # pre-padded: a batch whose first column holds no pad has none; the fast path takes it whole
             padless = self._unpadded is not None and self.pads == "skipped" and bool(batch[:, 0].all())
-            return self._score_padless if padless else self._score_batch
+            return self._score_padless if padless else self.score_batch
 
         if self.threads == 1 or len(batches) == 1:
             for rows, batch in batches:
@@ -296,12 +295,12 @@ class Predictor:
 
     def score_ids(self, id_lists: Sequence[Sequence[int]]) -> np.ndarray:
         """Probabilities for token id lists (each at most max_len long, unpadded)."""
-        return self._start(id_lists)()
+        return self.start_scoring(id_lists)()
 
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
         """Probability that each text is positive, shape (n,); for a bundle of k classes, (n, k)."""
         if isinstance(texts, str):  # one text: no chunks
-            return self._start([self._encode(texts)])()
+            return self.start_scoring([self._encode(texts)])()
         it = iter(_as_texts(texts))
         parts = []
         pending: Callable[[], np.ndarray] | None = None
@@ -313,7 +312,7 @@ class Predictor:
                     raise InputError(f"text {index} is {type(text).__name__}, not str")
                 ids.append(self._encode(text))
                 index += 1
-            started = self._start(ids)  # runs while the next chunk is tokenized
+            started = self.start_scoring(ids)  # runs while the next chunk is tokenized
             if pending is not None:
                 parts.append(pending())
             pending = started

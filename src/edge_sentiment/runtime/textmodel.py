@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BundleError, InputError
-from .bundle import ALLOWED_OPS, OUTPUT_NAME, Bundle, _check_file, _Folder, load_bundle
+from .bundle import ALLOWED_OPS, OUTPUT_NAME, Bundle, read_listed_file, BundleFolder, load_bundle
 from .onnxinfo import OnnxInfo, read_onnx_info
 from .tokenizer import KIND, text_window
 
@@ -96,9 +96,9 @@ class TextModel:
         entry = loaded.manifest["files"].get(TEXT_MODEL_FILE)
         if entry is None:
             raise BundleError(f"bundle {loaded.path} has no {TEXT_MODEL_FILE}; export it with --text-model")
-        opened = _Folder(loaded.path)
+        opened = BundleFolder(loaded.path)
         try:
-            data = _check_file(opened, TEXT_MODEL_FILE, entry, _MAX_BYTES)
+            data = read_listed_file(opened, TEXT_MODEL_FILE, entry, _MAX_BYTES)
         finally:
             opened.close()
         return cls(loaded, data)

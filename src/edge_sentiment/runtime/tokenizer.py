@@ -6,7 +6,6 @@ the Keras tokenizers users trained with (keras_tokenizers.py). `load_tokenizer` 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import unicodedata
@@ -16,9 +15,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..errors import InputError, TokenizerError
+from .older_formats import OLDER_PADDING, v1_tokenizer_kind
+from .tokenizer_base import FORMAT, FORMAT_VERSION, KIND, PAD_ID, PADDINGS, TokenizerBase, pad_ids
 
 __all__ = [
     "Tokenizer",
@@ -34,13 +34,7 @@ __all__ = [
     "KIND",
 ]
 
-FORMAT = "edge-sentiment/tokenizer"
-# 1: edge-sentiment's own tokenizer only (no "kind" field); 2: a "kind" field, Keras tokenizers too.
-FORMAT_VERSION = 2
-KIND = "edge-sentiment"
-PADDINGS = ("pre", "post")
 STANDARDIZATION = "v1"
-PAD_ID = 0
 OOV_ID = 1
 _MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -59,7 +53,7 @@ _WORD = re.compile(r"[^\W_]++(?:'[^\W_]++)*+")
 # (a tag starts there, and nothing composes with a "<" that follows it).
 _CUT = re.compile(r"[\s!\"#$%&()*+,;?@\[\\\]_{|}~-]|(?=<)")
 _BREAK = re.compile(r"[^\w']|_")  # in a standardised text (tags gone), no word crosses one of these
-_TAIL_CHARS = 16_384  # texts longer than this are read from the end (or start), in growing chunks
+TAIL_CHARS = 16_384  # texts longer than this are read from the end (or start), in growing chunks
 
 # The same standardisation for ASCII text, on bytes: one table lower-cases letters, keeps digits and
 # apostrophes (` included) and turns everything else into a space; split() then finds the words.
@@ -117,7 +111,7 @@ def words(text: str) -> list[str]:
 def _some_words(normalized: str, n: int, last: bool) -> list[str]:
     """The last (or first) n words of a standardised text: from its end (or start) in chunks growing 4x,
     cut where no word crosses (_BREAK); a chunk too large for findall is read holding n words at a time."""
-    size = 4 * _TAIL_CHARS
+    size = 4 * TAIL_CHARS
     while len(normalized) > size:
         cut = _BREAK.search(normalized, len(normalized) - size if last else size)
         if cut is not None:
@@ -131,7 +125,7 @@ def _some_words(normalized: str, n: int, last: bool) -> list[str]:
 
 
 def _bounded_words(normalized: str, n: int, last: bool) -> list[str]:
-    if len(normalized) <= 16 * _TAIL_CHARS:  # findall is the fastest way, and its list stays small
+    if len(normalized) <= 16 * TAIL_CHARS:  # findall is the fastest way, and its list stays small
         found = _WORD.findall(normalized)
         return found[-n:] if last else found[:n]
     matches = _WORD.finditer(normalized)
@@ -146,7 +140,7 @@ def _window(text: str, n: int, last: bool) -> tuple[str, list[str]]:
     A text with no such place is read whole, holding at most n words at a time. A start cut at a space
     inside a tag ("<br" of "<br />") leaves its letters as a last word: the start needs n + 1 words.
     """
-    size = _TAIL_CHARS
+    size = TAIL_CHARS
     while len(text) > size:
         cut = _CUT.search(text, len(text) - size if last else size)
         if cut is not None:
@@ -176,85 +170,13 @@ def text_window(text: str, n: int, truncation: str = "pre") -> str:
     is short, has fewer than n words or nowhere to cut."""
     if not isinstance(text, str):
         raise InputError(f"expected text (str), got {type(text).__name__}")
-    if len(text) <= _TAIL_CHARS or n < 1:
+    if len(text) <= TAIL_CHARS or n < 1:
         return text if n >= 1 else ""
     last = truncation == "pre"
     part, found = _window(text, n, last)
     if last and 0 < len(found) < n:  # fewer words than n: the end that holds all of them
         part = _window(text, len(found), last)[0]
     return part if found else ""
-
-
-class TokenizerBase:
-    """What every tokenizer kind offers the runtime: ids of a text, padded batches, its file."""
-
-    kind: str = ""
-    max_len: int = 500
-    padding: str = "pre"  # where pads go: "pre" (Keras pad_sequences' default) or "post"
-    truncation: str = "pre"  # which end of a long text is dropped: "pre" keeps the last ids
-    # The embedding must have exactly vocab_size rows (our own tokenizer), or at least that many.
-    exact_rows: bool = False
-
-    @property
-    def vocab_size(self) -> int:
-        """One more than the largest id this tokenizer gives."""
-        raise NotImplementedError
-
-    def all_ids(self, text: str) -> list[int]:
-        """Every id of a text, before truncation."""
-        raise NotImplementedError
-
-    def known_words(self) -> list[str]:
-        """The tokens that have ids of their own, most frequent first where the tokenizer knows."""
-        raise NotImplementedError
-
-    def encode(self, text: str, max_len: int | None = None) -> list[int]:
-        """Token ids of a text, truncated to max_len (the tokenizer's by default; no padding)."""
-        if not isinstance(text, str):
-            raise InputError(f"expected text (str), got {type(text).__name__}")
-        n = self.max_len if max_len is None else max_len
-        ids = self.all_ids(text)
-        if len(ids) <= n:
-            return ids
-        return (ids[len(ids) - n :] if self.truncation == "pre" else ids[:n]) if n else []
-
-    def encode_batch(self, texts: Sequence[str], max_len: int | None = None) -> np.ndarray:
-        """Ids as int32 (n, max_len), padded with 0 and truncated as the tokenizer says, like Keras pad_sequences."""
-        length = self.max_len if max_len is None else int(max_len)
-        if isinstance(texts, str):
-            raise InputError("encode_batch takes a sequence of texts; wrap a single text in a list")
-        return pad_ids([self.encode(text, length) for text in texts], length, self.padding)
-
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _header(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kind": self.kind,
-            "max_len": self.max_len,
-            "padding": self.padding,
-            "truncation": self.truncation,
-            "pad_id": PAD_ID,
-            "vocab_size": self.vocab_size,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write tokenizer.json (atomically: a temporary file, then a rename)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TokenizerBase) and type(other) is type(self) and self.to_dict() == other.to_dict()
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.max_len, self.vocab_size))
 
 
 class Tokenizer(TokenizerBase):
@@ -300,7 +222,7 @@ class Tokenizer(TokenizerBase):
         if self.truncation == "post":  # a long text keeps its first n words
             get = self._ids.get
             return [get(w, OOV_ID) for w in _first_words(text, n)]
-        if len(text) <= _TAIL_CHARS and text.isascii():  # the fast path: most texts
+        if len(text) <= TAIL_CHARS and text.isascii():  # the fast path: most texts
             return list(map(self._ascii_ids.__getitem__, _ascii_words(text)[-n:]))
         get = self._ids.get
         return [get(w, OOV_ID) for w in _last_words(text, n)]
@@ -343,7 +265,10 @@ class Tokenizer(TokenizerBase):
                 f"(+2 reserved ids = {len(vocab) + 2})"
             )
         return cls(
-            vocab, max_len=data.get("max_len"), padding=data.get("padding", "pre"), truncation=data.get("truncation", "pre")
+            vocab,
+            max_len=data.get("max_len"),
+            padding=data.get("padding", OLDER_PADDING),
+            truncation=data.get("truncation", OLDER_PADDING),
         )
 
     @classmethod
@@ -368,22 +293,6 @@ class Tokenizer(TokenizerBase):
             else f", padding={self.padding!r}, truncation={self.truncation!r}"
         )
         return f"Tokenizer(vocab_size={self.vocab_size}, max_len={self.max_len}{sides})"
-
-
-def pad_ids(id_lists: Sequence[Sequence[int]], length: int, padding: str = "pre") -> np.ndarray:
-    """int32 (n, length): each id list padded with 0 before ("pre") or after ("post") it.
-
-    A list longer than length keeps its last ids; tokenizers truncate before padding, as they say.
-    """
-    out = np.zeros((len(id_lists), length), dtype=np.int32)
-    for row, ids in enumerate(id_lists):
-        ids = ids[-length:] if length else ()
-        if len(ids):
-            if padding == "pre":
-                out[row, length - len(ids) :] = ids
-            else:
-                out[row, : len(ids)] = ids
-    return out
 
 
 def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
@@ -420,9 +329,7 @@ def _check_header(data: Any) -> str:
     if version < 1:
         raise TokenizerError(f"tokenizer format_version {version} is not one edge-sentiment ever wrote")
     if version == 1:
-        if "kind" in data:
-            raise TokenizerError("tokenizer format_version 1 has no 'kind' field; this file is not one edge-sentiment wrote")
-        return KIND
+        return v1_tokenizer_kind(data)
     kind = data.get("kind")
     if not isinstance(kind, str):
         raise TokenizerError("tokenizer file of format_version 2 has no 'kind'")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
-from .bundle import PRECISION_FILES, _check_file, _Folder, _manifest, _plain_name, default_bundle_path
+from .bundle import PRECISION_FILES, read_listed_file, BundleFolder, read_manifest, is_plain_name, default_bundle_path
 from .conformance import CONFORMANCE_FILE, ConformanceResult, check_vectors, compare, load_vectors
 
 __all__ = ["verify_bundle", "VerifyReport", "SAMPLE_TEXT"]
@@ -54,7 +54,8 @@ class VerifyReport:
         out += [f"✓ {p} ({r['file']}): verified and ran, sample score {r['sample_score']:.4f}" for p, r in self.models.items()]
         if self.conformance is None:
             out.append(
-                f"- no {CONFORMANCE_FILE} (a bundle made before conformance vectors; scripts/add_conformance.py adds them)"
+                f"- no {CONFORMANCE_FILE} (a bundle made before conformance vectors; "
+                "tools/maintenance/add_conformance.py adds them)"
             )
         else:
             out.append(f"✓ {CONFORMANCE_FILE}: {self.conformance.describe()}")
@@ -65,9 +66,9 @@ class VerifyReport:
 
 def _audit(folder: Path) -> tuple[dict[str, Any], list[str]]:
     """The manifest, and every way the folder differs from it (missing, unlisted, odd names, bad sha256)."""
-    opened = _Folder(folder)
+    opened = BundleFolder(folder)
     try:
-        manifest = _manifest(opened)  # field types and names; BundleError at once when it cannot be read
+        manifest = read_manifest(opened)  # field types and names; BundleError at once when it cannot be read
         problems = []
         with os.scandir(opened.fd if opened.fd is not None else folder) as entries:
             present = {e.name: e for e in entries}
@@ -78,13 +79,13 @@ def _audit(folder: Path) -> tuple[dict[str, Any], list[str]]:
                 kind = "folder" if entry.is_dir(follow_symlinks=False) else "file"
                 problems.append(f"{folder / name}: a {kind} the manifest does not list (a bundle holds only its listed files)")
         for name, entry in manifest["files"].items():
-            if not _plain_name(name):
+            if not is_plain_name(name):
                 problems.append(f"the manifest lists {name!r}, not a plain file name inside the bundle")
             elif name not in present:
                 problems.append(f"{folder / name}: listed in the manifest but missing")
             else:
                 try:
-                    _check_file(opened, name, entry, _MAX_FILE_BYTES)
+                    read_listed_file(opened, name, entry, _MAX_FILE_BYTES)
                 except BundleError as exc:
                     problems.append(str(exc))
         return manifest, problems

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ScoreError
 from . import rules
 from .csvinput import csv_header, csv_items
+from .options import INPUT_FORMATS, OUTPUT_FORMATS
 from .rules import Item, lone_surrogate, output_names, rename_fields, too_long, utf8_problem, value_problem
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
     "parquet_file",
 ]
 
-INPUT_FORMATS = ("text", "jsonl", "csv", "parquet")
-OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 

@@ -13,17 +13,14 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from ..errors import ScoreError
 from ..runtime.bundle import load_bundle
-from ..runtime.files import manifest_sha256
-from .formats import Item, carried_columns, input_format, output_format, parquet_file, read_items
+from .formats import Item, carried_columns, parquet_file, read_items
 from .options import ScoreOptions
 from .output import (
     EXTENSIONS,
@@ -32,110 +29,23 @@ from .output import (
     join_parts,
     replace_file,
     score_items,
-    write_atomic,
     write_part,
     write_rejects,
 )
 
-__all__ = ["score_file", "ScoreSummary", "ScoreJob", "Progress", "file_faults"]
+from .job import (
+    JOURNAL_VERSION,
+    ScoreJob,
+    ScoreProgress,
+    ScoreSummary,
+    bundle_sha,
+    differences,
+    file_faults,
+    make_job,
+    write_json_atomic,
+)
 
-JOURNAL_VERSION = 1
-# progress(rows done, position, total): position and total in bytes of the input (rows for Parquet)
-Progress = Callable[[int, int, int], None]
-
-
-@dataclass(frozen=True)
-class ScoreSummary:
-    """What a scoring run did: rows read, scored and rejected, where they went, and how fast."""
-
-    input: str
-    output: str
-    rejects: str | None
-    engine: str
-    rows: int
-    scored: int
-    rejected: int
-    seconds: float
-    resumed_rows: int = 0
-    workers: int = 1  # local: the predictor's threads; ray: the workers
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rows_per_second(self) -> float:
-        """Rows read by this run (not counting those a resumed run found done) per second."""
-        return (self.rows - self.resumed_rows) / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        extra = out.pop("extra")
-        out["seconds"] = round(self.seconds, 3)
-        out["rows_per_second"] = round(self.rows_per_second, 1)
-        out.update(extra)
-        return out
-
-
-@dataclass(frozen=True)
-class ScoreJob:
-    """The settled options of one run (what must match for --resume)."""
-
-    input: Path
-    output: Path
-    rejects: Path
-    input_format: str
-    output_format: str
-    text_field: str
-    keep_text: bool
-    bundle: str | None
-    precision: str
-
-    def identity(self, bundle_sha: str, **more: Any) -> dict[str, Any]:
-        stat = self.input.stat()
-        return {
-            "input": str(self.input.resolve()),
-            "input_size": stat.st_size,
-            "input_mtime_ns": stat.st_mtime_ns,
-            "input_format": self.input_format,
-            "output_format": self.output_format,
-            "text_field": self.text_field,
-            "keep_text": self.keep_text,
-            "bundle_manifest_sha256": bundle_sha,
-            "precision": self.precision,
-            **more,
-        }
-
-
-def make_job(
-    input: str | os.PathLike[str], output: str | os.PathLike[str], options: ScoreOptions, rejects_default: Path | None = None
-) -> ScoreJob:
-    """The settled job of a run: the paths, and the formats worked out from the extensions where not given."""
-    source, target = Path(input), Path(output)
-    if not source.is_file():
-        raise ScoreError(f"{source}: no such file" if not source.exists() else f"{source} is not a file")
-    fmt_in = input_format(source, options.input_format)
-    fmt_out = output_format(target, options.output_format)
-    if options.rejects is not None:
-        rejects_path = Path(options.rejects)
-    else:
-        rejects_path = rejects_default or target.with_name(target.name + ".rejects.jsonl")
-    if source.resolve() in (target.resolve(), rejects_path.resolve()):
-        raise ScoreError(f"the output {target} would overwrite the input; write it elsewhere")
-    bundle = str(options.bundle) if options.bundle else None
-    return ScoreJob(
-        source, target, rejects_path, fmt_in, fmt_out, options.text_field, options.keep_text, bundle, options.precision
-    )
-
-
-def bundle_sha(bundle: Any) -> str:
-    return manifest_sha256(bundle.manifest)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write obj as JSON to path atomically: a temp file, fsynced, renamed; the temp file is removed on failure."""
-    write_atomic(path, json.dumps(obj, indent=1).encode("utf-8"))
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+__all__ = ["score_file", "ScoreSummary", "ScoreJob", "ScoreProgress", "file_faults"]
 
 
 def _open_partial(partial: Path, identity: dict[str, Any], resume: bool, force: bool) -> dict[str, Any] | None:
@@ -157,7 +67,7 @@ def _open_partial(partial: Path, identity: dict[str, Any], resume: bool, force: 
         )
     if journal.get("format_version") != JOURNAL_VERSION or "identity" not in journal:
         raise ScoreError(f"{journal_path} is missing or not one this version wrote; pass --force to start over")
-    changed = _differences(journal["identity"], identity)
+    changed = differences(journal["identity"], identity)
     if changed:
         raise ScoreError(
             f"the unfinished run in {partial} was started with another input, bundle or options "
@@ -166,7 +76,8 @@ def _open_partial(partial: Path, identity: dict[str, Any], resume: bool, force: 
     return journal
 
 
-def check_target(job: ScoreJob, resume: bool, force: bool, partial: Path) -> None:
+def check_outputs_free(job: ScoreJob, resume: bool, force: bool, partial: Path) -> None:
+    """Refuse to overwrite an earlier output or reject file unless forced or resuming; the output's folder must exist."""
     if job.output.exists() and job.output.is_dir() and job.output_format != "dir":
         raise ScoreError(f"{job.output} is a folder; give the output file's path")
     if job.output.exists() and not force and not (resume and partial.exists()):
@@ -182,7 +93,7 @@ def score_file(
     output: str | os.PathLike[str],
     options: ScoreOptions | None = None,
     *,
-    progress: Progress | None = None,
+    progress: ScoreProgress | None = None,
     **kwargs: Any,
 ) -> ScoreSummary:
     """Score every row of a text, JSON Lines, CSV or Parquet file into output (JSON Lines, CSV or Parquet).
@@ -209,34 +120,14 @@ def score_file(
         return _score_local(job, options, checkpoint_rows, partial, progress)
 
 
-@contextmanager
-def file_faults(partial: Path, source: Path) -> Iterator[None]:
-    """Turn an OSError (disk full, read-only folder, file too large, unreadable input) into one ScoreError."""
-    try:
-        yield
-    except OSError as exc:
-        name = exc.filename or ""
-        if not name:
-            what = "cannot read the input or write the output"
-        else:
-            what = f"cannot read {name}" if Path(name) == source else f"cannot write {name}"
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        kept = (
-            f"the rows done so far are kept in {partial}: fix that and rerun with --resume"
-            if (partial / "run.json").exists()
-            else "nothing was written"
-        )
-        raise ScoreError(f"{what}: {reason}; {kept}") from None
-
-
 def _score_local(
-    job: ScoreJob, options: ScoreOptions, checkpoint_rows: int, partial: Path, progress: Progress | None
+    job: ScoreJob, options: ScoreOptions, checkpoint_rows: int, partial: Path, progress: ScoreProgress | None
 ) -> ScoreSummary:
     from ..runtime.predictor import Predictor
 
     started = time.perf_counter()
     resume, force, strict = options.resume, options.force, options.strict
-    check_target(job, resume, force, partial)
+    check_outputs_free(job, resume, force, partial)
     loaded = load_bundle(job.bundle, precision=job.precision)
     identity = job.identity(bundle_sha(loaded), checkpoint_rows=checkpoint_rows)
     journal = _open_partial(partial, identity, resume, force)

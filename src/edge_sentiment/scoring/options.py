@@ -12,11 +12,23 @@ from typing import Any
 
 from ..errors import ScoreError
 
-__all__ = ["ScoreOptions", "ENGINES", "OPTION_ENGINES", "CHECKPOINT_ROWS", "SPLIT_BYTES", "OUTPUT_COLUMNS", "engine_table"]
+__all__ = [
+    "ScoreOptions",
+    "ENGINES",
+    "OPTION_ENGINES",
+    "CHECKPOINT_ROWS",
+    "SPLIT_BYTES",
+    "OUTPUT_COLUMNS",
+    "INPUT_FORMATS",
+    "OUTPUT_FORMATS",
+    "engine_table",
+]
 
 ENGINES = ("local", "ray")
 CHECKPOINT_ROWS = 10_000  # local: rows per checkpoint (rounded up to whole windows)
 SPLIT_BYTES = 16 << 20  # ray: bytes of input per split
+INPUT_FORMATS = ("text", "jsonl", "csv", "parquet")
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 OUTPUT_COLUMNS = ("row", "label", "score")  # the columns score itself writes; input fields so named are renamed
 
 # Every option, the engines it takes effect on, and its CLI flag; a test checks each field of ScoreOptions
@@ -72,8 +84,6 @@ class ScoreOptions:
     split_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        from .formats import INPUT_FORMATS, OUTPUT_FORMATS
-
         problems = []
         if self.engine not in ENGINES:
             raise ScoreError(f"unknown engine {self.engine!r}; choose {' or '.join(ENGINES)}")

@@ -88,8 +88,8 @@ def score_items(
         while stop < len(good) and good[stop].row // WINDOW == window:
             stop += 1
         part = good[start:stop]
-        encode = predictor._encode
-        started = predictor._start([encode(item.text) for item in part])  # scoring starts in the pool
+        encode = predictor.tokenizer.encode
+        started = predictor.start_scoring([encode(item.text) for item in part])  # scoring starts in the pool
         if pending is not None:
             finish(*pending)
         pending, start = (part, started), stop

@@ -28,13 +28,13 @@ from .._meta import __version__
 from ..errors import MissingDependencyError, ScoreError
 from ..runtime.bundle import default_bundle_path, load_bundle
 from .formats import Item, parquet_file, read_items, window_splits
-from .local import (
+from .job import (
     JOURNAL_VERSION,
-    Progress,
     ScoreJob,
+    ScoreProgress,
     ScoreSummary,
-    _differences,
     bundle_sha,
+    differences,
     file_faults,
     make_job,
     write_json_atomic,
@@ -184,7 +184,7 @@ def start_ray(ray: Any, address: str | None, workers: int | None) -> bool:
 
 
 def score_file_ray(
-    input: str | os.PathLike[str], output: str | os.PathLike[str], options: ScoreOptions, progress: Progress | None
+    input: str | os.PathLike[str], output: str | os.PathLike[str], options: ScoreOptions, progress: ScoreProgress | None
 ) -> ScoreSummary:
     """score_file with engine="ray": output is a folder of shards and manifest.json."""
     ray = import_ray()
@@ -194,7 +194,7 @@ def score_file_ray(
         return _score_ray(ray, job, options, partial, progress)
 
 
-def _score_ray(ray: Any, job: ScoreJob, options: ScoreOptions, partial: Path, progress: Progress | None) -> ScoreSummary:
+def _score_ray(ray: Any, job: ScoreJob, options: ScoreOptions, partial: Path, progress: ScoreProgress | None) -> ScoreSummary:
     started = time.perf_counter()
     target, split_bytes, force = job.output, options.split, options.force
     if target.exists() and not target.is_dir():
@@ -248,7 +248,7 @@ def _open_folder(partial: Path, identity: dict[str, Any], resume: bool, force: b
                 old = json.loads((partial / "run.json").read_text(encoding="utf-8"))["identity"]
             except (OSError, ValueError, KeyError):
                 raise ScoreError(f"{partial}/run.json is missing or unreadable; pass --force to start over") from None
-            changed = _differences(old, identity)
+            changed = differences(old, identity)
             if changed:
                 raise ScoreError(
                     f"the unfinished run in {partial} was started with another input, bundle or options "
@@ -271,7 +271,7 @@ def _run(
     threads: int,
     strict: bool,
     resumed: int,
-    progress: Progress | None,
+    progress: ScoreProgress | None,
     total: int,
 ) -> None:
     context = ray.data.DataContext.get_current()

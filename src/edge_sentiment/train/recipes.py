@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["Recipe", "RECIPES", "ALIASES", "POOLINGS", "SCHEDULES", "CELLS", "DROPOUT_MASKS", "get_recipe"]
+__all__ = ["Recipe", "RECIPES", "ALIASES", "POOLINGS", "SCHEDULES", "CELLS", "DROPOUT_MASKS", "VOCABULARIES", "get_recipe"]
 
 # "last": the Dense layer reads the LSTM's final state. "max": the element-wise maximum of the LSTM's
 # outputs over the text's words (pads left out), "mean-max": their mean and maximum side by side.
@@ -18,6 +18,9 @@ CELLS = ("lstm", "gru")
 # The recurrent layer's own dropout while training. "sequence": Keras 3's, one mask per sequence reused at
 # every time step; "step": Keras 2's inside fit(), new masks at every time step (train/stepdropout.py).
 DROPOUT_MASKS = ("sequence", "step")
+# The token ids a run trains on. "own": our tokenizer, fit on the training reviews; "keras-imdb": the ids
+# of keras.datasets.imdb.load_data, rebuilt from the raw reviews with the Keras word index.
+VOCABULARIES = ("own", "keras-imdb")
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ RECIPES: dict[str, Recipe] = {
     # The lab as it ran on Keras 2: the same, with the LSTM's dropout masks drawn anew at every time step
     # as Keras 2's fit() did (Keras 3 keeps one per sequence). What reproduces the lab: docs/lab.md.
     "lab-keras2": Recipe(name="lab-keras2", dropout_masks="step"),
-    # The default bundle's: a bidirectional LSTM(64) whose outputs are pooled over the words (mean and
+    # "better": a bidirectional LSTM(64) whose outputs are pooled over the words (mean and
     # maximum), a 10,000-word vocabulary, input dropout 0.4 on the embeddings, extra random crops of
     # 3-100 words, a 256-wide embedding started from word2vec vectors of the training text, two epochs
     # of a cosine learning rate, early stopping on a 10 % validation split, then the embedding folded to
@@ -131,13 +134,12 @@ RECIPES: dict[str, Recipe] = {
 }
 # The same without the fold: the 256-wide model as trained (a 13 MiB bundle).
 RECIPES["bilstm64-w2v256"] = RECIPES["bilstm64-w2v256-fold16"].with_overrides(name="bilstm64-w2v256", embedding_rank=0)
-# The shipped bundle's since 2026-12-01: the same with 32 units per direction, as accurate on the validation
-# reviews (whole and cut to 10 words) at about 0.6x the batch-1 time (benchmarks/accuracy_latency.py,
+# The shipped bundle's ("default"): the same with 32 units per direction, as accurate on the validation
+# reviews (whole and cut to 10 words) at about 0.6x the batch-1 time (tools/benchmarks/accuracy_latency.py,
 # docs/experiments.md).
 RECIPES["bilstm32-w2v256-fold16"] = RECIPES["bilstm64-w2v256-fold16"].with_overrides(name="bilstm32-w2v256-fold16", lstm_units=32)
-# Names that point at a recipe: "default" the shipped bundle's, "large" the unfolded 64-unit one, "better"
-# the 64-unit recipe the bundle shipped with from 2026-11-29 to 2026-12-01. Before that "better" named
-# other recipes too; docs/experiments.md says which, with the options that rebuild each.
+# Names that point at a recipe: "default" the shipped bundle's, "better" the folded 64-unit one, "large"
+# the unfolded 64-unit one. What each name has meant, and the options that rebuild it: docs/experiments.md.
 ALIASES = {"default": "bilstm32-w2v256-fold16", "better": "bilstm64-w2v256-fold16", "large": "bilstm64-w2v256"}
 
 

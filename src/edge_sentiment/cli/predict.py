@@ -9,14 +9,14 @@ from typing import Any
 import click
 
 from .base import (
-    _AUTO_HELP,
-    _BUNDLE_HELP,
-    _DATA_HELP,
-    _PRECISION_HELP,
-    _THREADS_HELP,
+    AUTO_HELP,
+    BUNDLE_HELP,
+    DATA_HELP,
+    PRECISION_HELP,
+    THREADS_HELP,
     PRECISIONS,
-    _echo_json,
-    _labelled_source,
+    echo_json,
+    labelled_source,
     labelled_options,
     main,
 )
@@ -54,9 +54,9 @@ def _read_lines(source: str, errors: str) -> Iterator[str]:
     default=None,
     help="Read texts from this file, one per line ('-' for standard input).",
 )
-@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
-@click.option("--precision", type=click.Choice([*PRECISIONS, "auto"]), default="fp32", show_default=True, help=_AUTO_HELP)
-@click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
+@click.option("--bundle", type=click.Path(), default=None, help=BUNDLE_HELP)
+@click.option("--precision", type=click.Choice([*PRECISIONS, "auto"]), default="fp32", show_default=True, help=AUTO_HELP)
+@click.option("--threads", type=click.IntRange(1), default=None, help=THREADS_HELP)
 @click.option(
     "--errors",
     type=click.Choice(["strict", "replace"]),
@@ -98,7 +98,7 @@ def predict(
                     row["probabilities"] = dict(zip(predictor.labels, (round(p, 6) for p in result.probabilities)))
                 if result.labels is not None:  # multi-label: every label at or over the threshold
                     row["labels"] = list(result.labels)
-                _echo_json(row)
+                echo_json(row)
             else:
                 # only the start is shown: splitting all of a 10 MB text would cost ~200 MB
                 shown = " ".join(text[:_SHOWN].split()).encode("utf-8", "backslashreplace").decode("utf-8")
@@ -113,10 +113,10 @@ def predict(
 
 
 @main.command()
-@click.option("--bundle", type=click.Path(), default=None, help=_BUNDLE_HELP)
-@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=_PRECISION_HELP)
-@click.option("--threads", type=click.IntRange(1), default=None, help=_THREADS_HELP)
+@click.option("--bundle", type=click.Path(), default=None, help=BUNDLE_HELP)
+@click.option("--data", type=click.Path(), default=None, help=DATA_HELP)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help=PRECISION_HELP)
+@click.option("--threads", type=click.IntRange(1), default=None, help=THREADS_HELP)
 @click.option(
     "--limit",
     type=click.IntRange(2),
@@ -151,12 +151,12 @@ def evaluate(
 
     refuse_unused(click.get_current_context())
     predictor = Predictor.load(bundle, threads=threads, precision=precision)
-    texts = _labelled_source(**labelled).load(predictor.classes, predictor.labels, data, limit)
+    texts = labelled_source(**labelled).load(predictor.classes, predictor.labels, data, limit)
     length = len(texts) * len(text_variants(cuts))
     with click.progressbar(length=length, label="scoring", file=sys.stderr, show_pos=True) as bar:
         report = evaluate_bundle(texts, predictor=predictor, cuts=cuts, progress=bar.update)
     if as_json:
-        _echo_json(report)
+        echo_json(report)
         return
     click.echo(f"{report['bundle']} ({precision}) on {report['reviews']} {report['texts']}:")
     click.echo(f"  {'text':<16} {'accuracy':>9} {'log loss':>9}")
