@@ -3,7 +3,7 @@
 // warm-up, one text. Prints JSON. Run by benchmarks/text_model.py, which times Python beside it.
 //   node bench/latency.mjs --bundle DIR --text-file FILE [--repeats 200] [--chromium PATH]
 import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, dirname, extname, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,7 +37,8 @@ async function timeIn(ort, sessionOptions) {
   return { ...figures(ms), score };
 }
 
-const out = { node: process.version, onnxruntime: "1.30.0" };
+const installed = (name) => JSON.parse(readFileSync(join(ROOT, "js", "node_modules", name, "package.json"), "utf8")).version;
+const out = { node: process.version, onnxruntime: [...new Set([installed("onnxruntime-node"), installed("onnxruntime-web")])].join("/") };
 out["onnxruntime-node (cpu)"] = await timeIn(ortNode, { intraOpNumThreads: 1, interOpNumThreads: 1 });
 ortWeb.env.wasm.numThreads = 1;
 out["onnxruntime-web (wasm, in Node)"] = await timeIn(ortWeb, { executionProviders: ["wasm"] });

@@ -1,14 +1,40 @@
 // Types of edge-sentiment's JavaScript package (src/index.js).
 
-/** The onnxruntime module to run on: `import * as ort from "onnxruntime-node"` or `"onnxruntime-web"`. */
+/**
+ * The onnxruntime module to run on: `import * as ort from "onnxruntime-node"` or `"onnxruntime-web"`.
+ * Typed loosely on purpose (method syntax, `unknown` tensor data) so that both packages' own, wider
+ * types are accepted under `tsc --strict`: this package checks what a session returns at run time.
+ */
 export interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options?: object): Promise<OrtSession> };
-  Tensor: new (type: "string", data: string[], dims: number[]) => unknown;
+  Tensor: new (type: "string", data: string[], dims: readonly number[]) => unknown;
+}
+
+/** A tensor as a session returns it; the package checks its dims and reads its data at run time. */
+export interface OrtTensorLike {
+  readonly data: unknown;
+  readonly dims: readonly number[];
 }
 
 export interface OrtSession {
-  run(feeds: Record<string, unknown>): Promise<Record<string, { data: ArrayLike<number> & { subarray?: unknown }; dims: readonly number[] }>>;
+  run(feeds: Record<string, unknown>): Promise<Record<string, OrtTensorLike>>;
   release?(): Promise<void>;
+}
+
+/** Bytes read so far of one bundle file (`total` from the manifest), for a progress bar. */
+export interface LoadProgress {
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  ort: OrtModule;
+  sessionOptions?: object;
+  /** Called as each file's bytes arrive (URLs) or once it is read (folders). */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Aborts the fetches: loadBundle then rejects with a BundleError naming the file. */
+  signal?: AbortSignal;
 }
 
 export const FORMAT: "edge-sentiment/bundle";
@@ -65,11 +91,11 @@ export class TextModel {
 }
 
 /**
- * Load a bundle folder (Node) or URL, verify its manifest and model.text.onnx as the Python runtime does
+ * Load a bundle: a folder path or a `file:` URL (Node), or an http(s) URL; verify its manifest and model.text.onnx as the Python runtime does
  * (sha256, size caps, plain files, one origin, allowed ops only, no external data or functions), then
  * open a session. BundleError, before any session, for whatever fails.
  */
-export function loadBundle(source: string | URL, options: { ort: OrtModule; sessionOptions?: object }): Promise<TextModel>;
+export function loadBundle(source: string | URL, options: LoadOptions): Promise<TextModel>;
 
 export interface Vector {
   text: string;
@@ -77,7 +103,7 @@ export interface Vector {
   score: number | number[];
 }
 
-export function loadConformance(source: string | URL, manifest: Manifest): Promise<Vector[]>;
+export function loadConformance(source: string | URL, manifest: Manifest, options?: { signal?: AbortSignal }): Promise<Vector[]>;
 
 export interface ConformanceResult {
   texts: number;

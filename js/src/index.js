@@ -22,20 +22,33 @@ export class BundleError extends Error {
 const isUrl = (source) =>
   source instanceof URL || /^[a-z][a-z0-9+.-]*:\/\//i.test(String(source)) || typeof process === "undefined";
 
-/** Read one file of a bundle as bytes, at most `limit` of them: from a URL with fetch, or from a folder with node:fs. */
-async function readFile(source, name, limit) {
-  return isUrl(source) ? fetchFile(source, name, limit) : readLocal(source, name, limit);
+const isFileUrl = (source) => /^file:/i.test(String(source)) && typeof process !== "undefined";
+
+/**
+ * Read one file of a bundle as bytes, at most `limit` of them: from a URL with fetch, or from a folder
+ * (a path or a file: URL) with node:fs. `io` = { onProgress, signal, expected } (expected: the manifest's size).
+ */
+async function readFile(source, name, limit, io = {}) {
+  let bytes;
+  if (isFileUrl(source)) {
+    const { fileURLToPath } = await import("node:url");
+    bytes = await readLocal(fileURLToPath(String(source)), name, limit);
+  } else {
+    bytes = isUrl(source) ? await fetchFile(source, name, limit, io) : await readLocal(source, name, limit);
+  }
+  io.onProgress?.({ file: name, loaded: bytes.length, total: io.expected ?? bytes.length });
+  return bytes;
 }
 
 /** A file fetched from the bundle's own origin: a redirect to another origin is refused, never read. */
-async function fetchFile(source, name, limit) {
+async function fetchFile(source, name, limit, { onProgress, signal, expected } = {}) {
   const base = String(source).endsWith("/") ? String(source) : `${source}/`;
   const url = new URL(name, typeof location !== "undefined" ? new URL(base, location.href) : base);
   let response;
   try {
-    response = await fetch(url, { redirect: "follow", credentials: "same-origin" });
+    response = await fetch(url, { redirect: "follow", credentials: "same-origin", signal });
   } catch (error) {
-    throw new BundleError(`cannot fetch ${url}: ${error.message}`);
+    throw new BundleError(`cannot fetch ${url}: ${signal?.aborted ? aborted(signal) : error.message}`);
   }
   const landed = response.url ? new URL(response.url).origin : url.origin;
   if (response.type === "opaque" || response.type === "opaqueredirect" || landed !== url.origin) {
@@ -55,19 +68,30 @@ async function fetchFile(source, name, limit) {
   const reader = response.body.getReader();
   const chunks = [];
   let total = 0;
-  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+  const size = expected ?? (declared || 0);
+  const next = async () => {
+    try {
+      return await reader.read();
+    } catch (error) {
+      throw new BundleError(`reading ${url} stopped after ${total} bytes: ${signal?.aborted ? aborted(signal) : error.message}`);
+    }
+  };
+  for (let part = await next(); !part.done; part = await next()) {
     total += part.value.length;
     if (total > limit) {
       await reader.cancel();
       throw tooBig(`over ${total}`);
     }
     chunks.push(part.value);
+    if (total < size) onProgress?.({ file: name, loaded: total, total: size });
   }
   const bytes = new Uint8Array(total);
   let at = 0;
   for (const chunk of chunks) bytes.set(chunk, (at += chunk.length) - chunk.length);
   return bytes;
 }
+
+const aborted = (signal) => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted"));
 
 /** A plain file of a bundle folder: links and FIFOs, devices or sockets are refused before a byte is read. */
 async function readLocal(source, name, limit) {
@@ -112,12 +136,12 @@ async function sha256Hex(bytes) {
 }
 
 /** A bundle file's bytes, checked against the size cap, and the size and sha256 in the manifest. */
-async function readChecked(source, manifest, name) {
+async function readChecked(source, manifest, name, io = {}) {
   const entry = manifest.files?.[name];
   if (!entry || typeof entry.sha256 !== "string") throw new BundleError(`the manifest lists no ${name}`);
   if (!Number.isSafeInteger(entry.bytes) || entry.bytes < 0) throw new BundleError(`the manifest's entry for ${name} has no valid size; re-export the bundle`);
   if (entry.bytes > MAX_BYTES[name]) throw new BundleError(`the manifest says ${name} is ${entry.bytes} bytes, more than the ${MAX_BYTES[name]} allowed`);
-  const bytes = await readFile(source, name, MAX_BYTES[name]);
+  const bytes = await readFile(source, name, MAX_BYTES[name], { ...io, expected: entry.bytes });
   if (bytes.length !== entry.bytes) {
     throw new BundleError(`${name} is ${bytes.length} bytes but the manifest says ${entry.bytes}: the bundle is truncated or was changed; re-export it`);
   }
@@ -224,23 +248,23 @@ export class TextModel {
 }
 
 /**
- * Load a bundle: a folder path (Node) or a URL. `ort` is the onnxruntime module to run it on
+ * Load a bundle: a folder path or file: URL (Node), or an http(s) URL. `ort` is the onnxruntime module to run it on
  * (`import * as ort from "onnxruntime-node"` or `"onnxruntime-web"`). The manifest's format is
  * checked, and model.text.onnx's sha256, size, ops, inputs and outputs verified (the Python runtime's
  * checks: no external data, no functions, only the ops an exported model has) before a session is created.
  */
-export async function loadBundle(source, { ort, sessionOptions } = {}) {
+export async function loadBundle(source, { ort, sessionOptions, onProgress, signal } = {}) {
   if (!ort?.InferenceSession) throw new TypeError("loadBundle needs { ort }: the onnxruntime-node or onnxruntime-web module");
   let manifest;
   try {
-    const raw = await readFile(source, "manifest.json", MAX_BYTES["manifest.json"]);
+    const raw = await readFile(source, "manifest.json", MAX_BYTES["manifest.json"], { onProgress, signal });
     manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
   } catch (error) {
     if (error instanceof BundleError) throw error;
     throw new BundleError(`${source}/manifest.json is not valid JSON (${error.message}); re-export the bundle`);
   }
   checkManifest(manifest, source);
-  const bytes = await readChecked(source, manifest, TEXT_MODEL_FILE);
+  const bytes = await readChecked(source, manifest, TEXT_MODEL_FILE, { onProgress, signal });
   const problems = textModelProblems(readOnnxInfo(bytes));
   if (problems.length) throw new BundleError(`${TEXT_MODEL_FILE} is not a text model this runtime will run: ${problems.join("; ")}`);
   let session;
@@ -253,8 +277,8 @@ export async function loadBundle(source, { ort, sessionOptions } = {}) {
 }
 
 /** The bundle's conformance vectors ({text, ids, score}), checked against the manifest's sha256. */
-export async function loadConformance(source, manifest) {
-  const bytes = await readChecked(source, manifest, CONFORMANCE_FILE);
+export async function loadConformance(source, manifest, { signal } = {}) {
+  const bytes = await readChecked(source, manifest, CONFORMANCE_FILE, { signal });
   return new TextDecoder("utf-8")
     .decode(bytes)
     .split("\n")

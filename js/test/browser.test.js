@@ -1,22 +1,31 @@
 // examples/web in headless Chromium, against a loopback static server, with every outside request
 // blocked: the page loads the default bundle, its scores equal the conformance vectors (the Python
 // runtime's), and it scores what is typed; and hostile bundles are refused in the browser as in Node.
-// Skipped, saying why, where no Chromium is installed.
+// Then each state of the page: progress in bytes while a file arrives, and a styled message saying what
+// to do when the runtime files are missing, when the server stops answering, and when the model file was
+// changed. SCREENSHOTS=dir writes each state's screenshot there (npm run screenshots: docs/web-*.png).
+// Skipped, saying why, where no Chromium is installed or outside the repository (examples/web is not packed).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, dirname, extname, normalize } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, extname, normalize } from "node:path";
+import { REPO } from "./bundles.js";
 import { NO_PYTHON, TINY, bundleWith, hostileModels } from "./hostile.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const ROOT = REPO ?? "/nonexistent";
 const CHROMIUM = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-headless-shell", "/usr/bin/chromium-browser"].find(
   (p) => p && existsSync(p),
 );
+const NO_BROWSER = (!CHROMIUM && "no Chromium: apt-get install chromium") || (!REPO && "examples/web is in the edge-sentiment repository, not in this package");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json", ".wasm": "application/wasm" };
+
+/** The page's screenshot as SCREENSHOTS/name, when SCREENSHOTS is set. */
+async function shoot(page, name) {
+  if (process.env.SCREENSHOTS) await page.screenshot({ path: join(process.env.SCREENSHOTS, name), fullPage: true });
+}
 
 /** A static file server for the repository, on 127.0.0.1 only; `routes(req, res)` may answer first. */
 function serve(routes = () => false) {
@@ -35,16 +44,18 @@ function serve(routes = () => false) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
-test("the web page scores the default and tiny bundles' conformance texts as the Python runtime does, offline", { skip: !CHROMIUM && "no Chromium: apt-get install chromium", timeout: 180_000 }, async () => {
+test("the web page scores the default and tiny bundles' conformance texts as the Python runtime does, offline", { skip: NO_BROWSER, timeout: 180_000 }, async () => {
   const { default: puppeteer } = await import("puppeteer-core");
   const server = await serve();
   const origin = `http://127.0.0.1:${server.address().port}`;
   const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
   const outside = [];
+  const wasm = [];
   try {
     const page = await browser.newPage();
     await page.setRequestInterception(true);
     page.on("request", (request) => {
+      if (request.url().endsWith(".wasm")) wasm.push(request.url().split("/").pop());
       if (request.url().startsWith(`${origin}/`)) return request.continue();
       outside.push(request.url());
       return request.abort("blockedbyclient");
@@ -74,12 +85,25 @@ test("the web page scores the default and tiny bundles' conformance texts as the
     }
     await page.click("#text", { clickCount: 3 });
     await page.type("#text", "Dull, and far too long.");
-    await page.waitForFunction(() => document.getElementById("result").textContent.startsWith("negative"), { timeout: 10_000 });
+    await page.waitForFunction(() => document.getElementById("label").textContent === "negative", { timeout: 10_000 });
+    // the confidence shown is in the label shown: 1 - P(positive) beside "negative"
+    const negative = await page.evaluate(async () => {
+      const [p] = await (await window.edgeSentiment.ready).predictProba([document.getElementById("text").value]);
+      return { p, confidence: document.getElementById("confidence").textContent, raw: document.getElementById("raw").textContent, card: document.getElementById("card").textContent };
+    });
+    assert.ok(negative.p < 0.5);
+    assert.equal(negative.confidence, `${(100 * (1 - negative.p)).toFixed(1)} % confident`);
+    assert.match(negative.raw, new RegExp(`^P\\(positive\\) = ${negative.p.toFixed(4)}`));
+    assert.match(negative.card, /English movie reviews \(IMDB\).*89\.1 % accurate on 25,000 held-out reviews/);
     await page.click("#text", { clickCount: 3 });
     await page.type("#text", "A wonderful, moving film. I loved every minute of it.");
-    await page.waitForFunction(() => document.getElementById("result").textContent.startsWith("positive"), { timeout: 10_000 });
-    if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+    await page.waitForFunction(() => document.getElementById("label").textContent === "positive", { timeout: 10_000 });
+    await shoot(page, "web-example.png");
     assert.deepEqual(outside, [], "the page asked for something outside the loopback server");
+    // the page's own fetch of the .wasm (with progress) is the only one: onnxruntime-web does not fetch it again
+    assert.deepEqual(wasm, ["ort-wasm-simd-threaded.wasm"]);
+    const firstScoreMs = await page.evaluate(() => document.body.dataset.firstScoreMs);
+    console.log(`# the page's first score ${firstScoreMs} ms after its script started (loopback)`);
     console.log(`# chromium: ${result.userAgent}; conformance 200/200 batch 1 and 200, max |dp| ${result.one.maxAbsDiff.toExponential(1)}, ${result.ms.toFixed(2)} ms a text`);
   } finally {
     await browser.close();
@@ -87,7 +111,112 @@ test("the web page scores the default and tiny bundles' conformance texts as the
   }
 });
 
-test("hostile bundles are refused in Chromium too: custom ops, external data, a Loop, and a redirect to another origin", { skip: (!CHROMIUM && "no Chromium: apt-get install chromium") || NO_PYTHON, timeout: 180_000 }, async () => {
+test("the page shows bytes while loading, and a styled message saying what to do for missing runtime files, a server that stops answering, and a changed model", { skip: NO_BROWSER, timeout: 180_000 }, async () => {
+  const { default: puppeteer } = await import("puppeteer-core");
+  const model = await readFile(join(ROOT, "src", "edge_sentiment", "assets", "default", "model.text.onnx"));
+  const stalled = [];
+  let mode = "";
+  const server = await serve(async (req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    if (mode === "missing" && path.startsWith("/js/node_modules/")) return res.writeHead(404).end(), true;
+    if (mode === "no-wasm" && path.endsWith(".wasm")) return res.writeHead(404).end(), true;
+    if (path.endsWith("/default/model.text.onnx") && mode === "stall") {
+      // half the file, then nothing: the connection stays open, as with a server that hangs
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": model.length });
+      res.write(model.subarray(0, model.length >> 1));
+      stalled.push(res);
+      return true;
+    }
+    if (path.endsWith("/default/model.text.onnx") && mode === "tampered") {
+      const changed = Buffer.from(model);
+      changed[changed.length >> 1] ^= 1;
+      return res.writeHead(200, { "content-type": "application/octet-stream" }).end(changed), true;
+    }
+    return false;
+  });
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+  const state = () => ({
+    state: document.body.dataset.state,
+    error: document.body.dataset.error,
+    visible: !document.getElementById("error").hidden && !!document.getElementById("error").offsetHeight,
+    title: document.getElementById("error-title").textContent,
+    detail: document.getElementById("error-detail").textContent,
+    fix: document.getElementById("error-fix").textContent,
+    progress: document.getElementById("progress-text").textContent,
+  });
+  async function open(name, query = "") {
+    mode = name;
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setCacheEnabled(false);
+    await page.setViewport({ width: 900, height: 700 });
+    const t = Date.now();
+    await page.goto(`${origin}/examples/web/index.html${query}`, { waitUntil: "domcontentloaded" });
+    return { page, context, t };
+  }
+  try {
+    // missing runtime files (js/node_modules not installed)
+    {
+      const { page, context } = await open("missing");
+      await page.waitForFunction(() => document.body.dataset.state === "error", { timeout: 20_000 });
+      const s = await page.evaluate(state);
+      assert.equal(s.error, "runtime-missing", JSON.stringify(s));
+      assert.ok(s.visible);
+      assert.match(s.title, /onnxruntime-web is not installed/);
+      assert.match(s.detail, /\/js\/node_modules\/onnxruntime-web\/dist\/.* \(HTTP 404|could not be loaded/);
+      assert.match(s.fix, /cd js && npm ci --ignore-scripts/);
+      await shoot(page, "web-error-runtime.png");
+      await context.close();
+    }
+    // only the .wasm missing (a partial copy of dist/): the same message, naming that file, not onnxruntime's text
+    {
+      const { page, context } = await open("no-wasm");
+      await page.waitForFunction(() => document.body.dataset.state === "error", { timeout: 20_000 });
+      const s = await page.evaluate(state);
+      assert.equal(s.error, "runtime-missing", JSON.stringify(s));
+      assert.match(s.detail, /ort-wasm-simd-threaded\.wasm could not be loaded \(HTTP 404\)/);
+      await context.close();
+    }
+    // the server sends half of model.text.onnx, then nothing: bytes shown, then the timeout's message
+    {
+      const { page, context, t } = await open("stall", "?timeout=1500");
+      await page.waitForFunction(() => /model\.text\.onnx 443 kB of 887 kB/.test(document.getElementById("progress-text").textContent), { timeout: 20_000 });
+      const during = await page.evaluate(state);
+      assert.equal(during.state, "loading");
+      assert.match(during.progress, /ort-wasm-simd-threaded\.wasm [\d.]+ MB of [\d.]+ MB/);
+      await shoot(page, "web-loading.png");
+      await page.waitForFunction(() => document.body.dataset.state === "error", { timeout: 20_000 });
+      const s = await page.evaluate(state);
+      assert.equal(s.error, "timeout", JSON.stringify(s));
+      assert.ok(s.visible);
+      assert.match(s.detail, /no answer from the server for 1\.5 s while loading \/src\/edge_sentiment\/assets\/default\/model\.text\.onnx\./);
+      assert.match(s.fix, /still running, then reload/);
+      assert.ok(Date.now() - t < 15_000, `the timeout took ${Date.now() - t} ms`);
+      await shoot(page, "web-error-timeout.png");
+      await context.close();
+    }
+    // a changed model.text.onnx: refused by its sha256, never run
+    {
+      const { page, context } = await open("tampered");
+      await page.waitForFunction(() => document.body.dataset.state === "error", { timeout: 20_000 });
+      const s = await page.evaluate(state);
+      assert.equal(s.error, "tampered", JSON.stringify(s));
+      assert.ok(s.visible);
+      assert.match(s.title, /files were changed/);
+      assert.match(s.detail, /model\.text\.onnx does not match its sha256/);
+      assert.match(s.fix, /re-export it/);
+      await shoot(page, "web-error-tampered.png");
+      await context.close();
+    }
+  } finally {
+    for (const res of stalled) res.destroy();
+    await browser.close();
+    server.close();
+  }
+});
+
+test("hostile bundles are refused in Chromium too: custom ops, external data, a Loop, and a redirect to another origin", { skip: NO_BROWSER || NO_PYTHON, timeout: 180_000 }, async () => {
   const { default: puppeteer } = await import("puppeteer-core");
   const work = await mkdtemp(join(tmpdir(), "edge-sentiment-browser-"));
   const models = await hostileModels(join(work, "models"));

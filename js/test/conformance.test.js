@@ -4,17 +4,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cp, mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
-import { ATOL, BundleError, checkConformance, loadBundle, loadConformance } from "../src/index.js";
+import { ATOL, BundleError, checkConformance, loadBundle, loadConformance } from "edge-sentiment";
+import { BUNDLES } from "./bundles.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const BUNDLES = {
-  default: join(ROOT, "src", "edge_sentiment", "assets", "default"),
-  tiny: join(ROOT, "tests", "assets", "tiny_bundle"),
-};
 ortWeb.env.wasm.numThreads = 1;
 const RUNTIMES = { "onnxruntime-node": [ortNode, {}], "onnxruntime-web (wasm)": [ortWeb, { executionProviders: ["wasm"] }] };
 
@@ -74,5 +70,45 @@ test("a newer format_version and a bundle without a text model are refused with 
     await assert.rejects(loadBundle(dir, { ort: ortNode }), /export --text-model/);
   } finally {
     await rm(dir, { recursive: true });
+  }
+});
+
+test("a file: URL loads in Node as its folder does, and onProgress reports each file's bytes", async () => {
+  const seen = [];
+  const model = await loadBundle(pathToFileURL(BUNDLES.tiny), { ort: ortNode, onProgress: (p) => seen.push(p) });
+  const again = await loadBundle(pathToFileURL(BUNDLES.tiny).href, { ort: ortNode });
+  assert.deepEqual(await model.predictProba(["Dull."]), await again.predictProba(["Dull."]));
+  const size = model.manifest.files["model.text.onnx"].bytes;
+  assert.deepEqual(seen.at(-1), { file: "model.text.onnx", loaded: size, total: size });
+  assert.equal(seen[0].file, "manifest.json");
+  await assert.rejects(loadBundle(pathToFileURL(join(BUNDLES.tiny, "nowhere")), { ort: ortNode }), (e) => e instanceof BundleError && /bundle file missing/.test(e.message));
+});
+
+test("over HTTP, onProgress reports bytes as they arrive, and a stalled file ends in a BundleError when the signal aborts", async () => {
+  const { createServer } = await import("node:http");
+  const model = await readFile(join(BUNDLES.tiny, "model.text.onnx"));
+  const open = [];
+  const server = createServer(async (req, res) => {
+    const name = req.url.split("/").pop();
+    if (req.url.startsWith("/stall/") && name === "model.text.onnx") {
+      res.writeHead(200, { "content-length": model.length }).write(model.subarray(0, 1000)); // then nothing
+      return open.push(res);
+    }
+    res.writeHead(200).end(await readFile(join(BUNDLES.tiny, name)));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const seen = [];
+    const loaded = await loadBundle(`${base}/ok/`, { ort: ortNode, onProgress: (p) => seen.push(p) });
+    assert.equal(loaded.classes, 1);
+    assert.deepEqual(seen.at(-1), { file: "model.text.onnx", loaded: model.length, total: model.length });
+    const t = Date.now();
+    const signal = AbortSignal.timeout(300);
+    await assert.rejects(loadBundle(`${base}/stall/`, { ort: ortNode, signal }), (e) => e instanceof BundleError && /model\.text\.onnx stopped after 1000 bytes/.test(e.message));
+    assert.ok(Date.now() - t < 5000);
+  } finally {
+    for (const res of open) res.destroy();
+    server.close();
   }
 });

@@ -6,12 +6,13 @@ import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUNDLES, REPO } from "./bundles.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-export const ROOT = join(HERE, "..", "..");
-export const TINY = join(ROOT, "tests", "assets", "tiny_bundle");
-export const PYTHON = [process.env.PYTHON, join(ROOT, ".venv", "bin", "python")].find((p) => p && existsSync(p));
-export const NO_PYTHON = !PYTHON && "no .venv/bin/python with onnx: run make setup";
+export const TINY = BUNDLES.tiny;
+/** A Python with the onnx package: $PYTHON, else the repository's .venv. */
+export const PYTHON = [process.env.PYTHON, REPO && join(REPO, ".venv", "bin", "python")].find((p) => p && existsSync(p));
+export const NO_PYTHON = !PYTHON && "no Python with onnx: set PYTHON, or run make setup in the repository";
 
 /** Run the project's Python with `args`; {status, stdout, stderr}. */
 export const python = (args) => spawnSync(PYTHON, args, { encoding: "utf8", timeout: 60_000 });

@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ortNode from "onnxruntime-node";
-import { ALLOWED_OPS, BundleError, MAX_BYTES, TEXT_OPS, loadBundle } from "../src/index.js";
+import { ALLOWED_OPS, BundleError, MAX_BYTES, TEXT_OPS, loadBundle } from "edge-sentiment";
 import { NO_PYTHON, TINY, bundleWith as copyWith, hostileModels, python } from "./hostile.js";
 
 /** An onnxruntime stand-in that records whether a session was asked for. */
