@@ -1,6 +1,6 @@
 // Batch-1 latency of model.text.onnx in Node (onnxruntime-node, and onnxruntime-web's WASM build) and in
 // headless Chromium (examples/web, loopback server): median and p90 of `repeats` timed calls after a
-// warm-up, one text. Prints JSON. Run by benchmarks/text_model.py, which times Python beside it.
+// warm-up, one text. Prints JSON. Run by tools/benchmarks/text_model.py, which times Python beside it.
 //   node bench/latency.mjs --bundle DIR --text-file FILE [--repeats 200] [--chromium PATH]
 import { readFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";

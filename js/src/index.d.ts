@@ -67,6 +67,8 @@ export interface Prediction {
   label: string;
   score: number;
   probabilities?: number[];
+  /** A multi-label bundle's (manifest model.head "multi-label"): every label at or over the threshold. */
+  labels?: string[];
 }
 
 export interface RunResult {

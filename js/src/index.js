@@ -175,6 +175,10 @@ function checkManifest(manifest, source) {
   if (typeof threshold !== "number" || !(threshold > 0 && threshold < 1)) {
     throw new BundleError(`${source}/manifest.json has threshold ${JSON.stringify(threshold)}; it must be a number between 0 and 1`);
   }
+  const head = manifest.model.head ?? (classes === 1 ? "sigmoid" : "softmax");
+  if (!["sigmoid", "softmax", "multi-label"].includes(head) || (head === "sigmoid") !== (classes === 1)) {
+    throw new BundleError(`${source}/manifest.json has head ${JSON.stringify(head)} for ${classes} output(s): 'sigmoid' for one, 'softmax' or 'multi-label' for several`);
+  }
   if (!manifest.files[TEXT_MODEL_FILE] || !manifest.text_model) {
     throw new BundleError(`bundle ${source} has no ${TEXT_MODEL_FILE}; export it with 'edge-sentiment export --text-model'`);
   }
@@ -198,6 +202,7 @@ export class TextModel {
     this.classes = manifest.model?.classes ?? 1;
     this.labels = manifest.labels ?? ["negative", "positive"];
     this.threshold = manifest.threshold ?? 0.5;
+    this.head = manifest.model?.head ?? (this.classes === 1 ? "sigmoid" : "softmax");
   }
 
   /** Scores and the ids the graph fed the model, for one batch of texts. */
@@ -232,13 +237,15 @@ export class TextModel {
     return scores;
   }
 
-  /** A label and score for each text. */
+  /** A label and score for each text; a multi-label bundle's also lists every label at or over the threshold. */
   async predict(texts) {
     const scores = await this.predictProba(texts);
     if (this.classes === 1) return scores.map((score) => ({ label: this.labels[score >= this.threshold ? 1 : 0], score }));
     return scores.map((row) => {
       const best = row.indexOf(Math.max(...row));
-      return { label: this.labels[best], score: row[best], probabilities: row };
+      const prediction = { label: this.labels[best], score: row[best], probabilities: row };
+      if (this.head === "multi-label") prediction.labels = this.labels.filter((_, i) => row[i] >= this.threshold);
+      return prediction;
     });
   }
 
