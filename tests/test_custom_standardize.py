@@ -23,7 +23,7 @@ from edge_sentiment.cli import main
 from edge_sentiment.data import DATA_ENV
 from edge_sentiment.errors import TokenizerError
 from edge_sentiment.runtime.keras_tokenizers import TextVectorizationTokenizer
-from edge_sentiment.runtime.textsteps import Steps, translate_re2
+from edge_sentiment.runtime.standardize_steps import Steps, translate_re2
 
 TUTORIAL_PUNCTUATION = f"[{re.escape(string.punctuation)}]"  # the tutorial's own pattern
 TUTORIAL_STEPS = [

@@ -16,7 +16,7 @@ from conftest import needs_tf
 from edge_sentiment import Predictor
 from edge_sentiment.cli import main
 from edge_sentiment.data import DATA_ENV
-from edge_sentiment.export.texts import RULE_TEXTS
+from edge_sentiment.export.texts import PARITY_RULE_TEXTS
 
 pytestmark = needs_tf
 needs_tf_keras = pytest.mark.skipif(
@@ -33,7 +33,7 @@ CORPUS = [
     "It was good.<br /><br />Then it wasn't.",
     "don't miss it, it's brilliant",
 ]
-TEXTS = RULE_TEXTS + CORPUS + ["", "film " * 60, "GREAT great Great gReAt"]
+TEXTS = PARITY_RULE_TEXTS + CORPUS + ["", "film " * 60, "GREAT great Great gReAt"]
 LENGTH = 16
 
 

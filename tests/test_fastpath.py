@@ -17,7 +17,7 @@ from edge_sentiment import Predictor
 from edge_sentiment.errors import BundleError
 from edge_sentiment.runtime.bundle import FAST_FILES, default_bundle_path, load_bundle
 from edge_sentiment.runtime.conformance import load_vectors
-from edge_sentiment.runtime.predictor import SPLIT_MIN_HIDDEN
+from edge_sentiment.export.fastpath import SPLIT_MIN_HIDDEN
 from edge_sentiment.runtime.tokenizer import Tokenizer
 
 TOKENIZER = ASSETS / "tiny_run" / "tokenizer.json"  # 32 ids, max_len 40

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
-from ..export.options import TOKENIZER_HELP, TokenizerOptions, refuse_orphans
-from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _require, labelled_options, main
+from ..export.options import (
+    DEFAULT_OPSET,
+    DEFAULT_PARITY_SAMPLES,
+    INT8_MAX_LOSS_PP,
+    KERAS_IMDB_DEFAULTS,
+    MAX_IDS_PER_TEXT,
+    TEXT_FUZZ,
+    TOKENIZER_HELP,
+    ExportOptions,
+    TokenizerOptions,
+    refuse_orphans,
+)
+from .base import DATA_HELP, command_line, echo_json, labelled_source, require_extra, labelled_options, main
+
+FC = TypeVar("FC", bound=Callable[..., object])
+
+
+def _keras_imdb_option(name: str) -> Callable[[FC], FC]:
+    """--index-from, --start-char, --oov-char: keras.datasets.imdb.load_data's argument of that name."""
+    text = f"With --word-index: load_data's {name}. [{KERAS_IMDB_DEFAULTS[name]}]"
+    return click.option(f"--{name.replace('_', '-')}", type=click.IntRange(0), default=None, help=text)
 
 
 @main.command(epilog=TOKENIZER_HELP.replace("\n", "\n\n\b\n", 1))
@@ -45,12 +67,12 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     help="The keras.datasets.imdb word index (imdb_word_index.json), for a model trained on "
     "keras.datasets.imdb ids; num_words is the model's embedding rows.",
 )
-@click.option("--index-from", type=click.IntRange(0), default=None, help="With --word-index: load_data's index_from. [3]")
-@click.option("--start-char", type=click.IntRange(0), default=None, help="With --word-index: load_data's start_char. [1]")
-@click.option("--oov-char", type=click.IntRange(0), default=None, help="With --word-index: load_data's oov_char. [2]")
+@_keras_imdb_option("index_from")
+@_keras_imdb_option("start_char")
+@_keras_imdb_option("oov_char")
 @click.option(
     "--max-len",
-    type=click.IntRange(1, 100_000),
+    type=click.IntRange(1, MAX_IDS_PER_TEXT),
     default=None,
     help="Ids per text (pad_sequences' maxlen, or the length for a TextVectorization layer without "
     "output_sequence_length). Default: the model's input length; a masked model without one reads whole texts.",
@@ -69,16 +91,16 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     help="Which end of long texts the training ids lost (pad_sequences' truncating), for --tokenizer and "
     "--word-index. Required where the model's scores depend on it and no file records it (measured). [pre]",
 )
-@click.option("--opset", type=click.IntRange(14, 21), default=17, show_default=True, help="ONNX opset to convert to.")
+@click.option("--opset", type=click.IntRange(14, 21), default=DEFAULT_OPSET, show_default=True, help="ONNX opset to convert to.")
 @click.option(
     "--parity-samples",
     type=click.IntRange(1),
-    default=1000,
+    default=DEFAULT_PARITY_SAMPLES,
     show_default=True,
     help="Texts compared between Keras and ONNX: real IMDB test reviews when the data is at hand, "
     "else generated ones (the manifest says which).",
 )
-@click.option("--data", type=click.Path(), default=None, help=_DATA_HELP)
+@click.option("--data", type=click.Path(), default=None, help=DATA_HELP)
 @click.option(
     "--quantize",
     type=click.Choice(["int8"]),
@@ -90,7 +112,7 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     "--int8-max-loss",
     type=click.FloatRange(0),
     default=None,
-    help="With --quantize: fail the export if int8 loses more than this many points of test accuracy. [0.3]",
+    help=f"With --quantize: fail the export if int8 loses more than this many points of test accuracy. [{INT8_MAX_LOSS_PP}]",
 )
 @click.option(
     "--accuracy-samples",
@@ -125,7 +147,7 @@ from .base import _DATA_HELP, _command_line, _echo_json, _labelled_source, _requ
     "--text-fuzz",
     type=click.IntRange(0),
     default=None,
-    help="With --text-model: fuzzed texts the text model is compared on (reported in the manifest). [100000]",
+    help=f"With --text-model: fuzzed texts the text model is compared on (reported in the manifest). [{TEXT_FUZZ}]",
 )
 @click.option(
     "--check-examples",
@@ -192,11 +214,11 @@ def export(
     original is at hand), and the Keras model unchanged afterwards.
     """
     refuse_orphans(_given_options())  # before TensorFlow loads: an option that would do nothing is refused
-    _require("tf2onnx", "train", "Export")
-    from ..export.exporter import export_bundle
+    require_extra("tf2onnx", "train", "Export")
+    from ..export.exporter import run_export
 
     log = None if as_json else (lambda msg: click.echo(f"  {msg} ...", err=True))
-    options = TokenizerOptions(
+    tokenizer_options = TokenizerOptions(
         tokenizer=tokenizer,
         text_vectorization=text_vectorization,
         word_index=word_index,
@@ -207,30 +229,28 @@ def export(
         start_char=start_char,
         oov_char=oov_char,
     )
-    result = export_bundle(
-        source,
-        out_dir,
-        tokenizer_options=options,
+    options = ExportOptions(
+        tokenizer=tokenizer_options,
+        weights=weights,
         opset=opset,
         parity_samples=parity_samples,
         data=data,
         force=force,
         quantize=quantize,
+        labels=tuple(labels.split(",")) if labels is not None else None,
+        accuracy_texts=labelled_source(rating_classes, labelled_path, text_field, label_field),
         int8_max_loss_pp=int8_max_loss,
-        labels=labels.split(",") if labels is not None else None,
         accuracy_samples=accuracy_samples,
-        accuracy_texts=_labelled_source(rating_classes, labelled_path, text_field, label_field),
-        command=_command_line(),
-        log=log,
+        command=command_line(),
         text_model=text_model,
         text_fuzz=text_fuzz,
         fast_path=fast_path,
-        weights=weights,
         output=output,
         check_examples=check_examples,
     )
+    result = run_export(source, out_dir, options, log=log)
     if as_json:
-        _echo_json(result.manifest)
+        echo_json(result.manifest)
         return
     for line in result.report.lines():
         click.echo(line)
@@ -247,20 +267,3 @@ def _given_options() -> set[str]:
 
     ctx = click.get_current_context()
     return {name for name in ctx.params if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
-
-
-@main.command()
-@click.argument("bundle", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(bundle: str, as_json: bool) -> None:
-    """Re-check a bundle: every listed file present with its size and sha256 and nothing unlisted beside
-    them, format version, names, vocab size, one prediction per model, and its conformance vectors (ids
-    identical, fp32 scores within 1e-5)."""
-    from ..runtime.verify import verify_bundle
-
-    report = verify_bundle(bundle)
-    if as_json:
-        _echo_json(report.to_dict(bundle))
-        return
-    for line in report.lines(bundle):
-        click.echo(line)

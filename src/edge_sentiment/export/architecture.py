@@ -315,6 +315,41 @@ def recognise(model: Any, output: str | None = None, loss: Any = None) -> Archit
         problems.raise_any()
     embedding = layers[0].get_config()
     mask_zero = bool(embedding.get("mask_zero"))
+    recurrent, windows, pooling, dense = _walk(model, layers, names, problems, keras_name)
+    if not dense:
+        problems.add(len(names) - 1, "is not a Dense output layer")
+        problems.raise_any()
+    for _, hidden, at in dense[:-1]:
+        if hidden not in HIDDEN_ACTIVATIONS:
+            problems.add(at, f"has activation {hidden!r}; hidden Dense layers may use {', '.join(HIDDEN_ACTIVATIONS)}")
+    units, activation, at = dense[-1]
+    head, applies, reason = _head(units, activation, at, problems, output, loss)
+    if mask_zero and ((pooling or "last") not in ("last", "average") or windows or (pooling == "last" and not recurrent)):
+        problems.add(
+            0,
+            f"masks the pads (mask_zero=True) before {'the windows' if windows else (pooling or 'last') + ' pooling'}, "
+            "which edge-sentiment does not reproduce exactly; use the last state or GlobalAveragePooling1D",
+        )
+    problems.raise_any()
+    return Architecture(
+        tuple(names),
+        int(embedding["input_dim"]),
+        mask_zero,
+        tuple(recurrent),
+        pooling or "last",
+        units if units >= 2 else 1,
+        head,
+        applies,
+        reason,
+        tuple(windows),
+    )
+
+
+def _walk(
+    model: Any, layers: list[Any], names: list[str], problems: _Problems, keras_name: str
+) -> tuple[list[Recurrent], list[str], str, list[tuple[int, str, int]]]:
+    """The layers after the Embedding, in the order they must come: (recurrent layers, windows, pooling,
+    dense layers as (units, activation, index)); every layer out of place is added to problems."""
     recurrent: list[Recurrent] = []
     windows: list[str] = []
     pooling = ""
@@ -360,30 +395,4 @@ def recognise(model: Any, output: str | None = None, loss: Any = None) -> Archit
             dense.append((int(config["units"]), str(config.get("activation", "linear")), index))
         else:
             problems.add(index, "is not a layer edge-sentiment exports")
-    if not dense:
-        problems.add(len(names) - 1, "is not a Dense output layer")
-        problems.raise_any()
-    for _, hidden, at in dense[:-1]:
-        if hidden not in HIDDEN_ACTIVATIONS:
-            problems.add(at, f"has activation {hidden!r}; hidden Dense layers may use {', '.join(HIDDEN_ACTIVATIONS)}")
-    units, activation, at = dense[-1]
-    head, applies, reason = _head(units, activation, at, problems, output, loss)
-    if mask_zero and ((pooling or "last") not in ("last", "average") or windows or (pooling == "last" and not recurrent)):
-        problems.add(
-            0,
-            f"masks the pads (mask_zero=True) before {'the windows' if windows else (pooling or 'last') + ' pooling'}, "
-            "which edge-sentiment does not reproduce exactly; use the last state or GlobalAveragePooling1D",
-        )
-    problems.raise_any()
-    return Architecture(
-        tuple(names),
-        int(embedding["input_dim"]),
-        mask_zero,
-        tuple(recurrent),
-        pooling or "last",
-        units if units >= 2 else 1,
-        head,
-        applies,
-        reason,
-        tuple(windows),
-    )
+    return recurrent, windows, pooling, dense

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.bundle import load_bundle
-from ..runtime.conformance import ATOL, CONFORMANCE_FILE, conformance_vectors, vectors_to_jsonl
+from ..runtime.conformance import CONFORMANCE_FILE
 from ..runtime.predictor import Predictor
+from .vectors import conformance_vectors, vectors_to_jsonl
+from .gates import PARITY_ATOL
 from .writer import kept_files, rewrite_bundle
 
 __all__ = ["conformance_file", "add_conformance"]
@@ -22,7 +24,7 @@ def conformance_file(predictor: Predictor) -> tuple[bytes, dict[str, Any]]:
         "file": CONFORMANCE_FILE,
         "texts": len(vectors),
         "precision": "fp32",
-        "atol": ATOL,
+        "atol": PARITY_ATOL,
         "ids": "tokenizer.encode(text): at most max_len ids, truncated as the tokenizer says, not padded",
         "score": "the fp32 model through the Python runtime (Predictor.predict_proba)",
     }

@@ -15,10 +15,9 @@ from typing import Any
 from ..errors import ExportError
 from ..runtime.bundle import INPUT_NAME, OUTPUT_NAME
 from .kerasfile import load_keras_model
+from .options import DEFAULT_OPSET
 
 __all__ = ["load_keras_model", "to_onnx", "DEFAULT_OPSET", "set_hard_sigmoid"]
-
-DEFAULT_OPSET = 17
 
 
 def to_onnx(model: Any, *, opset: int = DEFAULT_OPSET, strip_dropout: bool = True, architecture: Any = None) -> Any:
@@ -38,7 +37,7 @@ def to_onnx(model: Any, *, opset: int = DEFAULT_OPSET, strip_dropout: bool = Tru
     spec = (tf.TensorSpec((None, None), tf.int32, name=INPUT_NAME),)
     head = {"sigmoid": tf.math.sigmoid, "softmax": lambda x: tf.nn.softmax(x, axis=-1)}.get(arch.applies or "")
 
-    @tf.function(input_signature=spec)
+    @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]
     def serve(tokens: Any) -> dict[str, Any]:
         out = served(tokens, training=False)
         return {OUTPUT_NAME: head(out) if head else out}

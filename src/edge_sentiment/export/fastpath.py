@@ -7,7 +7,7 @@ From a converted, pad-skipped model this builds
 - "unpadded": the same model for texts with no pads: the embedded words [length, batch, width] in (the
   runtime looks them up in model.onnx's own embedding, so no copy of it is stored), the LSTM from the
   pad-skip table's state, pooling over the words, the dense layer;
-- for a bidirectional LSTM of SPLIT_MIN_HIDDEN units or more (fewer pay too little: runtime/predictor.py),
+- for a bidirectional LSTM of SPLIT_MIN_HIDDEN units or more (fewer pay too little),
   "forward" and "backward": one direction each, the embedded words in, the
   sum and the maximum of its outputs over the words out; and "head": the pooled features in, the
   dense layer out. The runtime runs the two directions on two threads (onnxruntime releases the GIL)
@@ -27,11 +27,14 @@ from typing import Any
 import numpy as np
 
 from ..runtime.bundle import EMBEDDING_NAME, FAST_IO, OUTPUT_NAME
-from ..runtime.predictor import SPLIT_MIN_HIDDEN
 
 __all__ = ["fast_graphs"]
 
 BATCHES = (1, 3, 32)  # batch sizes the exporter compares at every length
+# Only LSTMs of SPLIT_MIN_HIDDEN units or more per direction get the split graphs: with 32 units a direction
+# is too little work to pay for the hand-over between threads below 500 words (tools/benchmarks/fastpath.py
+# on the 2-core AMD EPYC: docs/benchmarks.md).
+SPLIT_MIN_HIDDEN = 64
 # Tensor names of the split graphs (the runtime's contract with them, runtime/bundle.py).
 WORDS, (SUMS, MAXES), POOLED = FAST_IO["forward"][0][0], FAST_IO["forward"][1], FAST_IO["head"][0][0]
 
@@ -262,9 +265,9 @@ def check_fast_path(bundle: Any, parts: dict[str, bytes], id_lists: list[list[in
 
     def compare(batch: np.ndarray) -> None:
         nonlocal worst
-        want = plain._score_batch(batch)
+        want = plain.score_batch(batch)
         for name, predictor in paths.items():
-            got = predictor._score_unpadded(batch)
+            got = predictor.score_unpadded(batch)
             if not np.array_equal(got, want):
                 differing[name] += 1
                 worst = max(worst, float(np.max(np.abs(got - want))))

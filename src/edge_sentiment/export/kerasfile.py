@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError
+from .options import MAX_USER_FILE_BYTES
 
 __all__ = ["load_keras_model", "keras_generation", "keras_module", "is_saved_model"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_MAX_JSON_BYTES = 64 * 1024 * 1024
 _LAMBDA = "holds a Lambda layer (arbitrary Python code); edge-sentiment loads Keras models with safe_mode=True and refuses it"
 
 
@@ -305,8 +305,8 @@ def _load_json_and_weights(path: Path, weights: Path) -> Any:
     elif not weights.is_file():
         raise ExportError(f"--weights {weights}: no such file")
     try:
-        if path.stat().st_size > _MAX_JSON_BYTES:
-            raise ExportError(f"{path} is larger than any model.to_json() file ({_MAX_JSON_BYTES} bytes)")
+        if path.stat().st_size > MAX_USER_FILE_BYTES:
+            raise ExportError(f"{path} is larger than any model.to_json() file ({MAX_USER_FILE_BYTES} bytes)")
         text = path.read_text(encoding="utf-8")
         config = json.loads(text)
     except OSError as exc:
@@ -323,7 +323,7 @@ def _load_json_and_weights(path: Path, weights: Path) -> Any:
     if isinstance(version, str) and version.split(".")[0] == "2":
         keras: Any = _tf_keras(path, f"written by Keras {version} (Keras 2)")
     else:
-        import keras
+        import keras  # type: ignore[no-redef]
 
         from ..train import pooling  # noqa: F401  (registers the WordPooling layer)
     try:

@@ -1,5 +1,6 @@
-"""What the user says about a model's tokenizer (export's options), and where each option applies: plain
-data, no heavy imports.
+"""export's options: ExportOptions (everything one export is told, built once, never changed), what the user
+says about a model's tokenizer, where each option applies, and export's defaults and limits, each written
+once. Plain data, no heavy imports.
 
 Every option of `export` either takes effect (recorded in the manifest and covered by a gate) or is refused
 naming itself: ROUTE_OPTIONS says, for each way a model's tokenizer is found (a route), what each tokenizer
@@ -8,13 +9,27 @@ option does there, and EXPORT_OPTIONS what every other option needs. docs/cli.md
 
 from __future__ import annotations
 
+import inspect
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from ..errors import ExportError
+from ..runtime.keras_tokenizers import KerasImdbTokenizer
+
+if TYPE_CHECKING:
+    from ..labelled import LabelledSource
 
 __all__ = [
+    "ExportOptions",
     "TokenizerOptions",
+    "KERAS_IMDB_DEFAULTS",
+    "MAX_IDS_PER_TEXT",
+    "MAX_USER_FILE_BYTES",
+    "DEFAULT_OPSET",
+    "DEFAULT_PARITY_SAMPLES",
+    "INT8_MAX_LOSS_PP",
+    "TEXT_FUZZ",
     "TOKENIZER_HELP",
     "ROUTES",
     "ROUTE_OPTIONS",
@@ -26,15 +41,31 @@ __all__ = [
     "options_table",
 ]
 
+# keras.datasets.imdb.load_data's index_from, start_char and oov_char: the keras-imdb tokenizer's defaults.
+KERAS_IMDB_DEFAULTS: dict[str, int | None] = {
+    name: param.default
+    for name, param in inspect.signature(KerasImdbTokenizer).parameters.items()
+    if name in ("index_from", "start_char", "oov_char")
+}
+# The most ids per text a bundle takes (the runtime's limit): a masked model without a fixed length reads
+# whole texts up to it.
+MAX_IDS_PER_TEXT = 100_000
+# The largest file of the user's export reads before parsing it (a pickle, model.to_json()'s file).
+MAX_USER_FILE_BYTES = 64 * 1024 * 1024
+DEFAULT_OPSET = 17
+DEFAULT_PARITY_SAMPLES = 1000
+INT8_MAX_LOSS_PP = 0.3  # the int8 model may lose at most this many points of accuracy
+TEXT_FUZZ = 100_000  # fuzzed texts the text model is compared on
+
 TOKENIZER_HELP = """Which tokenizer a model needs:
   a run folder of 'edge-sentiment train'   nothing: its tokenizer.json is used
   TextVectorization as the first layer     nothing: the layer is read from the model
   TextVectorization saved on its own       --text-vectorization layer.keras|layer.json|layer.pkl
   classic keras Tokenizer (Keras 2)        --tokenizer tokenizer.json|tokenizer.pickle, with --max-len,
                                            --padding and --truncating as given to pad_sequences
-  keras.datasets.imdb ids (the lab)        --word-index imdb_word_index.json (--index-from 3,
-                                           --start-char 1, --oov-char 2; num_words = embedding rows)
-  edge-sentiment tokenizer.json            --tokenizer tokenizer.json"""
+  keras.datasets.imdb ids (the lab)        --word-index imdb_word_index.json (--index-from {index_from},
+                                           --start-char {start_char}, --oov-char {oov_char}; num_words = embedding rows)
+  edge-sentiment tokenizer.json            --tokenizer tokenizer.json""".format(**KERAS_IMDB_DEFAULTS)
 
 APPLIES = "applies"
 
@@ -162,6 +193,59 @@ class TokenizerOptions:
         return {
             f.name: getattr(self, f.name) for f in fields(self) if f.name in ROUTE_OPTIONS and getattr(self, f.name) is not None
         }
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything export is told, built once (by the CLI or export_bundle) and never changed; None where not
+    given: int8_max_loss_pp (INT8_MAX_LOSS_PP), text_fuzz (TEXT_FUZZ) and fast_path (where the model has one)
+    then take their defaults."""
+
+    tokenizer: TokenizerOptions = field(default_factory=TokenizerOptions)
+    weights: str | os.PathLike[str] | None = None
+    opset: int = DEFAULT_OPSET
+    parity_samples: int = DEFAULT_PARITY_SAMPLES
+    data: str | os.PathLike[str] | None = None
+    force: bool = False
+    strip_dropout: bool = True
+    quantize: str | None = None
+    labels: tuple[str, ...] | None = None
+    accuracy_texts: LabelledSource | None = None
+    int8_max_loss_pp: float | None = None
+    accuracy_samples: int | None = None
+    command: str | None = None
+    text_model: bool = False
+    text_fuzz: int | None = None
+    fast_path: bool | None = None
+    output: str | None = None
+    check_examples: str | os.PathLike[str] | None = None
+
+    def check(self) -> None:
+        """ExportError for a value no export can use, or an option given without the one it acts through."""
+        from ..labelled import LabelledSource
+
+        if self.parity_samples < 1:
+            raise ExportError("parity needs at least 1 sample (--parity-samples); an export without parity is not gated")
+        if self.quantize not in (None, "int8"):
+            raise ExportError(f"unknown quantisation {self.quantize!r}; the choice is int8")
+        texts_given = self.accuracy_texts if self.accuracy_texts != LabelledSource() else None  # IMDB's labels: the default
+        given = {
+            "quantize": self.quantize,
+            "int8_max_loss": self.int8_max_loss_pp,
+            "accuracy_samples": self.accuracy_samples,
+            "labelled_path": texts_given,
+            "text_model": self.text_model or None,
+            "text_fuzz": self.text_fuzz,
+        }
+        refuse_orphans({name for name, value in given.items() if value is not None})
+
+    @property
+    def max_loss_pp(self) -> float:
+        return INT8_MAX_LOSS_PP if self.int8_max_loss_pp is None else self.int8_max_loss_pp
+
+    @property
+    def fuzz(self) -> int:
+        return TEXT_FUZZ if self.text_fuzz is None else self.text_fuzz
 
 
 def refuse_unused(options: TokenizerOptions, route: str, facts: dict[str, object] | None = None) -> None:

@@ -13,6 +13,7 @@ padding. Its final state is not (it ends on the pads); the runtime parity gate f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ __all__ = ["add_padding_skip", "pad_states"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
 def pad_states(
@@ -37,6 +38,7 @@ def pad_states(
 ) -> tuple[np.ndarray, np.ndarray]:
     """h and c after k = 0..steps inputs of x_pad, for an ONNX LSTM (gates i, o, f, c) from zero state;
     hard_sigmoid (alpha, beta): the gates are clip(alpha * x + beta, 0, 1), as Keras's hard_sigmoid."""
+    gate: Callable[[np.ndarray], np.ndarray]
     if hard_sigmoid is not None:
         alpha, beta = hard_sigmoid
         gate = lambda x: np.clip(alpha * x + beta, 0.0, 1.0)  # noqa: E731
@@ -94,7 +96,8 @@ def _last_state_from_y_h(graph: Any, lstm: Any, make: Any) -> list[Any]:
     for node in graph.node:
         if node.op_type != "MatMul":
             continue
-        chain, name = [], node.input[0]
+        chain: list[str] = []
+        name = node.input[0]
         while name in producers and producers[name].op_type in ("Squeeze", "Slice") and len(chain) < 3:
             chain.append(producers[name].op_type)
             name = producers[name].input[0]
@@ -129,23 +132,12 @@ def name_embedding(model: Any) -> Any:
 
 def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     """Edit a converted model in place to skip leading pads exactly; returns it and a description."""
-    from onnx import helper, numpy_helper, TensorProto
+    from onnx import TensorProto, numpy_helper
 
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
     lstm = _one(list(graph.node), "LSTM")
-    attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute}
-    direction = attrs.get("direction", b"forward")
-    direction = direction.decode() if isinstance(direction, bytes) else direction
-    if direction not in ("forward", "bidirectional") or "clip" in attrs or attrs.get("input_forget", 0):
-        raise ExportError(f"padding skip supports a plain forward or bidirectional LSTM; this one has {attrs}")
-    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
-    directions = 1 if direction == "forward" else 2
-    hard = None
-    if acts == ["HardSigmoid", "Tanh", "Tanh"] * directions:  # Keras's hard_sigmoid gates (convert.py)
-        hard = (float(attrs["activation_alpha"][0]), float(attrs["activation_beta"][0]))
-    elif acts not in ([], ["Sigmoid", "Tanh", "Tanh"] * directions):
-        raise ExportError(f"padding skip supports the default LSTM activations or hard_sigmoid gates, not {acts}")
+    direction, hard = _plain_lstm(lstm)
+    inits = {t.name: t for t in graph.initializer}
     w, r, b = (numpy_helper.to_array(inits[name])[0] for name in lstm.input[1:4])  # the forward direction
     hidden = r.shape[1]
 
@@ -159,6 +151,54 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     # tokens -> the last max_len columns; everything downstream reads that.
     for node in graph.node:
         node.input[:] = ["tokens_last" if i == INPUT_NAME else i for i in node.input]
+    _add_tables(graph, max_len, last, hidden, h_all[:rows], c_all[:rows])
+    inputs = list(lstm.input) + [""] * (7 - len(lstm.input))
+    inputs[5], inputs[6] = "padskip/initial_h", "padskip/initial_c"
+    lstm.input[:] = inputs
+    # Fewer small ops at batch 1: ONNX Gather already wraps negative ids the way TF's converted
+    # select chain does, and the last hidden state is the LSTM's Y_h output.
+    gather.input[1] = "tokens_last"
+    nodes = _skip_nodes(direction)
+    for node in graph.node:
+        nodes.append(node)
+        if node is lstm:
+            nodes += _last_state_from_y_h(graph, lstm, _node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _prune(graph)
+    del graph.value_info[:]
+    graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
+    return model, {
+        "table_rows": rows,
+        "max_len": max_len,
+        "hidden": hidden,
+        "direction": direction,
+        "note": f"states after {last} or more leading pads are equal in float32",
+    }
+
+
+def _plain_lstm(lstm: Any) -> tuple[str, tuple[float, float] | None]:
+    """The LSTM's direction and its hard_sigmoid gates (alpha, beta), or None for sigmoid ones; ExportError
+    for an LSTM the pad skip does not reproduce."""
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in lstm.attribute}
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction not in ("forward", "bidirectional") or "clip" in attrs or attrs.get("input_forget", 0):
+        raise ExportError(f"padding skip supports a plain forward or bidirectional LSTM; this one has {attrs}")
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    directions = 1 if direction == "forward" else 2
+    if acts == ["HardSigmoid", "Tanh", "Tanh"] * directions:  # Keras's hard_sigmoid gates (convert.py)
+        return str(direction), (float(attrs["activation_alpha"][0]), float(attrs["activation_beta"][0]))
+    if acts not in ([], ["Sigmoid", "Tanh", "Tanh"] * directions):
+        raise ExportError(f"padding skip supports the default LSTM activations or hard_sigmoid gates, not {acts}")
+    return str(direction), None
+
+
+def _add_tables(graph: Any, max_len: int, last: int, hidden: int, h_table: np.ndarray, c_table: np.ndarray) -> None:
+    """The pad skip's constants: the state tables and the shapes its nodes slice and gather with."""
+    from onnx import numpy_helper
 
     def const(name: str, value: Any, dtype: Any = np.int64) -> None:
         graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
@@ -173,13 +213,21 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     const("padskip/one", 1)
     const("padskip/hidden", [hidden])
     const("padskip/backward_state", np.zeros((1, 1, hidden)), np.float32)
-    const("padskip/h_table", h_all[:rows], np.float32)
-    const("padskip/c_table", c_all[:rows], np.float32)
+    const("padskip/h_table", h_table, np.float32)
+    const("padskip/c_table", c_table, np.float32)
 
-    def n(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
-        return helper.make_node(op, inputs, outputs, name=outputs[0], **attrs)
 
-    new_nodes = [
+def _node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
+    from onnx import helper
+
+    return helper.make_node(op, inputs, outputs, name=outputs[0], **attrs)
+
+
+def _skip_nodes(direction: str) -> list[Any]:
+    """The nodes before the LSTM: the last max_len tokens, the leading pads counted, the initial states
+    gathered from the tables (zeros for a backward direction, as in Keras)."""
+    n = _node
+    nodes = [
         n("Slice", [INPUT_NAME, "padskip/neg_max_len", "padskip/int64_max", "padskip/axis1"], ["tokens_last"]),
         n("Shape", ["tokens_last"], ["padskip/shape"]),
         n("Gather", ["padskip/shape", "padskip/zero"], ["padskip/batch"]),
@@ -191,36 +239,14 @@ def add_padding_skip(model: Any, max_len: int) -> tuple[Any, dict[str, Any]]:
     ]
     for part in ("h", "c"):
         forward = f"padskip/initial_{part}" if direction == "forward" else f"padskip/forward_{part}"
-        new_nodes += [
+        nodes += [
             n("Gather", [f"padskip/{part}_table", "padskip/row"], [f"padskip/{part}_row"]),
             n("Expand", [f"padskip/{part}_row", "padskip/state_shape"], [f"padskip/{part}_batch"]),
             n("Unsqueeze", [f"padskip/{part}_batch", "padskip/axis0"], [forward]),
         ]
         if direction == "bidirectional":  # the backward direction starts from zeros, as in Keras
-            new_nodes += [
+            nodes += [
                 n("Mul", [forward, "padskip/backward_state"], [f"padskip/backward_{part}"]),
                 n("Concat", [forward, f"padskip/backward_{part}"], [f"padskip/initial_{part}"], axis=0),
             ]
-    inputs = list(lstm.input) + [""] * (7 - len(lstm.input))
-    inputs[5], inputs[6] = "padskip/initial_h", "padskip/initial_c"
-    lstm.input[:] = inputs
-    # Fewer small ops at batch 1: ONNX Gather already wraps negative ids the way TF's converted
-    # select chain does, and the last hidden state is the LSTM's Y_h output.
-    gather.input[1] = "tokens_last"
-    nodes = new_nodes
-    for node in graph.node:
-        nodes.append(node)
-        if node is lstm:
-            nodes += _last_state_from_y_h(graph, lstm, n)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    _prune(graph)
-    del graph.value_info[:]
-    graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
-    return model, {
-        "table_rows": rows,
-        "max_len": max_len,
-        "hidden": hidden,
-        "direction": direction,
-        "note": f"states after {last} or more leading pads are equal in float32",
-    }
+    return nodes

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import TokenizerError
+from .options import MAX_USER_FILE_BYTES
 
 __all__ = ["PickledObject", "TOKENIZER_MODULES", "looks_pickled", "read_pickle"]
 
-_MAX_FILE_BYTES = 64 * 1024 * 1024
 _MAX_DEPTH = 64
 
 # Where the classic Tokenizer class has lived: Keras 2.0-2.1 and 2.9-2.12 (keras.preprocessing.text),
@@ -179,7 +179,8 @@ class _Dtype:
 def _dtype_of(value: Any) -> np.dtype[Any]:
     if not isinstance(value, _Dtype) or value.dtype is None:
         raise _Malformed("a numpy array whose dtype is not a numpy.dtype")
-    return value.dtype
+    dtype: np.dtype[Any] = value.dtype
+    return dtype
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -338,8 +339,8 @@ def read_pickle(path: str | os.PathLike[str], what: str) -> Any:
     path = Path(path)
     try:
         size = path.stat().st_size
-        if size > _MAX_FILE_BYTES:
-            raise TokenizerError(f"{path} is {size} bytes, larger than any {what} ({_MAX_FILE_BYTES})")
+        if size > MAX_USER_FILE_BYTES:
+            raise TokenizerError(f"{path} is {size} bytes, larger than any {what} ({MAX_USER_FILE_BYTES})")
         data = path.read_bytes()
     except FileNotFoundError:
         raise TokenizerError(f"{what} not found: {path}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..runtime.textsteps import Steps
+from ..runtime.standardize_steps import Steps
 from ..runtime.tokenizer import TokenizerBase
 
 __all__ = ["preprocessing"]

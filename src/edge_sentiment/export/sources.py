@@ -19,11 +19,12 @@ import numpy as np
 
 from ..errors import EdgeSentimentError, ExportError
 from ..runtime.keras_tokenizers import KerasImdbTokenizer, KerasTokenizer, TextVectorizationTokenizer
-from ..runtime.tokenizer import FORMAT, TokenizerBase, read_json_file, tokenizer_from_dict
+from ..runtime.tokenizer import TokenizerBase, read_json_file, tokenizer_from_dict
+from ..runtime.tokenizer_base import FORMAT
 from .kerasfile import is_saved_model, keras_module, load_keras_model
 from .tvlayer import tokenizer_from_layer, unregistered_functions_hint
 from .userfiles import read_text_vectorization_file, read_tokenizer_file
-from .options import TOKENIZER_HELP, TokenizerOptions, refuse_unused
+from .options import KERAS_IMDB_DEFAULTS, MAX_IDS_PER_TEXT, TOKENIZER_HELP, TokenizerOptions, refuse_unused
 
 __all__ = ["Source", "load_source", "embedding_rows"]
 
@@ -88,17 +89,25 @@ def _reads_only(layer: Any, previous: Any) -> bool:
     return bool(nodes)
 
 
+def _single_chain(layers: list[Any], subject: str, why: str = "") -> None:
+    """ExportError naming the first layer that reads more than the one before it."""
+    for previous, layer in zip(layers, layers[1:]):
+        if not _reads_only(layer, previous):
+            raise ExportError(
+                f"{subject} not a single chain (layer {layer.name!r} does not read only {previous.name!r}){why}. "
+                "Export the part after the layer with --text-vectorization instead"
+            )
+
+
 def _after_text_vectorization(model: Any, length: int | None) -> Any:
     """The model from the TextVectorization layer's output on: the same layers on an int32 ids input."""
     keras = keras_module(model)
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    for previous, layer in zip(layers, layers[1:]):
-        if not _reads_only(layer, previous):
-            raise ExportError(
-                f"the layers after TextVectorization are not a single chain (layer {layer.name!r} does not read "
-                f"only {previous.name!r}); edge-sentiment splits models with the layer in front of a chain of "
-                "layers. Export the part after the layer with --text-vectorization instead"
-            )
+    _single_chain(
+        layers,
+        "the layers after TextVectorization are",
+        "; edge-sentiment splits models with the layer in front of a chain of layers",
+    )
     # A Sequential chain (not a functional graph): a clone of it recomputes the masks from its layers
     # instead of replaying the mask tensors Keras 3 records as arguments (export/inference.py unmasks it).
     chain = _unnested(layers[1:], keras)
@@ -113,12 +122,7 @@ def _unnested(layers: list[Any], keras: Any) -> list[Any]:
             out.append(layer)
             continue
         inner = [x for x in layer.layers if type(x).__name__ != "InputLayer"]
-        for previous, x in zip(inner, inner[1:]):
-            if not _reads_only(x, previous):
-                raise ExportError(
-                    f"the model {layer.name!r} after TextVectorization is not a single chain (layer {x.name!r} does not "
-                    f"read only {previous.name!r}). Export the part after the layer with --text-vectorization instead"
-                )
+        _single_chain(inner, f"the model {layer.name!r} after TextVectorization is")
         out += _unnested(inner, keras)
     return out
 
@@ -169,9 +173,10 @@ def _classic_reference(raw: Any, tok: KerasTokenizer) -> Callable[[Sequence[str]
 
     def ids(texts: Sequence[str]) -> np.ndarray:
         sequences = original.texts_to_sequences(list(texts))
-        return pad_sequences(
+        padded = pad_sequences(
             sequences, maxlen=tok.max_len, padding=tok.padding, truncating=tok.truncation, dtype="int32", value=0
         )
+        return np.asarray(padded)
 
     return ids
 
@@ -231,10 +236,6 @@ def load_source(
     return found
 
 
-# A masked model without a fixed length reads whole texts: the bundle's cap on ids per text (the runtime's limit).
-WHOLE_TEXT = 100_000
-
-
 def _masks(model: Any) -> bool:
     """Whether the model's Embedding masks the pads (mask_zero): its scores do not depend on them."""
     found = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
@@ -257,48 +258,68 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
             "models that take one tensor of token ids, or strings through a TextVectorization first layer"
         )
     length = options.max_len or _input_length(model)
-    padding, truncating = options.padding or "pre", options.truncating or "pre"
-    flagged = {side: f"--{side}" for side in ("padding", "truncating") if getattr(options, side) is not None}
     if options.text_vectorization is not None:
-        refuse_unused(options, "text-vectorization", {"padding": "post", "truncating": "post"})
-        tok, layer = _load_text_vectorization(Path(options.text_vectorization), length, keras_module(model))
-        refuse_unused(options, "text-vectorization", {"max_len": tok.max_len})
-        reference = _layer_reference(layer, tok.max_len)
-        return Source(
-            model_path,
-            model,
-            model,
-            tok,
-            f"TextVectorization {Path(options.text_vectorization).name}",
-            keras_from_text=lambda texts: np.asarray(model(reference(texts), training=False)),
-            reference_ids=reference,
-            reference_name="the TextVectorization layer",
-            route="text-vectorization",
-            sides_fixed=dict.fromkeys(("padding", "truncating"), "the TextVectorization layer"),
-        )
+        return _text_vectorization_file(model, model_path, Path(options.text_vectorization), options, length)
     if options.word_index is not None:
-        refuse_unused(options, "word-index")
-        rows = embedding_rows(model)
-        if rows is None:
-            raise ExportError(f"{model_path} has no Embedding layer to take num_words from")
-        if not length:
-            raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
-        index = read_json_file(options.word_index, "word index")
-        tok = KerasImdbTokenizer(
-            index,
-            num_words=rows,
-            index_from=3 if options.index_from is None else options.index_from,
-            start_char=1 if options.start_char is None else options.start_char,
-            oov_char=2 if options.oov_char is None else options.oov_char,
-            max_len=length,
-            padding=padding,
-            truncation=truncating,
-        )
-        return _own_ids(
-            model_path, model, tok, f"keras.datasets.imdb word index {Path(options.word_index).name}", "word-index", flagged
-        )
+        return _word_index(model, model_path, options, length)
     if tok_path is None:
         raise ExportError(f"{model_path} is a model file: say which tokenizer its ids came from\n{TOKENIZER_HELP}")
+    return _tokenizer_file(model, model_path, tok_path, options, length, from_run)
+
+
+def _flagged(options: TokenizerOptions) -> dict[str, str]:
+    """The pad_sequences sides the user gave (--padding, --truncating): what fixes them."""
+    return {side: f"--{side}" for side in ("padding", "truncating") if getattr(options, side) is not None}
+
+
+def _text_vectorization_file(model: Any, model_path: Path, path: Path, options: TokenizerOptions, length: int | None) -> Source:
+    """The text-vectorization route with the layer saved on its own (--text-vectorization)."""
+    refuse_unused(options, "text-vectorization", {"padding": "post", "truncating": "post"})
+    tok, layer = _load_text_vectorization(path, length, keras_module(model))
+    refuse_unused(options, "text-vectorization", {"max_len": tok.max_len})
+    reference = _layer_reference(layer, tok.max_len)
+    return Source(
+        model_path,
+        model,
+        model,
+        tok,
+        f"TextVectorization {path.name}",
+        keras_from_text=lambda texts: np.asarray(model(reference(texts), training=False)),
+        reference_ids=reference,
+        reference_name="the TextVectorization layer",
+        route="text-vectorization",
+        sides_fixed=dict.fromkeys(("padding", "truncating"), "the TextVectorization layer"),
+    )
+
+
+def _word_index(model: Any, model_path: Path, options: TokenizerOptions, length: int | None) -> Source:
+    """The word-index route: keras.datasets.imdb ids (load_data's defaults where an option is not given)."""
+    assert options.word_index is not None
+    refuse_unused(options, "word-index")
+    rows = embedding_rows(model)
+    if rows is None:
+        raise ExportError(f"{model_path} has no Embedding layer to take num_words from")
+    if not length:
+        raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
+    index = read_json_file(options.word_index, "word index")
+    tok = KerasImdbTokenizer(
+        index,
+        num_words=rows,
+        **{name: getattr(options, name) for name in KERAS_IMDB_DEFAULTS if getattr(options, name) is not None},
+        max_len=length,
+        padding=options.padding or "pre",
+        truncation=options.truncating or "pre",
+    )
+    name = f"keras.datasets.imdb word index {Path(options.word_index).name}"
+    return _own_ids(model_path, model, tok, name, "word-index", _flagged(options))
+
+
+def _tokenizer_file(
+    model: Any, model_path: Path, tok_path: Any, options: TokenizerOptions, length: int | None, from_run: bool
+) -> Source:
+    """The routes of a tokenizer file: a classic Keras Tokenizer's JSON, or an edge-sentiment tokenizer.json
+    (a run's own, or --tokenizer)."""
+    padding, truncating = options.padding or "pre", options.truncating or "pre"
     raw = read_tokenizer_file(tok_path)
     unwrapped = raw
     if isinstance(raw, str):  # written with json.dump(tokenizer.to_json(), f): JSON inside a JSON string
@@ -310,19 +331,18 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         refuse_unused(options, "keras-tokenizer")
         if not length:
             raise ExportError("the model's input has no fixed length: pass --max-len (pad_sequences' maxlen)")
-        tok = KerasTokenizer.from_keras_json(unwrapped, max_len=length, padding=padding, truncation=truncating)
-        reference = _classic_reference(unwrapped, tok)
+        keras_tok = KerasTokenizer.from_keras_json(unwrapped, max_len=length, padding=padding, truncation=truncating)
         return Source(
             model_path,
             model,
             model,
-            tok,
+            keras_tok,
             f"Keras Tokenizer {Path(tok_path).name}",
-            keras_from_text=_from_ids(model, tok),
-            reference_ids=reference,
+            keras_from_text=_from_ids(model, keras_tok),
+            reference_ids=_classic_reference(unwrapped, keras_tok),
             reference_name="tf-keras's Tokenizer and pad_sequences",
             route="keras-tokenizer",
-            sides_fixed=flagged,
+            sides_fixed=_flagged(options),
         )
     if isinstance(unwrapped, dict) and unwrapped.get("format") == FORMAT:
         route = "run" if from_run else "tokenizer"
@@ -331,7 +351,7 @@ def _resolve(model: Any, model_path: Path, tok_path: Any, options: TokenizerOpti
         overrides = {"max_len": options.max_len, "padding": options.padding, "truncation": options.truncating}
         if any(v is not None for v in overrides.values()):  # the user's pad_sequences settings over the file's
             tok = tokenizer_from_dict({**tok.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
-        fixed = dict.fromkeys(("padding", "truncating"), "the run's tokenizer.json") if from_run else flagged
+        fixed = dict.fromkeys(("padding", "truncating"), "the run's tokenizer.json") if from_run else _flagged(options)
         return _own_ids(model_path, model, tok, f"{Path(tok_path).name}", route, fixed)
     raise ExportError(
         f"{tok_path} is neither an edge-sentiment tokenizer.json nor a Keras Tokenizer.to_json() file\n{TOKENIZER_HELP}"
@@ -365,7 +385,7 @@ def _text_vectorization_inside(model: Any, model_path: Path, layer: Any, options
     """A model whose first layer is its TextVectorization: the layer is the tokenizer, the rest takes its ids.
 
     Without output_sequence_length Keras pads each batch to its longest text: a masked model's scores do
-    not depend on that (the bundle reads whole texts, up to WHOLE_TEXT ids); an unmasked one's do, so the
+    not depend on that (the bundle reads whole texts, up to MAX_IDS_PER_TEXT ids); an unmasked one's do, so the
     bundle needs a length (--max-len), compared with the layer's ids padded to it.
     """
     fixed_len = layer.get_config().get("output_sequence_length")
@@ -379,7 +399,7 @@ def _text_vectorization_inside(model: Any, model_path: Path, layer: Any, options
             "export compares it with the layer's ids padded the same way"
         )
     whole = not fixed_len and not options.max_len  # masked: whole texts, as Keras reads them
-    tok = tokenizer_from_layer(layer, WHOLE_TEXT if whole else options.max_len)
+    tok = tokenizer_from_layer(layer, MAX_IDS_PER_TEXT if whole else options.max_len)
     ids_model = _after_text_vectorization(model, tok.max_len if fixed_len or not masked else None)
     reference = _layer_reference(layer, tok.max_len)
     if fixed_len or whole:

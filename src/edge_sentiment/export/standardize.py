@@ -2,7 +2,7 @@
 
 keras.io's "Text classification from scratch" writes one (tf.strings.lower, then tf.strings.regex_replace of
 "<br />" and of the punctuation). The function is traced on a batch of strings; when its graph is a chain of
-ops that runtime/textsteps.py reproduces exactly, the chain becomes the tokenizer's steps, and the steps are
+ops that runtime/standardize_steps.py reproduces exactly, the chain becomes the tokenizer's steps, and the steps are
 then checked against the function itself on fuzzed strings. Anything else is refused, naming the op.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import TokenizerError
-from ..runtime.textsteps import Steps
+from ..runtime.standardize_steps import Steps
 
 __all__ = ["trace_standardize", "fuzz_texts", "check_steps"]
 

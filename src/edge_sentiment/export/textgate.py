@@ -13,11 +13,14 @@ import numpy as np
 
 from ..errors import DataError, ExportError
 from ..runtime.bundle import load_bundle
-from ..runtime.conformance import ATOL, CONFORMANCE_FILE, conformance_texts
+from ..runtime.conformance import CONFORMANCE_FILE
 from ..runtime.predictor import Predictor
 from ..runtime.textmodel import LOCALE, TEXT_MODEL_FILE, TextModel
 from ..runtime.tokenizer import TokenizerBase
+from .gates import PARITY_ATOL
+from .options import TEXT_FUZZ
 from .textmodel import IR_VERSION, build_text_model, text_model_refusal
+from .vectors import conformance_texts
 
 __all__ = ["fuzz_texts", "measure", "text_model_files", "add_text_model"]
 
@@ -93,7 +96,7 @@ def text_model_files(
     predictor: Predictor,
     pads: str,
     data: str | os.PathLike[str] | None,
-    fuzz: int = 100_000,
+    fuzz: int = TEXT_FUZZ,
     log: Any = None,
 ) -> tuple[bytes, dict[str, Any], list[str]]:
     """Build model.text.onnx and measure it; (its bytes, the manifest's text_model section, report lines).
@@ -123,7 +126,7 @@ def text_model_files(
     if fuzzed:
         lines.append(_describe(f"text model on {fuzz} fuzzed texts", fuzzed))
     lines.append(_describe(f"text model on the {rules['texts']} conformance texts", rules))
-    passed = imdb["ids_identical"] == imdb["texts"] and imdb["max_abs_diff"] <= ATOL
+    passed = imdb["ids_identical"] == imdb["texts"] and imdb["max_abs_diff"] <= PARITY_ATOL
     if not passed:
         raise ExportError(
             "the text model differs from the Python runtime on IMDB test reviews, so it was not written:\n"
@@ -147,7 +150,7 @@ def text_model_files(
 
 
 def add_text_model(
-    bundle: str | os.PathLike[str], data: str | os.PathLike[str] | None, fuzz: int = 100_000, log: Any = None
+    bundle: str | os.PathLike[str], data: str | os.PathLike[str] | None, fuzz: int = TEXT_FUZZ, log: Any = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Rewrite a bundle (atomically) with model.text.onnx built from its own model.onnx and tokenizer."""
     from .writer import kept_files, rewrite_bundle

@@ -140,27 +140,46 @@ def _fixed_nodes(n: Any, p: str, padding: str, int32: int) -> list[Any]:
 
 def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) -> bytes:
     """model.text.onnx: the text graph in front of model.onnx's graph (fp32), its IR version pinned."""
-    import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     refusal = text_model_refusal(tokenizer, pads)
     if refusal:
         raise ExportError(refusal)
     model = onnx.load_from_string(model_bytes)
-    graph = model.graph
     words: list[str] = tokenizer.known_words()
     keys, values = _keys(words)
     if len(set(keys)) != len(keys):
         raise ExportError(
             "two vocabulary words are spelled alike once apostrophes are unified; the text model cannot tell them apart"
         )
+    p, n = _PREFIX, helper.make_node
+    inits = _text_inits(tokenizer.max_len)
+    nodes = _word_nodes() + _id_nodes(keys, values)
+    if pads == "skipped":
+        nodes.append(n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32))
+    else:
+        inits += _fixed_inits(tokenizer.max_len, _const, p)
+        nodes += _fixed_nodes(n, p, tokenizer.padding, TensorProto.INT32)
+    return _text_in_front(model, nodes, inits)
 
-    def c(name: str, array: Any) -> Any:
-        return numpy_helper.from_array(np.asarray(array), name)
 
-    p = "text/"
-    inits = [
+_PREFIX = "text/"  # the text graph's names
+
+
+def _const(name: str, array: Any) -> Any:
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _text_inits(max_len: int) -> list[Any]:
+    """The text graph's constants."""
+    import numpy as np
+
+    c, p = _const, _PREFIX
+    return [
         c(p + "empty_string", np.asarray([[""]], dtype=object)),
         c(p + "pad_token", np.asarray([PAD_TOKEN], dtype=object)),
         c(p + "minus_one", np.asarray([-1], np.int64)),
@@ -172,11 +191,17 @@ def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) ->
         c(p + "dim0", np.asarray([0], np.int64)),
         c(p + "dim1", np.asarray([1], np.int64)),
         c(p + "dim3", np.asarray([3], np.int64)),
-        c(p + "last_start", np.asarray([-tokenizer.max_len], np.int64)),
+        c(p + "last_start", np.asarray([-max_len], np.int64)),
         c(p + "last_end", np.asarray([np.iinfo(np.int64).max], np.int64)),
     ]
-    n = helper.make_node
-    nodes = [
+
+
+def _word_nodes() -> list[Any]:
+    """Raw strings -> the lower-cased words of each text, [batch, cells] (tags dropped, pads of PAD_TOKEN)."""
+    from onnx import helper
+
+    n, p = helper.make_node, _PREFIX
+    return [
         # v1 step 4: every HTML tag becomes a separator (dropped), leaving the text between tags
         n(
             "Tokenizer",
@@ -226,6 +251,15 @@ def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) ->
         ),
         n("Slice", [p + "lower_flat_1", p + "dim0", p + "minus_one"], [p + "lower_flat"]),
         n("Reshape", [p + "lower_flat", p + "shape2"], [p + "words"], allowzero=1),
+    ]
+
+
+def _id_nodes(keys: list[str], values: list[int]) -> list[Any]:
+    """The words -> their ids, compacted in text order behind one pad, the last max_len kept ("ids_last")."""
+    from onnx import TensorProto, helper
+
+    n, p = helper.make_node, _PREFIX
+    return [
         n(
             "LabelEncoder",
             [p + "words"],
@@ -254,11 +288,15 @@ def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) ->
         # v1 keeps the last max_len words
         n("Slice", [p + "ids_compact", p + "last_start", p + "last_end", p + "dim1"], [p + "ids_last"]),
     ]
-    if pads == "skipped":
-        nodes.append(n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32))
-    else:
-        inits += _fixed_inits(tokenizer.max_len, c, p)
-        nodes += _fixed_nodes(n, p, tokenizer.padding, TensorProto.INT32)
+
+
+def _text_in_front(model: Any, nodes: list[Any], inits: list[Any]) -> bytes:
+    """The text graph's nodes in front of model.onnx's graph, as one checked model."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph, p = model.graph, _PREFIX
+    n = helper.make_node
     if [i.name for i in graph.input] != [INPUT_NAME]:
         raise ExportError(f"model.onnx must take one input {INPUT_NAME!r} to be put behind the text graph")
     inner = {INPUT_NAME: p + "model_tokens"}

@@ -10,14 +10,14 @@ from ..data import load_imdb
 from ..errors import DataError
 from ..runtime.tokenizer import TokenizerBase
 
-__all__ = ["RULE_TEXTS", "parity_texts", "parity_sample", "LONGEST_SAMPLE"]
+__all__ = ["PARITY_RULE_TEXTS", "parity_texts", "parity_sample", "LONGEST_SAMPLE"]
 
 # Generated samples are at most this long (a model that reads whole texts may take 100,000 ids).
 LONGEST_SAMPLE = 1000
 
 # Punctuation, case, Unicode letters and marks, HTML line breaks, digits, apostrophes, unknown words,
 # whitespace of every kind, an empty text and an over-long one are added by parity_texts.
-RULE_TEXTS = [
+PARITY_RULE_TEXTS = [
     "A wonderful, moving film.",
     "Dull, and far too long...",
     "GREAT cast; BAD ending!",
@@ -64,13 +64,14 @@ def parity_sample(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str]
 
 
 def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] | None) -> tuple[list[str], str]:
-    """RULE_TEXTS, an empty and an over-long text, and n real IMDB test reviews when the data is at
+    """PARITY_RULE_TEXTS, an empty and an over-long text, and n real IMDB test reviews when the data is at
     hand, else n texts made of the tokenizer's own words with random case and punctuation."""
     words = tokenizer.known_words() or ["film"]
     extra = ["", " ".join(words[i % len(words)] for i in range(min(tokenizer.max_len, LONGEST_SAMPLE) + 25))]
     reviews, reason = _test_reviews(n, data)
     if reviews is not None:
-        return RULE_TEXTS + extra + reviews, f"{len(RULE_TEXTS) + 2} rule texts and {len(reviews)} IMDB test reviews"
+        rules = f"{len(PARITY_RULE_TEXTS) + 2} rule texts"
+        return PARITY_RULE_TEXTS + extra + reviews, f"{rules} and {len(reviews)} IMDB test reviews"
     rng = np.random.default_rng(0)
     marks = ["", "", "", ",", ".", "!", "?", ";", "'s", "-"]
     texts = []
@@ -81,6 +82,6 @@ def parity_texts(tokenizer: TokenizerBase, n: int, data: str | os.PathLike[str] 
                 (words[i].upper() if rng.random() < 0.1 else words[i]) + marks[int(rng.integers(len(marks)))] for i in picked
             )
         )
-    return RULE_TEXTS + extra + texts, (
-        f"{len(RULE_TEXTS) + 2} rule texts and {n} texts generated from the tokenizer's words (no IMDB data: {reason})"
+    return PARITY_RULE_TEXTS + extra + texts, (
+        f"{len(PARITY_RULE_TEXTS) + 2} rule texts and {n} texts generated from the tokenizer's words (no IMDB data: {reason})"
     )
