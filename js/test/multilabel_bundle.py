@@ -70,7 +70,9 @@ def main(out: Path) -> None:
     args += ["--labels", ",".join(LABELS), "--text-model", "--text-fuzz", "200", "--data", str(archive(out / "data.tar.gz"))]
     cli(["export", *args, "--parity-samples", "16", "--out", str(out / "bundle")], standalone_mode=False)
     predictor = Predictor.load(out / "bundle")
-    rows = [{"probabilities": list(map(float, p.probabilities)), "labels": list(p.labels or ())} for p in predictor.predict(TEXTS)]
+    rows = [
+        {"probabilities": list(map(float, p.probabilities)), "labels": list(p.labels or ())} for p in predictor.predict(TEXTS)
+    ]
     (out / "expected.json").write_text(json.dumps({"texts": TEXTS, "predictions": rows}), encoding="utf-8")
 
 
