@@ -15,24 +15,44 @@ from typing import Any
 __all__ = ["write_between", "run_export", "write_rows"]
 
 
-def run_export(model: Path, out: Path, data: Path, samples: int, options: list[str]) -> tuple[dict[str, Any], str, float]:
+def run_export(
+    model: Path, out: Path, data: Path, samples: int, options: list[str], imports: str | None = None
+) -> tuple[dict[str, Any], str, float]:
     """`edge-sentiment export MODEL --out OUT --data DATA --parity-samples N --json --force OPTIONS` in a
-    fresh process: (the manifest, or {"error": its message}), the command as shown in a doc, seconds."""
-    command = [sys.executable, "-m", "edge_sentiment", "export", str(model), "--out", str(out), "--data", str(data),
-               "--parity-samples", str(samples), "--json", "--force", *options]  # fmt: skip
+    fresh process: (the manifest, or {"error": its message}), the command as shown in a doc, seconds.
+
+    imports: run it in this process instead, which has registered a function the model names (a custom
+    standardize Keras saves by name only); shown as the `python -c "import IMPORTS; ..."` a user runs."""
+    args = ["export", str(model), "--out", str(out), "--data", str(data), "--parity-samples", str(samples), "--json",
+            "--force", *options]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if imports is None:
+        done = subprocess.run(
+            [sys.executable, "-m", "edge_sentiment", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        code, stdout, stderr = done.returncode, done.stdout, done.stderr
+        shown = shlex.join(["edge-sentiment", *args])
+    else:
+        from click.testing import CliRunner
+
+        from edge_sentiment.cli import main
+
+        result = CliRunner().invoke(main, args)
+        code, stdout, stderr = result.exit_code, result.stdout, result.stderr
+        if code != 0 and not stderr.strip() and result.exception is not None:
+            stderr = f"{type(result.exception).__name__}: {result.exception}"
+        shown = f'python -c "import {imports}; from edge_sentiment.cli import main; main({args!r})"'
     seconds = time.perf_counter() - started
-    shown = (
-        shlex.join(["edge-sentiment", *command[3:]])
-        .replace(str(out.parent), "$WORK")
-        .replace(str(data), "$DATA")
-        .replace(str(data.parent), "$(dirname $DATA)")
-    )
-    if done.returncode != 0:
-        error = done.stderr.strip().splitlines()[-1].removeprefix("Error: ").replace(str(out.parent), "$WORK")
+    shown = shown.replace(str(out.parent), "$WORK").replace(str(data), "$DATA").replace(str(data.parent), "$(dirname $DATA)")
+    if code != 0:
+        lines = stderr.strip().splitlines() or ["(no message)"]
+        first = max((i for i, line in enumerate(lines) if line.startswith("Error: ")), default=len(lines) - 1)
+        error = " ".join(line.strip() for line in lines[first:]).removeprefix("Error: ").replace(str(out.parent), "$WORK")
         return {"error": error}, shown, seconds
-    return json.loads(done.stdout), shown, seconds
+    return json.loads(stdout), shown, seconds
 
 
 def write_between(doc: Path, name: str, text: str) -> None:

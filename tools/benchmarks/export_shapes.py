@@ -9,6 +9,7 @@ Batch-1 latency is session.run and tokenizing of one median-length test review, 
 in alternating rounds over all bundles of the run; the ratio is to the lab's .h5 bundle.
 
 Run: python tools/benchmarks/export_shapes.py --data ../shared/data/aclImdb.tar.gz [--doc docs/model-shapes.md]
+(--doc rewrites the whole table, so it takes every shape in one run; --only NAME,... tries some without it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,14 @@ def shapes(keras: Any, vocab: int) -> dict[str, tuple[str, Callable[[], list[Any
         "multi-label": (
             "multi-label: Embedding(32) → GlobalMaxPooling1D → Dense(2, sigmoid); positive / 9-10 stars",
             lambda: [L.Embedding(vocab, 32), L.GlobalMaxPooling1D(), L.Dense(2, activation="sigmoid")],
+        ),
+        "flatten": (
+            "Embedding(16) → Flatten → Dense(1, sigmoid)",
+            lambda: [L.Embedding(vocab, 16), L.Flatten(), L.Dense(1, activation="sigmoid")],
+        ),
+        "keras3-hard-sigmoid": (
+            "Keras 3: Embedding(32) → LSTM(64, recurrent_activation='hard_sigmoid') → Dense(1)",
+            lambda: [L.Embedding(vocab, 32), L.LSTM(64, recurrent_activation="hard_sigmoid"), L.Dense(1, activation="sigmoid")],
         ),
     }
 
@@ -290,6 +300,12 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="Comma-separated shape names (the lab's is always made: the ratio's base).")
     parser.add_argument("--doc", type=Path, default=None, help="Rewrite the table between the markers of this file.")
     args = parser.parse_args()
+    if args.doc and args.only:
+        parser.error("--doc writes the whole table, every shape from one run: leave out --only")
+    known = {"lab", "lab-hard-sigmoid", *shapes(types.SimpleNamespace(layers=None), 0)}  # the names alone: no Keras
+    unknown = set(args.only.split(",")) - known if args.only else set()
+    if unknown:
+        parser.error(f"--only names no shape {', '.join(sorted(unknown))}; the shapes: {', '.join(sorted(known))}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edge_sentiment._meta import tool_versions
     from edge_sentiment.data import load_imdb
