@@ -79,7 +79,7 @@ ROUTES = {
 }
 
 _RUN = "a run folder's tokenizer.json records how its model was trained; export the run as it is"
-_TV_SIDES = "TextVectorization pads and cuts after the words (post) and nothing else; leave it out"
+_TV_SIDES = "TextVectorization pads and cuts after the words, and only there"
 _IMDB_ONLY = "only keras.datasets.imdb ids have it (--word-index)"
 
 # option (the TokenizerOptions field) -> route -> APPLIES, or why the option is refused on that route.
