@@ -93,6 +93,16 @@ def ids_lstm(tmp_path: Path, x: np.ndarray, rows: int, name: str = "model.keras"
     return tmp_path / name
 
 
+def unfitted_tv_lstm(path: Path, **layer_options: Any) -> None:
+    """TextVectorization (adapted on the corpus) -> Embedding -> LSTM -> Dense(1), unmasked, saved untrained."""
+    import keras
+
+    layer = keras.layers.TextVectorization(max_tokens=20, **layer_options)
+    layer.adapt(CORPUS)
+    body = [keras.layers.Embedding(20, 4), keras.layers.LSTM(3), keras.layers.Dense(1)]
+    keras.Sequential([keras.Input(shape=(1,), dtype="string"), layer, *body]).save(path)
+
+
 @needs_tf
 def test_a_post_padded_model_on_an_edge_sentiment_tokenizer(tmp_path: Path) -> None:
     """Issue 38: --padding/--truncating post take effect on the edge-sentiment tokenizer route; without them
@@ -169,7 +179,6 @@ def test_a_classic_tokenizer_post_padded_model_without_padding_is_refused(tmp_pa
 @needs_tf
 def test_tokenizer_options_that_do_not_apply_are_refused_on_every_route(tmp_path: Path) -> None:
     """Each refused cell of ROUTE_OPTIONS, as a user would type it: exit 1, the option named, nothing written."""
-    import keras
 
     tok = Tokenizer.fit(CORPUS, vocab_size=20, max_len=LENGTH)
     run = tmp_path / "run"
@@ -177,17 +186,7 @@ def test_tokenizer_options_that_do_not_apply_are_refused_on_every_route(tmp_path
     tok.save(run / "tokenizer.json")
     ids_model = ids_lstm(run, tok.encode_batch(CORPUS), 20)
     (tmp_path / "word_index.json").write_text(json.dumps(WORD_INDEX), encoding="utf-8")
-    layer = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=LENGTH)
-    layer.adapt(CORPUS)
-    keras.Sequential(
-        [
-            keras.Input(shape=(1,), dtype="string"),
-            layer,
-            keras.layers.Embedding(20, 4),
-            keras.layers.LSTM(3),
-            keras.layers.Dense(1),
-        ]
-    ).save(tmp_path / "tv.keras")
+    unfitted_tv_lstm(tmp_path / "tv.keras", output_sequence_length=LENGTH)
     sources = {
         "run": [run],
         "tokenizer": [ids_model, "--tokenizer", run / "tokenizer.json"],
@@ -301,19 +300,7 @@ def test_the_tensorflow_rnn_tutorial_exports_as_saved(tmp_path: Path, stacked: b
 
 @needs_tf
 def test_text_vectorization_without_a_length_and_no_mask_names_the_reason(tmp_path: Path) -> None:
-    import keras
-
-    layer = keras.layers.TextVectorization(max_tokens=20)
-    layer.adapt(CORPUS)
-    keras.Sequential(
-        [
-            keras.Input(shape=(1,), dtype="string"),
-            layer,
-            keras.layers.Embedding(20, 4),
-            keras.layers.LSTM(3),
-            keras.layers.Dense(1),
-        ]
-    ).save(tmp_path / "model.keras")
+    unfitted_tv_lstm(tmp_path / "model.keras")
     assert_fails(invoke(tmp_path / "model.keras", "--out", tmp_path / "b"), "does not mask its pads", "--max-len")
 
 

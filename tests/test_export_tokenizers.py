@@ -340,25 +340,26 @@ def test_tokenizer_options_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()
 
 
+def tf_keras_text_model(recurrent: Any, seed: int) -> Any:
+    """A tf-keras (Keras 2) model on raw strings: TextVectorization first, then Embedding -> recurrent -> Dense, fitted."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    layer = tf_keras.layers.TextVectorization(max_tokens=40, output_sequence_length=LENGTH)
+    layer.adapt(CORPUS)
+    body = [tf_keras.layers.Embedding(40, 8), recurrent, tf_keras.layers.Dense(1, activation="sigmoid")]
+    model = tf_keras.Sequential([tf_keras.Input(shape=(1,), dtype="string"), layer, *body])
+    model.compile(tf_keras.optimizers.Adam(0.05), "binary_crossentropy")
+    model.fit(strings(CORPUS)[:, None], LABELS, epochs=12, verbose=0)
+    return model
+
+
 @needs_tf_keras
 def test_a_keras2_model_with_text_vectorization_exports(tmp_path: Path) -> None:
     """A tf-keras (Keras 2) .keras file whose first layer is its TextVectorization, a GRU behind it."""
     import tf_keras
 
-    tf_keras.utils.set_random_seed(12)
-    layer = tf_keras.layers.TextVectorization(max_tokens=40, output_sequence_length=LENGTH)
-    layer.adapt(CORPUS)
-    model = tf_keras.Sequential(
-        [
-            tf_keras.Input(shape=(1,), dtype="string"),
-            layer,
-            tf_keras.layers.Embedding(40, 8),
-            tf_keras.layers.GRU(6),
-            tf_keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(tf_keras.optimizers.Adam(0.05), "binary_crossentropy")
-    model.fit(strings(CORPUS)[:, None], LABELS, epochs=12, verbose=0)
+    model = tf_keras_text_model(tf_keras.layers.GRU(6), seed=12)
     model.save(tmp_path / "model.keras")
     result = invoke(tmp_path / "model.keras", "--out", tmp_path / "bundle")
     assert result.exit_code == 0, result.output

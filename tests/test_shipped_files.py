@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from test_export_tokenizers import (
+    tf_keras_text_model,
     CORPUS,
     LABELS,
     LENGTH,
@@ -346,20 +347,7 @@ def test_a_saved_model_folder_with_its_text_vectorization_exports(tmp_path: Path
     """The TF 2.x tutorials' end-to-end model: raw strings in, the TextVectorization layer first, saved to a folder."""
     import tf_keras
 
-    tf_keras.utils.set_random_seed(27)
-    layer = tf_keras.layers.TextVectorization(max_tokens=40, output_sequence_length=LENGTH)
-    layer.adapt(CORPUS)
-    model = tf_keras.Sequential(
-        [
-            tf_keras.Input(shape=(1,), dtype="string"),
-            layer,
-            tf_keras.layers.Embedding(40, 8),
-            tf_keras.layers.LSTM(6),
-            tf_keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(tf_keras.optimizers.Adam(0.05), "binary_crossentropy")
-    model.fit(strings(CORPUS)[:, None], LABELS, epochs=12, verbose=0)
+    model = tf_keras_text_model(tf_keras.layers.LSTM(6), seed=27)
     model.save(tmp_path / "saved_model")
 
     result = invoke(tmp_path / "saved_model", "--out", tmp_path / "bundle")
