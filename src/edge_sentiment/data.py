@@ -226,13 +226,14 @@ def keras_imdb(
     import numpy as np
 
     from .runtime.keras_tokenizers import KerasImdbTokenizer
+    from .runtime.tokenizer_base import MAX_IDS_PER_TEXT
 
     if not isinstance(word_index, dict):
         word_index = json.loads(Path(word_index).read_text(encoding="utf-8"))
     texts = keras_imdb_texts(path, seed)
     limit = num_words or max(word_index.values()) + index_from + 1
     tok = KerasImdbTokenizer(
-        word_index, num_words=limit, index_from=index_from, start_char=start_char, oov_char=oov_char, max_len=100_000
+        word_index, num_words=limit, index_from=index_from, start_char=start_char, oov_char=oov_char, max_len=MAX_IDS_PER_TEXT
     )
     ids = {split: [tok.all_ids(t) for t in texts[split][0]] for split in SPLITS}
     if num_words is None:  # load_data then takes the largest id present as num_words, which excludes that id

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..runtime.tokenizer_base import MAX_IDS_PER_TEXT
 from ..train.recipes import ALIASES, CELLS, DROPOUT_MASKS, POOLINGS, RECIPES, SCHEDULES, VOCABULARIES, Recipe, get_recipe
 from .base import command_line, echo_json, require_extra, main
 
@@ -59,7 +60,7 @@ def _values(field: str, words: dict[Any, str] | None = None, recipes: tuple[str,
 )
 @click.option(
     "--max-len",
-    type=click.IntRange(1, 100_000),
+    type=click.IntRange(1, MAX_IDS_PER_TEXT),
     help="Words per review; longer reviews keep their last words. " + _values("max_len"),
 )
 @click.option(

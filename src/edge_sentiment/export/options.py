@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ExportError
 from ..runtime.keras_tokenizers import KerasImdbTokenizer
+from ..runtime.tokenizer_base import MAX_IDS_PER_TEXT, MAX_TOKENIZER_BYTES
 
 if TYPE_CHECKING:
     from ..labelled import LabelledSource
@@ -47,11 +48,9 @@ KERAS_IMDB_DEFAULTS: dict[str, int | None] = {
     for name, param in inspect.signature(KerasImdbTokenizer).parameters.items()
     if name in ("index_from", "start_char", "oov_char")
 }
-# The most ids per text a bundle takes (the runtime's limit): a masked model without a fixed length reads
-# whole texts up to it.
-MAX_IDS_PER_TEXT = 100_000
+# MAX_IDS_PER_TEXT (the runtime's): a masked model without a fixed length reads whole texts up to it.
 # The largest file of the user's export reads before parsing it (a pickle, model.to_json()'s file).
-MAX_USER_FILE_BYTES = 64 * 1024 * 1024
+MAX_USER_FILE_BYTES = MAX_TOKENIZER_BYTES
 DEFAULT_OPSET = 17
 DEFAULT_PARITY_SAMPLES = 1000
 INT8_MAX_LOSS_PP = 0.3  # the int8 model may lose at most this many points of accuracy

@@ -22,6 +22,7 @@ from .files import open_regular, parse_json, sha256_bytes
 from .older_formats import model_padding
 from .onnxinfo import OnnxInfo, raw_initializer, read_onnx_info
 from .tokenizer import TokenizerBase, tokenizer_from_dict
+from .tokenizer_base import MAX_IDS_PER_TEXT, MAX_TOKENIZER_BYTES
 
 __all__ = [
     "Bundle",
@@ -257,8 +258,8 @@ def _manifest_problems(data: dict[str, Any], classes: int) -> list[str]:
         ):
             problems.append(f"files entry {name!r} is not {{'sha256': 64 hex digits, 'bytes': a count}}")
     model = data["model"]
-    if not _count(model.get("max_len"), 1, 100_000):
-        problems.append(f"model max_len {model.get('max_len')!r} is not a whole number from 1 to 100000")
+    if not _count(model.get("max_len"), 1, MAX_IDS_PER_TEXT):
+        problems.append(f"model max_len {model.get('max_len')!r} is not a whole number from 1 to {MAX_IDS_PER_TEXT}")
     if not _count(model.get("vocab_size"), 3):
         problems.append(f"model vocab_size {model.get('vocab_size')!r} is not a whole number of at least 3")
     if model_padding(model) not in ("pre", "post"):
@@ -379,7 +380,7 @@ def _load(opened: BundleFolder, precision: str) -> Bundle:
         )
     if "tokenizer.json" not in files:
         raise BundleError(f"bundle {folder} lists no tokenizer.json in its manifest")
-    tok_bytes = read_listed_file(opened, "tokenizer.json", files["tokenizer.json"], 64 * 1024 * 1024)
+    tok_bytes = read_listed_file(opened, "tokenizer.json", files["tokenizer.json"], MAX_TOKENIZER_BYTES)
     try:
         tokenizer = tokenizer_from_dict(parse_json(tok_bytes, f"{folder}/tokenizer.json"))
     except EdgeSentimentError as exc:

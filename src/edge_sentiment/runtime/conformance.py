@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BundleError
 from .files import parse_json
+from .tokenizer_base import MAX_TOKENIZER_BYTES
 
 if TYPE_CHECKING:
     from .bundle import Bundle
@@ -36,7 +37,7 @@ __all__ = [
 
 CONFORMANCE_FILE = "conformance.jsonl"
 ATOL = 1e-5
-_MAX_BYTES = 64 * 1024 * 1024
+_MAX_BYTES = MAX_TOKENIZER_BYTES  # conformance.jsonl: as large as a tokenizer file may be
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InputError, TokenizerError
 from .standardize_steps import Steps
-from .tokenizer_base import PADDINGS, TokenizerBase
+from .tokenizer_base import MAX_IDS_PER_TEXT, PADDINGS, TokenizerBase
 
 __all__ = [
     "TextVectorizationTokenizer",
@@ -43,7 +43,6 @@ _TV_STRIP = str.maketrans("", "", string.punctuation)
 _TV_SPACE = str.maketrans({c: " " for c in "\t\n\v\f\r"})
 # The classic Tokenizer's default filters (punctuation, tab and newline; not the apostrophe).
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
-_MAX_LEN_LIMIT = 100_000
 CUSTOM = "custom"  # standardize recorded as steps (runtime/standardize_steps.py), in the field "custom_standardize"
 # Texts longer than this are read lazily from the end that is kept, in pieces that grow fourfold.
 LAZY_CHARS = 16_384
@@ -74,8 +73,8 @@ def _check_text(text: Any) -> None:
 
 
 def _check_max_len(max_len: Any) -> int:
-    if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= _MAX_LEN_LIMIT:
-        raise TokenizerError(f"max_len must be an integer from 1 to {_MAX_LEN_LIMIT}, got {max_len!r}")
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= MAX_IDS_PER_TEXT:
+        raise TokenizerError(f"max_len must be an integer from 1 to {MAX_IDS_PER_TEXT}, got {max_len!r}")
     return max_len
 
 

@@ -18,7 +18,17 @@ from typing import Any
 
 from ..errors import InputError, TokenizerError
 from .older_formats import OLDER_PADDING, v1_tokenizer_kind
-from .tokenizer_base import FORMAT, FORMAT_VERSION, KIND, PAD_ID, PADDINGS, TokenizerBase, pad_ids
+from .tokenizer_base import (
+    FORMAT,
+    FORMAT_VERSION,
+    KIND,
+    MAX_IDS_PER_TEXT,
+    MAX_TOKENIZER_BYTES,
+    PAD_ID,
+    PADDINGS,
+    TokenizerBase,
+    pad_ids,
+)
 
 __all__ = [
     "Tokenizer",
@@ -36,7 +46,6 @@ __all__ = [
 
 STANDARDIZATION = "v1"
 OOV_ID = 1
-_MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # Standardisation v1 (changing any of this is a new STANDARDIZATION and FORMAT_VERSION):
 # 1. non-ASCII text is NFKC-normalised and typographic apostrophes become "'";
@@ -301,13 +310,13 @@ def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
 
     path = Path(path)
     try:
-        data = read_regular(path, _MAX_FILE_BYTES)  # a FIFO or device is refused, not waited on
+        data = read_regular(path, MAX_TOKENIZER_BYTES)  # a FIFO or device is refused, not waited on
     except FileNotFoundError:
         raise TokenizerError(f"{what} not found: {path}") from None
     except OSError as exc:
         raise TokenizerError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > _MAX_FILE_BYTES:
-        raise TokenizerError(f"{path} is larger than any {what} ({_MAX_FILE_BYTES} bytes)")
+    if len(data) > MAX_TOKENIZER_BYTES:
+        raise TokenizerError(f"{path} is larger than any {what} ({MAX_TOKENIZER_BYTES} bytes)")
     try:
         return parse_json(data, str(path))
     except ValueError as exc:
@@ -363,8 +372,8 @@ def load_tokenizer(path: str | os.PathLike[str]) -> TokenizerBase:
 
 
 def _check_config(vocab: list[Any], max_len: Any) -> None:
-    if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= 100_000:
-        raise TokenizerError(f"max_len must be an integer from 1 to 100000, got {max_len!r}")
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= MAX_IDS_PER_TEXT:
+        raise TokenizerError(f"max_len must be an integer from 1 to {MAX_IDS_PER_TEXT}, got {max_len!r}")
     seen: set[str] = set()
     for i, w in enumerate(vocab):
         if not isinstance(w, str) or _WORD.fullmatch(w) is None or _normalize(w) != w:

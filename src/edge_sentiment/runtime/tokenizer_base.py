@@ -13,7 +13,17 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["TokenizerBase", "pad_ids", "FORMAT", "FORMAT_VERSION", "KIND", "PADDINGS", "PAD_ID"]
+__all__ = [
+    "TokenizerBase",
+    "pad_ids",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KIND",
+    "PADDINGS",
+    "PAD_ID",
+    "MAX_IDS_PER_TEXT",
+    "MAX_TOKENIZER_BYTES",
+]
 
 FORMAT = "edge-sentiment/tokenizer"
 # 1: edge-sentiment's own tokenizer only (no "kind" field); 2: a "kind" field, Keras tokenizers too.
@@ -21,6 +31,8 @@ FORMAT_VERSION = 2
 KIND = "edge-sentiment"  # the kind of edge-sentiment's own tokenizer (runtime/tokenizer.py)
 PADDINGS = ("pre", "post")
 PAD_ID = 0
+MAX_IDS_PER_TEXT = 100_000  # the most ids a tokenizer gives one text (max_len's upper bound)
+MAX_TOKENIZER_BYTES = 64 * 1024 * 1024  # the largest tokenizer file (or other JSON a user hands the tools) read
 
 
 class TokenizerBase:
