@@ -208,13 +208,50 @@ def read_manifest(opened: BundleFolder) -> dict[str, Any]:
     threshold = data.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
         raise BundleError(f"{folder}/manifest.json has threshold {threshold!r}; it must be a number between 0 and 1")
-    problems = _manifest_problems(data, classes)
+    problems = _manifest_problems(data, classes) + decision_problems(data, head)
     if problems:
         raise BundleError(f"{folder}/manifest.json: " + "; ".join(problems) + "; re-export the bundle")
     return data
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def decision_problems(data: dict[str, Any], head: str) -> list[str]:
+    """What is wrong with the manifest's calibration and uncertain band (runtime/decision.py reads them)."""
+    problems = []
+    calibration = data.get("calibration")
+    if calibration is not None:
+        if not isinstance(calibration, dict) or not _number(calibration.get("temperature")):
+            problems.append("calibration has no numeric temperature")
+        elif not 0.01 <= calibration["temperature"] <= 100 or not _number(calibration.get("bias", 0.0)):
+            problems.append("calibration's temperature must be within 0.01..100 and its bias a number")
+        elif head == "softmax" and calibration.get("bias", 0.0) != 0:
+            problems.append("calibration has a bias, which a softmax head cannot take")
+        elif abs(calibration.get("bias", 0.0)) > 100:
+            problems.append("calibration's bias must be within -100..100")
+    uncertain = data.get("uncertain")
+    if uncertain is not None:
+        threshold = data.get("threshold", 0.5)
+        if head != "sigmoid":
+            problems.append("an uncertain band needs a two-label bundle")
+        elif (
+            not isinstance(uncertain, dict)
+            or not _number(uncertain.get("low"))
+            or not _number(uncertain.get("high"))
+            or not 0.0 < uncertain["low"] <= threshold <= uncertain["high"] < 1.0
+            or uncertain["low"] == uncertain["high"]
+        ):
+            problems.append("uncertain must be {'low': lo, 'high': hi} with 0 < lo <= threshold <= hi < 1 and lo < hi")
+        elif not isinstance(uncertain.get("label", "uncertain"), str) or not str(uncertain.get("label", "uncertain")).strip():
+            problems.append("uncertain's label must be a non-empty string")
+        elif uncertain.get("label", "uncertain") in data.get("labels", LABELS):
+            problems.append("uncertain's label must differ from the bundle's labels")
+    return problems
 
 
 def is_plain_name(name: object) -> bool:

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from ..errors import BundleError, EdgeSentimentError, InputError
 from .bundle import FAST_IO, INPUT_NAME, LABELS, OUTPUT_NAME, Bundle, load_bundle
+from .decision import Decision, Prediction
 from .tokenizer import pad_ids
 
 __all__ = ["Predictor", "Prediction", "batch_by_length"]
@@ -25,19 +25,6 @@ CHUNK = 4096  # texts tokenized and held at once: memory stays bounded for any i
 # fast path and the predictor may use two threads); shorter texts stay on one, where the hand-over costs more
 # than it saves. Measured by tools/benchmarks/fastpath.py on the 2-core AMD EPYC: docs/benchmarks.md.
 SPLIT_MIN_WORDS = 64
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """A label and a score: for a two-label bundle ("negative"/"positive") the probability that the text
-    is positive; for a bundle of several classes the probability of the label, with every class's in
-    probabilities (in the order of the bundle's labels). A multi-label bundle's texts may have several
-    labels or none: labels holds every one at or over the threshold, label the most probable one."""
-
-    label: str
-    score: float
-    probabilities: tuple[float, ...] | None = None
-    labels: tuple[str, ...] | None = None  # multi-label bundles only
 
 
 def batch_by_length(id_lists: Sequence[Sequence[int]], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -95,6 +82,7 @@ class Predictor:
         batch_size: int = 32,
         fast: bool = True,
         split_min_words: int | None = None,
+        calibrated: bool = True,
     ) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped]
 
@@ -124,7 +112,9 @@ class Predictor:
         self.tokenizer = bundle.tokenizer
         self.threads = threads or usable_cores()
         self.batch_size = batch_size
-        self.threshold = float(bundle.manifest.get("threshold", 0.5))
+        # the manifest's calibration and threshold (runtime/decision.py); calibrated=False: the model's own scores
+        self.decision = Decision.from_manifest(bundle.manifest, calibrated)
+        self.threshold = self.decision.threshold
         self._encode = bundle.tokenizer.encode
         model = bundle.manifest["model"]
         # "skipped": the exact pad skip, batches only as long as their texts (bundles before "pads" had it);
@@ -135,7 +125,8 @@ class Predictor:
         self.head = str(model.get("head", "sigmoid" if self.classes == 1 else "softmax"))  # or "multi-label"
         self.labels = list(bundle.manifest.get("labels", LABELS))
         empty = model.get("empty_text")
-        self._empty = np.asarray(empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes, dtype=np.float32)
+        empty_scores = np.asarray([empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes], dtype=np.float32)
+        self._empty = self.decision.calibrate(empty_scores)[0]
         self._run = self._session.run
         self.precision_choice: dict[str, Any] | None = None  # what precision="auto" measured and chose
         self._pool: ThreadPoolExecutor | None = None
@@ -163,6 +154,7 @@ class Predictor:
         precision: str = "fp32",
         batch_size: int = 32,
         fast: bool = True,
+        calibrated: bool = True,
     ) -> "Predictor":
         """Verify a bundle (the shipped default when None) and open a CPU session on it.
 
@@ -170,6 +162,7 @@ class Predictor:
         cores this process may use). precision: "fp32" (exact), "int8" (where the bundle has one), or
         "auto": the faster of the two on this machine, measured once (runtime/precision.py; the choice
         and its figures in .precision_choice). fast=False leaves the bundle's fast path unused.
+        calibrated=False reports the model's own probabilities, without the bundle's calibration.
         """
         if precision == "auto":
             from .precision import choose_precision
@@ -178,7 +171,9 @@ class Predictor:
                 bundle, threads=threads or usable_cores(), batch_size=batch_size, predictor_class=cls, fast=fast
             )
             return chosen
-        return cls(load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size, fast=fast)
+        return cls(
+            load_bundle(bundle, precision=precision), threads=threads, batch_size=batch_size, fast=fast, calibrated=calibrated
+        )
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -195,6 +190,7 @@ class Predictor:
                 f"{self.bundle.path}: the model gave {OUTPUT_NAME!r} of shape {list(out.shape)} for {rows} texts, "
                 f"not [{rows}, {self.classes}] as the manifest's classes say; re-export the bundle"
             )
+        out = self.decision.calibrate(out)
         return out[:, 0] if self.classes == 1 else out
 
     def _score_padless(self, batch: np.ndarray) -> np.ndarray:
@@ -336,21 +332,14 @@ class Predictor:
         self.close()
 
     def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
-        """A label and score for each text."""
-        scores = self.predict_proba(texts)
-        if self.classes == 1:
-            return [Prediction(self.labels[int(p >= self.threshold)], float(p)) for p in scores]
-        if self.head == "multi-label":
-            return [
-                Prediction(
-                    self.labels[int(np.argmax(p))],
-                    float(np.max(p)),
-                    tuple(float(v) for v in p),
-                    tuple(label for label, v in zip(self.labels, p) if v >= self.threshold),
-                )
-                for p in scores
-            ]
-        return [Prediction(self.labels[int(np.argmax(p))], float(np.max(p)), tuple(float(v) for v in p)) for p in scores]
+        """A label and score for each text, labelled by the bundle's decision (runtime/decision.py)."""
+        return self.decision.predictions(self.predict_proba(texts), self.labels)
+
+    def explain(self, text: str, **options: Any) -> Any:
+        """Each word's effect on the score, by leaving it out (runtime/explain.py)."""
+        from .explain import explain
+
+        return explain(self, text, **options)
 
     def __repr__(self) -> str:
         return f"Predictor(bundle={str(self.bundle.path)!r}, precision={self.bundle.precision!r}, threads={self.threads})"

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BundleError, InputError
+from .decision import Decision
 from .bundle import ALLOWED_OPS, OUTPUT_NAME, Bundle, read_listed_file, BundleFolder, load_bundle
 from .onnxinfo import OnnxInfo, read_onnx_info
 from .tokenizer import KIND, text_window
@@ -73,7 +74,7 @@ def check_text_model(info: OnnxInfo, name: str = TEXT_MODEL_FILE) -> None:
 class TextModel:
     """Scores texts with a bundle's model.text.onnx (one onnxruntime CPU session, one thread)."""
 
-    def __init__(self, bundle: Bundle, model_bytes: bytes) -> None:
+    def __init__(self, bundle: Bundle, model_bytes: bytes, calibrated: bool = True) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped]
 
         check_text_model(read_onnx_info(model_bytes))
@@ -88,9 +89,11 @@ class TextModel:
         self.bundle = bundle
         self.classes = int(bundle.manifest["model"].get("classes", 1))
         self.max_len = bundle.max_len
+        # the manifest's calibration (runtime/decision.py), applied to the graph's output; calibrated=False: the model's own
+        self.decision = Decision.from_manifest(bundle.manifest, calibrated)
 
     @classmethod
-    def load(cls, bundle: str | os.PathLike[str] | None = None) -> "TextModel":
+    def load(cls, bundle: str | os.PathLike[str] | None = None, calibrated: bool = True) -> "TextModel":
         """Verify a bundle and its model.text.onnx (sha256, inputs, outputs, ops) and open a session."""
         loaded = load_bundle(bundle)
         entry = loaded.manifest["files"].get(TEXT_MODEL_FILE)
@@ -101,7 +104,7 @@ class TextModel:
             data = read_listed_file(opened, TEXT_MODEL_FILE, entry, _MAX_BYTES)
         finally:
             opened.close()
-        return cls(loaded, data)
+        return cls(loaded, data, calibrated)
 
     def _window(self, k: int, text: str) -> str:
         """The end of a long text that holds its last max_len words (the graph's work and memory grow with
@@ -134,6 +137,7 @@ class TextModel:
         scores: Any
         scores, tokens = self._session.run([OUTPUT_NAME, TEXT_TOKENS], {TEXT_INPUT: feed})
         ids = [[int(i) for i in row if i] for row in tokens]
+        scores = self.decision.calibrate(scores)
         return (scores[:, 0] if self.classes == 1 else scores), ids
 
     def predict_proba(self, texts: str | Iterable[str], batch_size: int = 32) -> np.ndarray:
