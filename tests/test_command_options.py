@@ -73,6 +73,10 @@ CASES: dict[tuple[str, str], tuple[list[str], list[str] | None]] = {
         ["predict", "--bundle", TINY, "--errors", "replace", "great film"],
         ["predict", "--bundle", TINY, "--errors", "replace", "--file", "{texts}"],
     ),
+    ("predict", "top"): (
+        ["predict", "--bundle", TINY, "--top", "2", "great film"],
+        ["predict", "--bundle", TINY, "--explain", "--top", "2", "great film"],
+    ),
     ("evaluate", "data"): ([*LABELLED, "--data", "{nowhere}"], None),  # applying it needs the IMDB data
     ("evaluate", "rating_classes"): ([*LABELLED, "--rating-classes", "1-4,7-10"], None),
     ("evaluate", "text_field"): (

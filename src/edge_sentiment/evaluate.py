@@ -1,4 +1,5 @@
-"""Accuracy of a bundle on labelled texts, whole and cut to their first or last few words."""
+"""Accuracy, log loss and calibration error of a bundle on labelled texts (its calibrated scores, labelled at its
+threshold), whole and cut to their first or last few words."""
 
 from __future__ import annotations
 
@@ -20,18 +21,38 @@ CUT_LENGTHS = (10, 20, 50)
 _BLOCK = 1000
 
 
-def score_figures(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy and log loss: binary cross-entropy for (n,) scores of one sigmoid output, against labels 0/1;
-    categorical cross-entropy for (n, k) class probabilities, against class indexes (accuracy of the top class)."""
+def score_figures(
+    probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5, uncertain: tuple[float, float] | None = None
+) -> dict[str, float]:
+    """Accuracy, log loss and expected calibration error (calibration.py: 15 equal-width bins): binary
+    cross-entropy for (n,) scores of one sigmoid output against labels 0/1, with precision and recall of
+    "positive" at the threshold; categorical cross-entropy for (n, k) class probabilities against class indexes
+    (accuracy of the top class). uncertain (low, high): also the share of texts in the band and the accuracy
+    on the others."""
+    from .calibration import expected_calibration_error
+
     y = np.asarray(labels, dtype=np.int64)
     if probabilities.ndim == 1:
         p = np.clip(probabilities.astype(np.float64), 1e-7, 1 - 1e-7)
-        return {
-            "accuracy": float(np.mean((probabilities >= threshold) == (y == 1))),
+        chosen, positive = probabilities >= threshold, y == 1
+        out = {
+            "accuracy": float(np.mean(chosen == positive)),
             "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+            "ece": expected_calibration_error(probabilities, y, "sigmoid"),
+            "precision": float(np.sum(chosen & positive) / max(int(chosen.sum()), 1)),
+            "recall": float(np.sum(chosen & positive) / max(int(positive.sum()), 1)),
         }
-    chosen = np.clip(probabilities[np.arange(len(y)), y].astype(np.float64), 1e-7, 1.0)
-    return {"accuracy": float(np.mean(np.argmax(probabilities, axis=1) == y)), "log_loss": float(-np.mean(np.log(chosen)))}
+        if uncertain is not None:
+            decided = (probabilities < uncertain[0]) | (probabilities >= uncertain[1])
+            out["uncertain_rate"] = float(np.mean(~decided))
+            out["accuracy_decided"] = float(np.mean(chosen[decided] == positive[decided])) if decided.any() else 1.0
+        return out
+    chosen_p = np.clip(probabilities[np.arange(len(y)), y].astype(np.float64), 1e-7, 1.0)
+    return {
+        "accuracy": float(np.mean(np.argmax(probabilities, axis=1) == y)),
+        "log_loss": float(-np.mean(np.log(chosen_p))),
+        "ece": expected_calibration_error(probabilities, y, "softmax"),
+    }
 
 
 def text_variants(cuts: bool = True) -> dict[str, Callable[[str], str]]:
@@ -74,7 +95,11 @@ def evaluate_bundle(
             scores.append(predictor.predict_proba(block))
             if progress:
                 progress(len(block))
-        results[name] = score_figures(np.concatenate(scores), labelled.classes, predictor.threshold)
+        band = predictor.decision.uncertain
+        results[name] = score_figures(
+            np.concatenate(scores), labelled.classes, predictor.threshold, band[:2] if band is not None else None
+        )
+    decision = predictor.decision
     return {
         "bundle": str(predictor.bundle.path),
         "precision": predictor.bundle.precision,
@@ -82,5 +107,12 @@ def evaluate_bundle(
         "texts": labelled.source,
         "reviews": len(labelled),
         "test_sha256": labelled.checksum,
+        # the scores are the bundle's calibrated ones, labelled at its threshold (runtime/decision.py)
+        "decision": {
+            "threshold": decision.threshold,
+            "temperature": decision.temperature,
+            "bias": decision.bias,
+            "uncertain": list(decision.uncertain[:2]) if decision.uncertain is not None else None,
+        },
         "results": results,
     }

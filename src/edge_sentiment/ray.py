@@ -25,7 +25,7 @@ class _BatchScorer(WorkerPredictor):
         texts = batch.column(self.text_column).to_pylist()
         ok = [i for i, text in enumerate(texts) if isinstance(text, str)]
         predictor = self.predictor
-        names, scores = labels_scores(predictor.labels, predictor.threshold, predictor.predict_proba([texts[i] for i in ok]))
+        names, scores = labels_scores(predictor.labels, predictor.decision, predictor.predict_proba([texts[i] for i in ok]))
         labels: list[str | None] = [None] * len(texts)
         values: list[float | None] = [None] * len(texts)
         for i, label, score in zip(ok, names, scores):

@@ -20,6 +20,7 @@ from ..errors import EdgeSentimentError
 # --help lists them all), so `edge-sentiment predict` starts without importing the others' code.
 COMMAND_MODULES = {
     "bench": "bench",
+    "calibrate": "calibrate",
     "data": "train",
     "evaluate": "predict",
     "export": "export",

@@ -165,6 +165,22 @@ def _keras_imdb_option(name: str) -> Callable[[FC], FC]:
     "(WordPooling) and one dense layer, and kept only when its scores equal model.onnx's bit for bit at every length. "
     "Default: where the model has one; --fast-path fails the export where it has none.",
 )
+@click.option(
+    "--calibrate",
+    is_flag=True,
+    help="Fit a temperature on held-out labelled texts (the bundle reports sigmoid(logit(p) / T), exactly): "
+    "--labelled FILE, or for a run folder the training reviews its training held out (--data); never the test "
+    "reviews. The manifest records T, the texts and ECE / log loss before and after ('edge-sentiment calibrate' "
+    "does the same for a bundle).",
+)
+@click.option(
+    "--threshold-for",
+    "threshold_for",
+    metavar="RULE",
+    default=None,
+    help="With --calibrate: choose the threshold on the held-out texts: precision=P, recall=R or f1 "
+    "(sigmoid and multi-label heads). [0.5]",
+)
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(
@@ -196,6 +212,8 @@ def export(
     text_fuzz: int | None,
     check_examples: str | None,
     fast_path: bool | None,
+    calibrate: bool,
+    threshold_for: str | None,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -214,6 +232,10 @@ def export(
     original is at hand), and the Keras model unchanged afterwards.
     """
     refuse_orphans(_given_options())  # before TensorFlow loads: an option that would do nothing is refused
+    if threshold_for is not None:
+        from ..calibration import parse_rule
+
+        parse_rule(threshold_for)  # an unknown rule is refused naming the option, before TensorFlow loads
     require_extra("tf2onnx", "train", "Export")
     from ..export.exporter import run_export
 
@@ -247,6 +269,8 @@ def export(
         fast_path=fast_path,
         output=output,
         check_examples=check_examples,
+        calibrate=calibrate,
+        threshold_for=threshold_for,
     )
     result = run_export(source, out_dir, options, log=log)
     if as_json:

@@ -26,7 +26,7 @@ def conformance_file(predictor: Predictor) -> tuple[bytes, dict[str, Any]]:
         "precision": "fp32",
         "atol": PARITY_ATOL,
         "ids": "tokenizer.encode(text): at most max_len ids, truncated as the tokenizer says, not padded",
-        "score": "the fp32 model through the Python runtime (Predictor.predict_proba)",
+        "score": "the fp32 model's own output through the Python runtime (Predictor.predict_proba, calibrated=False)",
     }
     return vectors_to_jsonl(vectors), section
 
@@ -37,7 +37,7 @@ def add_conformance(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     loaded = load_bundle(path)  # verified, fp32
     manifest = dict(loaded.manifest)
     files = kept_files(path, manifest, {CONFORMANCE_FILE})
-    data, section = conformance_file(Predictor(loaded, threads=1))
+    data, section = conformance_file(Predictor(loaded, threads=1, calibrated=False))  # the model's own scores
     files[CONFORMANCE_FILE] = data
     manifest["conformance"] = section
     return rewrite_bundle(path, files, manifest)

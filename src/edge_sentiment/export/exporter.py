@@ -129,8 +129,9 @@ def run_export(
     files[CONFORMANCE_FILE], conformance = conformance_file(staged)
     text_files, text_section = text_model_stage(report, options, converted, staged, say)
     files.update(text_files)
+    decision = calibration_stage(report, plan, options, staged, say)
     sections = {"parity": parity, "conformance": conformance, "text_model": text_section, "fast_path": fast_section}
-    manifest = build_manifest(plan, options, converted, contract, report, {**sections, "int8": int8})
+    manifest = {**build_manifest(plan, options, converted, contract, report, {**sections, "int8": int8}), **decision}
     try:
         written = write_bundle(out, files, manifest, force=options.force)
     except BundleError as exc:
@@ -150,9 +151,10 @@ def plan_export(source: str | os.PathLike[str], options: ExportOptions, say: Say
     texts, _ = parity_texts(tok, min(options.parity_samples, 400), options.data)
     sides = check_sides(src, arch, texts)
     gate_texts = int8_texts(options, arch, names)
+    held_out = calibration_texts(src.metrics, options, arch, names)
     skip_refusal = arch.pad_skip_refusal(tok.padding)
     pads = "none" if arch.mask_zero else "skipped" if skip_refusal is None else "fed"
-    return Plan(src, arch, names, examples, sides, gate_texts, pads, skip_refusal)
+    return Plan(src, arch, names, examples, sides, gate_texts, pads, skip_refusal, held_out)
 
 
 def int8_texts(options: ExportOptions, arch: Architecture, names: list[str]) -> Labelled | None:
@@ -169,6 +171,52 @@ def int8_texts(options: ExportOptions, arch: Architecture, names: list[str]) -> 
         return (options.accuracy_texts or LabelledSource()).load(arch.classes, names, options.data, options.accuracy_samples)
     except DataError as exc:
         raise ExportError(f"--quantize int8 measures the accuracy it loses on labelled texts: {exc}") from None
+
+
+def calibration_texts(metrics: dict[str, Any], options: ExportOptions, arch: Architecture, names: list[str]) -> Labelled | None:
+    """--calibrate's held-out texts, read before the conversion: --labelled FILE, else the training reviews a run
+    folder's training held out (its metrics.json: seed, validation_split, the training reviews' sha256); None
+    without --calibrate."""
+    if not options.calibrate:
+        return None
+    if arch.head == "softmax" and options.threshold_for is not None:
+        raise ExportError(
+            f"--threshold-for {options.threshold_for} does not apply: a softmax head labels each text by its most probable class"
+        )
+    from ..decision_fit import training_holdout
+    from ..labelled import read_labelled
+
+    texts = options.accuracy_texts
+    try:
+        if texts is not None and texts.path is not None:
+            return read_labelled(texts.path, names, text_field=texts.text_field, label_field=texts.label_field)
+        return training_holdout({"training": metrics, "model": {"classes": arch.classes}}, options.data, "the source")
+    except DataError as exc:
+        raise ExportError(f"--calibrate fits on held-out labelled texts: {exc}") from None
+
+
+def calibration_stage(report: GateReport, plan: Plan, options: ExportOptions, staged: Predictor, say: Say) -> Section:
+    """With --calibrate: the manifest's "calibration" (and "threshold", "threshold_choice"), fitted on the held-out
+    texts through the staged bundle's model (decision_fit.py); else nothing."""
+    if plan.held_out is None:
+        return {}
+    from ..decision_fit import fit_decision
+    from ..errors import EdgeSentimentError
+
+    say(f"calibrating on {len(plan.held_out)} held-out texts")
+    try:
+        found = fit_decision(staged.bundle, plan.held_out, threshold_for=options.threshold_for, predictor=staged)
+    except EdgeSentimentError as exc:
+        raise ExportError(f"--calibrate: {exc}; nothing was written") from None
+    c = found.sections["calibration"]
+    line = (
+        f"T = {c['temperature']:.4f} on {c['texts']['count']} held-out texts: ECE {c['before']['ece']:.4f} -> "
+        f"{c['after']['ece']:.4f}, log loss {c['before']['log_loss']:.4f} -> {c['after']['log_loss']:.4f}"
+    )
+    if "threshold_choice" in found.sections:
+        line += f"; threshold {found.threshold:.4g} ({found.sections['threshold_choice']['rule']})"
+    report.add("calibration", True, line)
+    return found.sections
 
 
 def sample_stage(plan: Plan, options: ExportOptions) -> Sample:

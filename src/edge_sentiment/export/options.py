@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
-from ..errors import ExportError
+from ..errors import EdgeSentimentError, ExportError
 from ..runtime.keras_tokenizers import KerasImdbTokenizer
 from ..runtime.tokenizer_base import MAX_IDS_PER_TEXT, MAX_TOKENIZER_BYTES
 
@@ -39,6 +39,7 @@ __all__ = [
     "refuse_unused",
     "refuse_orphans",
     "REQUIRES",
+    "REQUIRES_ONE_OF",
     "options_table",
 ]
 
@@ -131,7 +132,10 @@ EXPORT_OPTIONS: dict[str, str] = {
     "int8_max_loss": "only with --quantize",
     "accuracy_samples": "only with --quantize",
     "rating_classes": "only with --quantize",
-    "labelled_path": "only with --quantize",
+    "labelled_path": "with --quantize (the int8 gate's texts) or --calibrate (the held-out texts calibrated on)",
+    "calibrate": "always: fits the calibration on held-out texts (--labelled, or a run folder's training hold-out "
+    "with --data), recorded in the manifest with its figures",
+    "threshold_for": "only with --calibrate, for a sigmoid or multi-label head (recorded with its figures)",
     "text_field": "only with --labelled",
     "label_field": "only with --labelled",
     "labels": "always (the manifest's labels)",
@@ -150,11 +154,13 @@ REQUIRES = {
     "int8_max_loss": "quantize",
     "accuracy_samples": "quantize",
     "rating_classes": "quantize",
-    "labelled_path": "quantize",
+    "threshold_for": "calibrate",
     "text_field": "labelled_path",
     "label_field": "labelled_path",
     "text_fuzz": "text_model",
 }
+# An option -> the options it may act through (any one of them).
+REQUIRES_ONE_OF = {"labelled_path": ("quantize", "calibrate")}
 
 _FLAGS = {
     "source": "SOURCE",
@@ -218,6 +224,8 @@ class ExportOptions:
     fast_path: bool | None = None
     output: str | None = None
     check_examples: str | os.PathLike[str] | None = None
+    calibrate: bool = False
+    threshold_for: str | None = None
 
     def check(self) -> None:
         """ExportError for a value no export can use, or an option given without the one it acts through."""
@@ -235,8 +243,17 @@ class ExportOptions:
             "labelled_path": texts_given,
             "text_model": self.text_model or None,
             "text_fuzz": self.text_fuzz,
+            "calibrate": self.calibrate or None,
+            "threshold_for": self.threshold_for,
         }
         refuse_orphans({name for name, value in given.items() if value is not None})
+        if self.threshold_for is not None:
+            from ..calibration import parse_rule
+
+            try:
+                parse_rule(self.threshold_for)
+            except EdgeSentimentError as exc:
+                raise ExportError(str(exc)) from None
 
     @property
     def max_loss_pp(self) -> float:
@@ -273,6 +290,11 @@ def refuse_orphans(given: set[str]) -> None:
         f"{_flag(name)} does nothing without {_flag(needs)}"
         for name, needs in REQUIRES.items()
         if name in given and needs not in given
+    ]
+    problems += [
+        f"{_flag(name)} does nothing without {' or '.join(_flag(n) for n in needs)}"
+        for name, needs in REQUIRES_ONE_OF.items()
+        if name in given and not set(needs) & given
     ]
     if problems:
         raise ExportError("; ".join(problems) + ": add the option it needs, or leave it out")

@@ -30,6 +30,7 @@ class Plan:
     gate_texts: Labelled | None
     pads: str  # "skipped" (the exact pad skip), "fed" (the pads go through the model) or "none" (masked)
     skip_refusal: str | None  # why the pads are not skipped
+    held_out: Labelled | None = None  # --calibrate's held-out texts (read before the conversion)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ runtime gives them, shipped in a bundle as conformance.jsonl so a port to anothe
 One JSON object a line (ASCII: other characters as \\u escapes; lines split on "\\n" only):
 {"text": str, "ids": [int, ...], "score": float | [float, ...]}. "ids" is
 tokenizer.encode(text): at most max_len ids, truncated as the tokenizer says, not padded; "score" is
-the fp32 model's output through the Python runtime (Predictor.predict_proba), a float for one sigmoid
-output, a list for k classes. A port passes when its ids are identical and every score is within
-ATOL. The runtime reads and checks them; export/vectors.py makes them.
+the fp32 model's own output through the Python runtime (Predictor(calibrated=False).predict_proba: the
+bundle's calibration, runtime/decision.py, is not in it), a float for one sigmoid output, a list for k
+classes. A port passes when its ids are identical and every score is within ATOL. The runtime reads and
+checks them; export/vectors.py makes them.
 """
 
 from __future__ import annotations
@@ -122,7 +123,14 @@ def compare(vectors: Sequence[Vector], ids: Sequence[Sequence[int]], scores: Any
 
 
 def check_vectors(predictor: Predictor, vectors: Sequence[Vector]) -> ConformanceResult:
-    """Run the bundle's own tokenizer and fp32 model on the vectors' texts and compare."""
+    """Run the bundle's own tokenizer and fp32 model on the vectors' texts and compare.
+
+    The vectors hold the model's own scores: a predictor that applies the bundle's calibration is compared
+    through an uncalibrated one on the same bundle (calibrated=False)."""
+    if not predictor.decision.identity:
+        from .predictor import Predictor
+
+        predictor = Predictor(predictor.bundle, threads=1, calibrated=False)
     texts = [v.text for v in vectors]
     ids = [predictor.tokenizer.encode(t) for t in texts]
     return compare(vectors, ids, predictor.predict_proba(texts))

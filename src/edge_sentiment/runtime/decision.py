@@ -9,6 +9,9 @@ The manifest may hold (all optional; a bundle without them scores as the model d
   over it; a multi-label bundle's labels at or over it).
 - "uncertain": {"low": lo, "high": hi, "label": "uncertain"} (two-label bundles only): a score in
   [lo, hi) gets the third label; under lo the first label, at or over hi the second.
+`edge-sentiment calibrate` (decision_fit.py) fits them on held-out texts and records beside them where the texts
+came from and the figures they got ("calibration": {method, texts, before, after, ...}, "threshold_choice",
+"uncertain": {rule, validation}); the runtime reads only the fields above. docs/decision.md shows both.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class Decision:
         """The calibrated probabilities of the model's output (n,) or (n, k); the same array when there is no calibration."""
         if self.identity:
             return scores
+        if scores.size == 1 and self.head != "softmax":  # one text: the scalar formula, a few times faster than numpy's
+            return np.full(scores.shape, self.calibrate_one(float(scores.flat[0])), dtype=np.float32)
         p = np.clip(scores.astype(np.float64), CLIP, 1.0 - CLIP)
         if self.head == "softmax":
             z = np.log(p) / self.temperature

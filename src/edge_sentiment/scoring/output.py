@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingDependencyError, ScoreError
+from ..runtime.decision import Decision
 from . import rules
 from .rules import Item
 
@@ -36,19 +37,20 @@ __all__ = [
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
 
 
-def labels_scores(labels: Sequence[str], threshold: float, probabilities: np.ndarray) -> tuple[list[str], list[float]]:
-    """Each row's label and its score (rounded to 6 places) from the model's probabilities."""
-    if probabilities.ndim == 1:
-        return [labels[int(p >= threshold)] for p in probabilities], [round(float(p), 6) for p in probabilities]
-    best = np.argmax(probabilities, axis=1)
-    return [labels[int(i)] for i in best], [round(float(p[i]), 6) for p, i in zip(probabilities, best)]
+def labels_scores(labels: Sequence[str], decision: Decision | float, probabilities: np.ndarray) -> tuple[list[str], list[float]]:
+    """Each row's label and its score (rounded to 6 places), labelled by the bundle's decision (runtime/decision.py:
+    its threshold and uncertain band); a float is a plain threshold. The probabilities are already calibrated."""
+    if not isinstance(decision, Decision):
+        decision = Decision(threshold=float(decision), head="sigmoid" if probabilities.ndim == 1 else "softmax")
+    predictions = decision.predictions(probabilities, list(labels))
+    return [p.label for p in predictions], [round(p.score, 6) for p in predictions]
 
 
 def result_rows(
-    items: Sequence[Item], probabilities: np.ndarray, labels: Sequence[str], threshold: float, keep_text: str | None
+    items: Sequence[Item], probabilities: np.ndarray, labels: Sequence[str], decision: Decision | float, keep_text: str | None
 ) -> list[dict[str, Any]]:
     """Output rows for scored items: row, the carried fields (and the text under keep_text), label, score."""
-    names, scores = labels_scores(labels, threshold, probabilities)
+    names, scores = labels_scores(labels, decision, probabilities)
     rows = []
     for item, label, score in zip(items, names, scores):
         row: dict[str, Any] = {"row": item.row}
@@ -78,7 +80,7 @@ def score_items(
     pending: tuple[list[Item], Callable[[], np.ndarray]] | None = None
 
     def finish(part: list[Item], wait: Callable[[], np.ndarray]) -> None:
-        rows.extend(result_rows(part, wait(), predictor.labels, predictor.threshold, keep_text))
+        rows.extend(result_rows(part, wait(), predictor.labels, predictor.decision, keep_text))
         if after is not None:
             after(part[-1])
 
