@@ -9,6 +9,7 @@
 
 Run: python tools/maintenance/docs.py            (rewrite)
      python tools/maintenance/docs.py --check    (exit 1 and list what is out of date; CI runs this)
+     python tools/maintenance/docs.py --only docs/explain.md   (rewrite or check only the files named)
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def run(args: list[str]) -> str:
 
     from edge_sentiment.cli import main
 
-    result = CliRunner().invoke(main, args, terminal_width=WIDTH, prog_name="edge-sentiment")
+    # NO_COLOR: output pasted in a doc is plain text (predict --explain marks words [+word] / [-word] there)
+    result = CliRunner(env={"NO_COLOR": "1"}).invoke(main, args, terminal_width=WIDTH, prog_name="edge-sentiment")
     if result.exit_code != 0:
         raise SystemExit(f"`edge-sentiment {shlex.join(args)}` failed ({result.exit_code}):\n{result.output}")
     return result.output
@@ -162,11 +164,21 @@ def wanted() -> dict[Path, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="Change nothing; exit 1 if any generated part is out of date.")
+    parser.add_argument(
+        "--only", nargs="+", default=None, metavar="PATH", help="Only these generated files (paths from the root)."
+    )
     args = parser.parse_args()
     os.chdir(ROOT)
     os.environ["COLUMNS"] = str(WIDTH)
+    files = wanted()
+    if args.only is not None:
+        only = {(ROOT / p).resolve() for p in args.only}
+        unknown = only - {p.resolve() for p in files}
+        if unknown:
+            raise SystemExit("not a generated file: " + ", ".join(sorted(map(str, unknown))))
+        files = {p: c for p, c in files.items() if p.resolve() in only}
     stale = []
-    for path, content in wanted().items():
+    for path, content in files.items():
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != content:
             stale.append(path.relative_to(ROOT))

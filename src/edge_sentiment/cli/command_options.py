@@ -44,6 +44,7 @@ RULES: dict[str, dict[str, Rule]] = {
             lambda p: not p.get("texts"),
             "it handles bytes that are not UTF-8 in --file or standard input; texts given as arguments are already text",
         ),
+        "top": Rule(lambda p: bool(p.get("explain")), "it sets how many words --explain shows; add --explain"),
     },
     "evaluate": {
         "data": Rule(_not_given("labelled_path"), "the texts come from the --labelled file, not the IMDB data"),
@@ -66,6 +67,8 @@ COMMAND_OPTIONS: dict[str, dict[str, str]] = {
         "precision": "always: fp32, int8 (refused where the bundle has none), or auto (measured, cached)",
         "threads": "always (the Predictor's threads)",
         "errors": "only with --file or standard input",
+        "explain": "always: each text explained in turn (runtime/explain.py), whichever way the texts come",
+        "top": "only with --explain",
         "as_json": ALWAYS,
     },
     "evaluate": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -64,9 +66,30 @@ def _read_lines(source: str, errors: str) -> Iterator[str]:
     show_default=True,
     help="Invalid UTF-8 in --file or stdin: stop with an error naming the line, or replace the bad bytes.",
 )
-@click.option("--json", "as_json", is_flag=True, help="JSON Lines output: index, label, score.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also show each text's words that moved its score most (by leaving each out): marked [+word] / [-word], "
+    "in colour on a terminal (NO_COLOR turns colour off); with --json, every word's effect.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="With --explain: how many of the most positive and of the most negative words to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines output: index, label, score (and with --explain, the words).")
 def predict(
-    texts: tuple[str, ...], file_: str | None, bundle: str | None, precision: str, threads: int | None, errors: str, as_json: bool
+    texts: tuple[str, ...],
+    file_: str | None,
+    bundle: str | None,
+    precision: str,
+    threads: int | None,
+    errors: str,
+    explain: bool,
+    top: int,
+    as_json: bool,
 ) -> None:
     """Score texts: given as arguments, with --file, or on standard input (one per line).
 
@@ -75,6 +98,7 @@ def predict(
       edge-sentiment predict "A wonderful, moving film."
       edge-sentiment predict --file reviews.txt --json
       cat reviews.txt | edge-sentiment predict
+      edge-sentiment predict --explain "A wonderful film, but far too long."
     """
     from itertools import islice
 
@@ -90,6 +114,17 @@ def predict(
     predictor = Predictor.load(bundle, threads=threads, precision=precision)
     source = iter(texts) if texts else _read_lines(file_, errors)  # type: ignore[arg-type]
     index = 0
+    if explain:
+        from ..errors import InputError
+
+        for text in source:
+            try:
+                result = predictor.explain(text, top=top)
+            except InputError as exc:
+                raise click.ClickException(f"text {index + 1} (--explain): {exc}") from None
+            _show_explanation(result, index, as_json, predictor.labels)
+            index += 1
+        return
     while chunk := list(islice(source, CHUNK)):
         for text, result in zip(chunk, predictor.predict(chunk)):
             if as_json:
@@ -110,6 +145,42 @@ def predict(
                 else:
                     click.echo(f"{result.label:<8}  {result.score:.4f}  {shown}")
             index += 1
+
+
+def _colour() -> bool:
+    """Colour for --explain: on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _visible(text: str) -> str:
+    """A text safe to print on a terminal: control characters (escape sequences) and lone surrogates as \\xNN / \\uNNNN."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+
+
+def _show_explanation(result: Any, index: int, as_json: bool, labels: list[str]) -> None:
+    """One text's explanation (runtime/explain.py): a JSON line, or the label, the marked text and its top words."""
+    if as_json:
+        row = {"index": index, **result.to_dict()}
+        if result.probabilities is not None:  # as predict --json shows them
+            row["probabilities"] = dict(zip(labels, (round(p, 6) for p in result.probabilities)))
+        if result.labels is not None:
+            row["labels"] = list(result.labels)
+        echo_json(row)
+        return
+    if _colour():
+        marked = result.marked(lambda word, effect: click.style(word, fg="green" if effect > 0 else "red", bold=True), _visible)
+    else:
+        marked = result.marked(escape=_visible)
+    click.echo(f"{result.label:<8}  {result.score:.4f}  {marked}")
+    for name, words in (("+", result.top_positive), ("-", result.top_negative)):
+        shown = " | ".join(f"{_visible(w.word)} {w.effect:+.4f}" for w in words)
+        away = "towards" if name == "+" else "away from"
+        click.echo(f"  {name} ({away} {result.towards}): {shown or '(none)'}")
+    if result.note:
+        click.echo(f"  note: {result.note}")
 
 
 @main.command()
