@@ -134,8 +134,14 @@ def test_export_manifest(exported: tuple[Path, Any]) -> None:
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["labels"] == ["negative", "positive"]
 
-    assert sorted(p.name for p in out.iterdir()) == ["conformance.jsonl", "manifest.json", "model.onnx", "tokenizer.json"]
-    assert sorted(manifest["files"]) == ["conformance.jsonl", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "MODEL_CARD.md",
+        "conformance.jsonl",
+        "manifest.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+    assert sorted(manifest["files"]) == ["MODEL_CARD.md", "conformance.jsonl", "model.onnx", "tokenizer.json"]
     assert manifest["conformance"]["texts"] == 200
     for name, entry in manifest["files"].items():
         assert entry == {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
@@ -144,6 +150,9 @@ def test_export_manifest(exported: tuple[Path, Any]) -> None:
     model = manifest["model"]
     info = read_onnx_info((out / "model.onnx").read_bytes())
     assert model["opset"] == info.opsets["ai.onnx"] == 17
+    # the model file says what it is (tests/test_metadata.py checks every key)
+    assert json.loads(info.metadata["edge_sentiment.labels"]) == manifest["labels"]
+    assert info.metadata["edge_sentiment.tokenizer_sha256"] == manifest["files"]["tokenizer.json"]["sha256"]
     assert [{k: i[k] for k in ("name", "dtype", "shape")} for i in model["inputs"]] == [
         {"name": "tokens", "dtype": "int32", "shape": ["batch", "length"]}
     ]

@@ -12,7 +12,8 @@ from .base import echo_json, main
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(bundle: str, as_json: bool) -> None:
     """Re-check a bundle: every listed file present with its size and sha256 and nothing unlisted beside
-    them, format version, names, vocab size, one prediction per model, and its conformance vectors (ids
+    them, format version, names, vocab size, each model file's metadata (labels, threshold, calibration,
+    tokenizer sha256) equal to the manifest's, one prediction per model, and its conformance vectors (ids
     identical, fp32 scores within 1e-5)."""
     from ..runtime.verify import verify_bundle
 

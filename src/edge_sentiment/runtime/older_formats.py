@@ -6,6 +6,8 @@ older file is here, so the readers elsewhere know only today's format.
 - manifest.json whose model has no "padding": the model is "pre"-padded (model_padding).
 - a bundle without conformance.jsonl: it has no vectors to check (conformance.load_vectors gives None,
   verify says so and passes).
+- a bundle whose model files carry no edge_sentiment.* metadata_props and which has no MODEL_CARD.md:
+  made before them (verify says so and passes; tools/maintenance/add_metadata.py adds them).
 
 tests/assets/tiny_bundle and tests/assets/tiny_run are of the first two kinds, so the tests read them.
 """

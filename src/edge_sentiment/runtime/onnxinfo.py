@@ -1,4 +1,4 @@
-"""Reads what the runtime must check in an ONNX file (ops, inputs, initializers) without the onnx package.
+"""Reads what the runtime must check in an ONNX file (ops, inputs, initializers, metadata_props) without the onnx package.
 
 A minimal reader of the protobuf wire format, limited to the fields of onnx.proto it needs. It lets a
 bundle be verified before onnxruntime sees it, on hosts that install only numpy and onnxruntime.
@@ -13,10 +13,14 @@ from typing import Any
 
 from ..errors import BundleError
 
-__all__ = ["OnnxInfo", "TensorInfo", "read_onnx_info", "raw_initializer"]
+__all__ = ["OnnxInfo", "TensorInfo", "read_onnx_info", "read_metadata", "strip_metadata", "raw_initializer", "MAX_METADATA_BYTES"]
 
 _ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64"}
 _MAX_DEPTH = 8
+# metadata_props (ModelProto field 14, StringStringEntryProto key = 1, value = 2): at most this many
+# entries, and this many bytes of keys and values together; keys are unique (as onnx.checker requires).
+MAX_METADATA_ENTRIES = 256
+MAX_METADATA_BYTES = 1 << 20
 
 
 @dataclass
@@ -36,6 +40,7 @@ class OnnxInfo:
     op_census: Counter[str] = field(default_factory=Counter)  # op types, subgraphs included
     external_data: list[str] = field(default_factory=list)  # initializers stored outside the file
     functions: list[str] = field(default_factory=list)  # model-local functions (ModelProto.functions), by name
+    metadata: dict[str, str] = field(default_factory=dict)  # metadata_props, key -> value
 
 
 class _Reader:
@@ -188,10 +193,74 @@ def _node(buf: memoryview, info: OnnxInfo, depth: int, top: bool) -> None:
     info.op_census[key] += 1
 
 
+def _metadata_entry(buf: memoryview, metadata: dict[str, str], size: int) -> int:
+    """Add one StringStringEntryProto to metadata; returns the bytes of the entries read so far."""
+    size += len(buf)
+    if size > MAX_METADATA_BYTES or len(metadata) >= MAX_METADATA_ENTRIES:
+        raise BundleError(
+            f"the model's metadata_props hold more than {MAX_METADATA_ENTRIES} entries or {MAX_METADATA_BYTES} bytes; "
+            "re-export the bundle"
+        )
+    key = value = ""
+    for n, w, v in _fields(buf):
+        if n in (1, 2) and w == 2:
+            try:
+                text = bytes(v).decode("utf-8")
+            except UnicodeDecodeError:
+                raise BundleError("model.onnx is not a valid ONNX file (a metadata_props entry is not UTF-8)") from None
+            key, value = (text, value) if n == 1 else (key, text)
+    if key in metadata:
+        raise BundleError(f"the model's metadata_props hold the key {key[:80]!r} twice (onnx.checker refuses that too)")
+    metadata[key] = value
+    return size
+
+
+def read_metadata(data: bytes) -> dict[str, str]:
+    """An ONNX file's metadata_props alone (what onnxruntime's custom_metadata_map shows), read from the
+    top level of the file without walking the graph; BundleError on a malformed or oversized entry."""
+    metadata: dict[str, str] = {}
+    size = 0
+    for num, wire, val in _fields(memoryview(data)):
+        if num == 14 and wire == 2:
+            size = _metadata_entry(val, metadata, size)
+    return metadata
+
+
+def strip_metadata(data: bytes, prefix: str) -> bytes:
+    """data without its top-level metadata_props entries whose key starts with prefix, every other byte
+    as it was (how export/writer.py shows that stamping changed nothing else)."""
+    view, out = memoryview(data), bytearray()
+    reader = _Reader(view)
+    while reader.pos < len(view):
+        begin = reader.pos
+        key = reader.varint()
+        value = None
+        if key & 7 == 0:
+            reader.varint()
+        elif key & 7 == 2:
+            length = reader.varint()
+            value = view[reader.pos : reader.pos + length]
+            reader.pos += length
+        elif key & 7 in (1, 5):
+            reader.pos += 8 if key & 7 == 1 else 4
+        else:
+            raise BundleError(f"model.onnx is not a valid ONNX file (wire type {key & 7})")
+        if reader.pos > len(view):
+            raise BundleError("model.onnx is not a valid ONNX file (field runs past the end)")
+        if key >> 3 == 14 and value is not None:
+            entry: dict[str, str] = {}
+            _metadata_entry(value, entry, 0)
+            if next(iter(entry)).startswith(prefix):
+                continue
+        out += view[begin : reader.pos]
+    return bytes(out)
+
+
 def read_onnx_info(data: bytes) -> OnnxInfo:
     """Parse the parts of an ONNX ModelProto the runtime checks; BundleError if it is not one."""
     info = OnnxInfo()
     has_graph = False
+    metadata_size = 0
     for num, wire, val in _fields(memoryview(data)):
         if num == 1 and wire == 0:
             info.ir_version = val
@@ -209,6 +278,8 @@ def read_onnx_info(data: bytes) -> OnnxInfo:
         elif num == 25 and wire == 2:  # a FunctionProto: ops the graph may call by its name
             name = next((_text(v) for n, w, v in _fields(val) if n == 1 and w == 2), "")
             info.functions.append(name or "<unnamed>")
+        elif num == 14 and wire == 2:  # metadata_props: the labels, threshold, ... a bundle stamps (runtime/metadata.py)
+            metadata_size = _metadata_entry(val, info.metadata, metadata_size)
     if not has_graph or info.ir_version == 0:
         raise BundleError("model.onnx is not a valid ONNX file (no graph or IR version)")
     return info

@@ -2,8 +2,10 @@
 
 load_bundle reads only the files a session needs; verify_bundle also holds the folder to its manifest:
 every listed file present, a plain file name, its size and sha256; nothing in the folder the manifest
-does not list; then each precision's model loaded and run on a sample, and the conformance vectors
-through the Python runtime and through model.text.onnx. File problems are collected and raised together.
+does not list; each .onnx file's edge_sentiment.* metadata_props equal to what the manifest gives
+(runtime/metadata.py; a bundle made before them, with none and no MODEL_CARD.md, is said to be one);
+then each precision's model loaded and run on a sample, and the conformance vectors through the Python
+runtime and through model.text.onnx. File and metadata problems are collected and raised together.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from ..errors import BundleError
 from .bundle import PRECISION_FILES, read_listed_file, BundleFolder, read_manifest, is_plain_name, default_bundle_path
 from .conformance import CONFORMANCE_FILE, ConformanceResult, check_vectors, compare, load_vectors
+from .metadata import MODEL_CARD_FILE, PREFIX, metadata_problems, model_metadata, stamped
+from .onnxinfo import read_metadata
 
 __all__ = ["verify_bundle", "VerifyReport", "SAMPLE_TEXT"]
 
@@ -33,6 +37,7 @@ class VerifyReport:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> file, sample_score
     conformance: ConformanceResult | None = None
     text_model: ConformanceResult | None = None
+    metadata: dict[str, int] | None = None  # model file -> edge_sentiment.* keys, all equal to the manifest's; None: none
 
     def to_dict(self, shown: str | None = None) -> dict[str, Any]:
         def figures(r: ConformanceResult | None) -> dict[str, Any] | None:
@@ -45,6 +50,7 @@ class VerifyReport:
             "format_version": self.format_version,
             "files": self.files,
             "models": self.models,
+            "metadata": self.metadata,
             "conformance": figures(self.conformance),
             "text_model": None if text is None else {"file": "model.text.onnx", **text},
         }
@@ -61,15 +67,24 @@ class VerifyReport:
             out.append(f"✓ {CONFORMANCE_FILE}: {self.conformance.describe()}")
         if self.text_model is not None:
             out.append(f"✓ text (model.text.onnx), batch of {self.text_model.texts}: {self.text_model.describe()}")
+        if self.metadata is None:
+            out.append(
+                f"- no {PREFIX}* metadata in the model files and no {MODEL_CARD_FILE} (a bundle made before them; "
+                "tools/maintenance/add_metadata.py adds them)"
+            )
+        else:
+            keys = max(self.metadata.values(), default=0)
+            out.append(f"✓ metadata in {', '.join(self.metadata)}: the manifest's {keys} {PREFIX}* keys; {MODEL_CARD_FILE}")
         return out
 
 
-def _audit(folder: Path) -> tuple[dict[str, Any], list[str]]:
-    """The manifest, and every way the folder differs from it (missing, unlisted, odd names, bad sha256)."""
+def _audit(folder: Path) -> tuple[dict[str, Any], list[str], dict[str, dict[str, str]]]:
+    """The manifest, every way the folder differs from it (missing, unlisted, odd names, bad sha256), and
+    the metadata_props of each .onnx file that matches."""
     opened = BundleFolder(folder)
     try:
         manifest = read_manifest(opened)  # field types and names; BundleError at once when it cannot be read
-        problems = []
+        problems, metadata = [], {}
         with os.scandir(opened.fd if opened.fd is not None else folder) as entries:
             present = {e.name: e for e in entries}
         for name, entry in present.items():
@@ -85,12 +100,32 @@ def _audit(folder: Path) -> tuple[dict[str, Any], list[str]]:
                 problems.append(f"{folder / name}: listed in the manifest but missing")
             else:
                 try:
-                    read_listed_file(opened, name, entry, _MAX_FILE_BYTES)
+                    data = read_listed_file(opened, name, entry, _MAX_FILE_BYTES)
+                    if name.endswith(".onnx"):
+                        metadata[name] = read_metadata(data)
                 except BundleError as exc:
-                    problems.append(str(exc))
-        return manifest, problems
+                    problems.append(f"{name}: {exc}" if name not in str(exc) else str(exc))
+        return manifest, problems, metadata
     finally:
         opened.close()
+
+
+def _metadata_check(manifest: dict[str, Any], found: dict[str, dict[str, str]]) -> tuple[dict[str, int] | None, list[str]]:
+    """Each model file's stamped keys against the manifest's (file -> keys), and every difference; (None, [])
+    for a bundle made before metadata: no model file carries any and there is no MODEL_CARD.md."""
+    if MODEL_CARD_FILE not in manifest["files"] and not any(stamped(m) for m in found.values()):
+        return None, []
+    tokenizer_sha256 = str((manifest["files"].get("tokenizer.json") or {}).get("sha256", ""))
+    problems, keys = [], {}
+    for name, metadata in found.items():
+        expected = model_metadata(manifest, name, tokenizer_sha256)
+        problems += metadata_problems(name, metadata, expected)
+        keys[name] = len(expected)
+    if MODEL_CARD_FILE not in manifest["files"]:
+        problems.append(
+            f"{MODEL_CARD_FILE}: not in the bundle, though its model files carry metadata (every bundle written has both)"
+        )
+    return keys, problems
 
 
 def verify_bundle(path: str | os.PathLike[str] | None = None) -> VerifyReport:
@@ -104,10 +139,12 @@ def verify_bundle(path: str | os.PathLike[str] | None = None) -> VerifyReport:
         raise BundleError(f"{folder} is a symbolic link; pass the bundle folder itself")
     if not folder.is_dir():
         raise BundleError(f"no bundle folder at {folder}; make one with 'edge-sentiment export'")
-    manifest, problems = _audit(folder)
+    manifest, problems, metadata = _audit(folder)
+    keys, wrong = _metadata_check(manifest, metadata)
+    problems += wrong
     if problems:
         raise BundleError(f"{folder} does not match its manifest:\n  " + "\n  ".join(problems) + "\nre-export the bundle")
-    report = VerifyReport(folder, manifest["format_version"], manifest["files"])
+    report = VerifyReport(folder, manifest["format_version"], manifest["files"], metadata=keys)
     vectors = None
     for precision, name in PRECISION_FILES.items():
         if precision != "fp32" and name not in manifest["files"]:
@@ -123,7 +160,7 @@ def verify_bundle(path: str | os.PathLike[str] | None = None) -> VerifyReport:
             if report.conformance is not None and not report.conformance.passed:
                 raise BundleError(f"{folder} fails its own {CONFORMANCE_FILE}: {report.conformance.describe()}")
     if TEXT_MODEL_FILE in manifest["files"]:  # verified (sha256, contract) before its session, then run on the vectors
-        text_model = TextModel.load(folder)
+        text_model = TextModel.load(folder, calibrated=False)  # the vectors hold the model's own scores
         if vectors is not None:
             scores, ids = text_model.run([v.text for v in vectors])
             report.text_model = compare(vectors, ids, scores)
