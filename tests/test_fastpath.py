@@ -109,6 +109,8 @@ def test_a_wordpooling_model_exports_a_fast_path_with_model_onnx_scores(
     section = manifest["fast_path"]
     split = bidirectional and units >= SPLIT_MIN_HIDDEN  # fewer units: the unpadded graph alone
     parts = ["unpadded", "forward", "backward", "head"] if split else ["unpadded"]
+    # the short-text graph: only where the pad-skip table ends before max_len (here every length has its own state)
+    assert "short" not in section["files"] and "short_words" not in section
     assert sorted(section["files"]) == sorted(parts)
     assert section["pooling"] == mode and section["check"]["identical"] is True
     assert section["check"]["lengths"] == f"1..{MAX_LEN}" and section["check"]["texts"] == 48
@@ -230,7 +232,7 @@ def test_add_fast_path_rebuilds_it_and_keeps_every_other_file(bundle_copy: Path)
     """tools/maintenance/add_fast_path.py's function on a copy of the shipped bundle, without the IMDB data."""
     from edge_sentiment.export.fastpath import add_fast_path
 
-    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name != "manifest.json"}
+    before = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name not in ("manifest.json", FAST_FILES["short"])}
     (bundle_copy / FAST_FILES["unpadded"]).unlink()
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
     del manifest["fast_path"], manifest["files"][FAST_FILES["unpadded"]]
@@ -238,6 +240,7 @@ def test_add_fast_path_rebuilds_it_and_keeps_every_other_file(bundle_copy: Path)
     written, line = add_fast_path(bundle_copy)
     assert line.startswith("bit-exact with model.onnx at every length 1..500") and "on no texts" in line
     assert written["fast_path"]["check"]["texts"] == 0 and written["fast_path"]["check"]["identical"]
-    after = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name != "manifest.json"}
+    after = {p.name: p.read_bytes() for p in bundle_copy.iterdir() if p.name not in ("manifest.json", FAST_FILES["short"])}
     assert after == before  # the other files byte for byte, and the same fast path rebuilt
-    assert load_bundle(bundle_copy).fast.keys() == {"unpadded"}
+    assert load_bundle(bundle_copy).fast.keys() == {"unpadded", "short"}  # and the short-text graph added
+    assert written["fast_path"]["short_words"] == 500 - 98  # the pad-skip table's last row: 98 pads or more

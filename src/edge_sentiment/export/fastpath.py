@@ -7,6 +7,9 @@ From a converted, pad-skipped model this builds
 - "unpadded": the same model for texts with no pads: the embedded words [length, batch, width] in (the
   runtime looks them up in model.onnx's own embedding, so no copy of it is stored), the LSTM from the
   pad-skip table's state, pooling over the words, the dense layer;
+- "short": the same for one text short enough that its pad-skip state is the table's last row (at most
+  max_len - last_row words: the manifest's short_words): that state a constant, 8 ops where unpadded
+  has 30, so a short text's fixed cost per call is smaller;
 - for a bidirectional LSTM of SPLIT_MIN_HIDDEN units or more (fewer pay too little),
   "forward" and "backward": one direction each, the embedded words in, the
   sum and the maximum of its outputs over the words out; and "head": the pooled features in, the
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..runtime.bundle import EMBEDDING_NAME, FAST_IO, OUTPUT_NAME
 
-__all__ = ["fast_graphs"]
+__all__ = ["fast_graphs", "structure"]
 
 BATCHES = (1, 3, 32)  # batch sizes the exporter compares at every length
 # Only LSTMs of SPLIT_MIN_HIDDEN units or more per direction get the split graphs: with 32 units a direction
@@ -39,7 +42,7 @@ SPLIT_MIN_HIDDEN = 64
 WORDS, (SUMS, MAXES), POOLED = FAST_IO["forward"][0][0], FAST_IO["forward"][1], FAST_IO["head"][0][0]
 
 
-def _structure(model: Any) -> dict[str, Any] | None:
+def structure(model: Any) -> dict[str, Any] | None:
     """The pieces of a pad-skipped WordPooling model, or None when it is not one."""
     from onnx import helper, numpy_helper
 
@@ -163,6 +166,18 @@ class _Builder:
             states.append(forward)
         return states[0], states[1]
 
+    def last_row_state(self, directions: int) -> tuple[str, str]:
+        """The state after last_row or more pads (the pad-skip table's last row; backward: zeros) as constants
+        [dirs, 1, hidden]: the state unpadded computes for one text of at most max_len - last_row words."""
+        from onnx import numpy_helper
+
+        s, states = self.s, []
+        for part in ("h", "c"):
+            forward = numpy_helper.to_array(s[f"{part}_table"])[s["last_row"]][None, None]
+            value = np.concatenate([forward, forward * np.float32(0)]) if directions == 2 else forward  # as Mul by zeros
+            states.append(self.const(f"{part}_initial", value, np.float32))
+        return states[0], states[1]
+
     def pool(self, y: str, width: int, names: tuple[str, str] = ("sum_flat", "max_flat")) -> tuple[str, str]:
         """Sum and maximum of Y [length, dirs, batch, hidden] over the words, each [batch, dirs * hidden].
 
@@ -196,7 +211,7 @@ class _Builder:
 def fast_graphs(model: Any, split_min_hidden: int = SPLIT_MIN_HIDDEN) -> dict[str, Any] | None:
     """The fast-path graphs of a pad-skipped model (see the module's doc), or None when it has none; the
     split directions only for a bidirectional LSTM of at least split_min_hidden units per direction."""
-    s = _structure(model)
+    s = structure(model)
     return None if s is None else _graphs(s, split_min_hidden)
 
 
@@ -224,6 +239,8 @@ def _graphs(s: dict[str, Any], split_min_hidden: int) -> dict[str, Any]:
     sums, maxes = b.pool(y, dirs * hidden)
     b.head(features(b, sums, maxes, None))
     graphs["unpadded"] = b.model("unpadded", [words], [probability])
+    if s["max_len"] - s["last_row"] >= 1:
+        graphs["short"] = _short_graph(s, width, classes)
     if dirs == 2 and hidden >= split_min_hidden:
         for part, rows in (("forward", slice(0, 1)), ("backward", slice(1, 2))):
             b = _Builder(s)
@@ -241,20 +258,47 @@ def _graphs(s: dict[str, Any], split_min_hidden: int) -> dict[str, Any]:
     return graphs
 
 
-def check_fast_path(bundle: Any, parts: dict[str, bytes], id_lists: list[list[int]], *, seed: int = 0) -> dict[str, Any]:
+def _short_graph(s: dict[str, Any], width: int, classes: int) -> Any:
+    """One text of at most max_len - last_row words, whose pad-skip state is the table's last row.
+
+    Fewer ops than unpadded, the same arithmetic: the state a constant; no Transpose (batch 1:
+    [length, dirs, 1, hidden] is [1, length, dirs * hidden] in memory); ReduceMean for ReduceSum then Div
+    by the length (onnxruntime's mean is that sum divided by the count); the same LSTM, sums and
+    maxima in the same order."""
+    from onnx import TensorProto, helper
+
+    dirs = 2 if s["direction"] == "bidirectional" else 1
+    b = _Builder(s)
+    y = b.lstm(WORDS, s["direction"], slice(0, dirs), b.last_row_state(dirs))
+    flat = b.op("Reshape", [y, b.const("flat", [1, -1, dirs * s["hidden"]])], "y_flat")
+    features = b.op("ReduceMax", [flat], "max_flat", axes=[1], keepdims=0)
+    if s["mode"] == "mean-max":
+        mean = b.op("ReduceMean", [flat], "mean", axes=[1], keepdims=0)
+        features = b.op("Concat", [mean, features], "pooled_all", axis=1)
+    b.head(features)
+    words = helper.make_tensor_value_info(WORDS, TensorProto.FLOAT, ["length", 1, width])
+    return b.model("short", [words], [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, classes])])
+
+
+def check_fast_path(
+    bundle: Any, parts: dict[str, bytes], id_lists: list[list[int]], *, seed: int = 0, short_words: int = 0
+) -> dict[str, Any]:
     """Compare the runtime with and without the fast path, bit for bit.
 
     Every length from 1 to max_len (random words; one text, and batches of BATCHES texts of one
     length), then each text of id_lists alone; the one-graph path and the two-thread split are both
-    run. Returns the figures; "identical" is False when any score differs in any bit.
+    run, and the short-text graph (one text of at most short_words words). Returns the figures;
+    "identical" is False when any score differs in any bit.
     """
     from dataclasses import replace
 
     from ..runtime.predictor import Predictor
 
     plain = Predictor(bundle, threads=1, fast=False)
-    fast_bundle = replace(bundle, fast=parts)
+    fast_bundle = replace(bundle, fast={part: data for part, data in parts.items() if part != "short"}, short_words=0)
     paths = {"one graph": Predictor(fast_bundle, threads=1)}
+    if "short" in parts:
+        paths["short texts"] = Predictor(replace(bundle, fast=parts, short_words=short_words), threads=1)
     if "forward" in parts:
         paths["split directions"] = Predictor(fast_bundle, threads=2, split_min_words=1)
     rng = np.random.default_rng(seed)
@@ -294,11 +338,12 @@ def fast_path_files(
     with the reason, when the model has no fast path or it differs."""
     from ..runtime.bundle import FAST_FILES
 
-    s = _structure(model)
+    s = structure(model)
     if s is None:
         return {}, None, "only a model of one LSTM pooled over the words (WordPooling) and one dense layer has one"
     parts = {part: graph.SerializeToString() for part, graph in _graphs(s, split_min_hidden).items()}
-    check = check_fast_path(bundle, parts, id_lists)
+    short_words = s["max_len"] - s["last_row"] if "short" in parts else 0
+    check = check_fast_path(bundle, parts, id_lists, short_words=short_words)
     if not check["identical"]:
         return {}, None, f"its scores differ from model.onnx ({check['differing']}, max |Δp| {check['max_abs_diff']:.2e})"
     section = {
@@ -306,6 +351,7 @@ def fast_path_files(
         "pooling": s["mode"],
         "directions": 2 if s["direction"] == "bidirectional" else 1,
         "hidden": s["hidden"],
+        **({"short_words": short_words} if short_words else {}),
         "check": check,
     }
     texts = f"{check['texts']} texts" if check["texts"] else "no texts"

@@ -49,12 +49,14 @@ FAST_FILES = {
     "forward": "model.forward.onnx",
     "backward": "model.backward.onnx",
     "head": "model.head.onnx",
+    "short": "model.short.onnx",
 }
 FAST_IO = {  # "words": model.onnx's embedding rows of the tokens, float32 [length, batch, width]
     "unpadded": (["words"], [OUTPUT_NAME]),
     "forward": (["words"], ["sums", "maxes"]),
     "backward": (["words"], ["sums", "maxes"]),
     "head": (["pooled"], [OUTPUT_NAME]),
+    "short": (["words"], [OUTPUT_NAME]),  # one text [length, 1, width] of at most fast_path.short_words words
 }
 _MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _MAX_MODEL_BYTES = 512 * 1024 * 1024
@@ -80,6 +82,7 @@ class Bundle:
     model_bytes: bytes
     model_info: OnnxInfo
     fast: dict[str, bytes] = field(default_factory=dict)  # verified fast-path parts (fp32 only), by part name
+    short_words: int = 0  # the most words the "short" fast-path part takes (0: none)
 
     def embedding(self) -> Any:
         """model.onnx's embedding matrix as a read-only numpy view [rows, width] (what the fast path reads)."""
@@ -437,7 +440,8 @@ def _load(opened: BundleFolder, precision: str) -> Bundle:
     info = read_onnx_info(model_bytes)
     check_model(info, manifest, tokenizer, model_name)
     fast = _fast_parts(opened, manifest) if precision == "fp32" else {}
-    return Bundle(folder, manifest, tokenizer, precision, model_bytes, info, fast)
+    short_words = int(manifest["fast_path"]["short_words"]) if "short" in fast else 0
+    return Bundle(folder, manifest, tokenizer, precision, model_bytes, info, fast, short_words)
 
 
 def _fast_parts(opened: BundleFolder, manifest: dict[str, Any]) -> dict[str, bytes]:
@@ -452,6 +456,10 @@ def _fast_parts(opened: BundleFolder, manifest: dict[str, Any]) -> dict[str, byt
         raise BundleError(f"{opened.path}/manifest.json has part of a split fast path; re-export the bundle")
     if manifest["model"].get("pads", "skipped") != "skipped":
         raise BundleError(f"{opened.path}/manifest.json has a fast path for a model whose pads are not skipped")
+    if "short" in parts and not _count(section.get("short_words"), 1, manifest["model"]["max_len"]):
+        raise BundleError(
+            f"{opened.path}/manifest.json has a short-text fast path without short_words from 1 to max_len; re-export the bundle"
+        )
     out = {}
     for part, name in parts.items():
         if name != FAST_FILES[part] or name not in manifest["files"]:

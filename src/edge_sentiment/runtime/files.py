@@ -128,7 +128,9 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+        kinds = set(map(type, item))  # a long list of strings or numbers (a vocabulary) is passed over at once
+        if dict in kinds or list in kinds or any(issubclass(kind, (dict, list)) for kind in kinds):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
     return False
 
 

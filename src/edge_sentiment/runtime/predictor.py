@@ -6,16 +6,21 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import BundleError, EdgeSentimentError, InputError
-from .bundle import FAST_IO, INPUT_NAME, LABELS, OUTPUT_NAME, Bundle, load_bundle
+from .bundle import FAST_FILES, FAST_IO, INPUT_NAME, LABELS, OUTPUT_NAME, PRECISION_FILES, Bundle, load_bundle
 from .decision import Decision, Prediction
+from .sessions import Unopened, direct_run
 from .tokenizer import pad_ids
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .explain import Explanation
 
 __all__ = ["Predictor", "Prediction", "batch_by_length"]
 
@@ -71,7 +76,8 @@ class Predictor:
     single-threaded onnxruntime session call (an LSTM step is too small to split across threads,
     so batches in parallel scale better). One text runs on the calling thread, except that with the
     bundle's fast path, threads >= 2 and at least split_min_words words, its forward direction runs on
-    onnxruntime's own thread beside it.
+    onnxruntime's own thread beside it. A text of at most short_words words (bundles with the short-text
+    graph) is one session call. Sessions open when first needed: at load, the one a first text needs.
     """
 
     def __init__(
@@ -107,7 +113,8 @@ class Predictor:
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise BundleError(f"onnxruntime could not load {bundle.path}/{what}: {exc}") from None
 
-        self._session = session(bundle.model_bytes, bundle.precision)
+        self._open = session
+        self._session_lock = threading.Lock()
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer
         self.threads = threads or usable_cores()
@@ -127,7 +134,9 @@ class Predictor:
         empty = model.get("empty_text")
         empty_scores = np.asarray([empty if empty is not None else [1.0 / max(self.classes, 2)] * self.classes], dtype=np.float32)
         self._empty = self.decision.calibrate(empty_scores)[0]
-        self._run = self._session.run
+        # Sessions are made when first needed (a short text needs only the short-text graph's): each run
+        # attribute starts as a stand-in that opens its session, then puts the session's run in its place.
+        self._run = self._lazy_run("_run", bundle.model_bytes, PRECISION_FILES[bundle.precision])
         self.precision_choice: dict[str, Any] | None = None  # what precision="auto" measured and chose
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -135,15 +144,39 @@ class Predictor:
         # directions run side by side. Bit for bit the scores of model.onnx (the exporter checks it).
         self._unpadded = self._split = None
         self.split_min_words = SPLIT_MIN_WORDS if split_min_words is None else split_min_words
+        # The short-text graph (one text of at most short_words words: its pad-skip state a constant).
+        self.short_words = bundle.short_words if bundle.fast and fast and "short" in bundle.fast else 0
+        first = "_run"  # the session a first prediction needs, opened now (a bad model fails at load)
         if bundle.fast and fast:
-            self._embedding = bundle.embedding()
-            self._unpadded = session(bundle.fast["unpadded"], "fast path").run
+            # An aligned copy of the embedding (the view into the model's bytes is unaligned: gathering rows
+            # from it is slow), its rows gathered with take (fancy indexing converts a list of ids slowly).
+            self._embedding = np.array(bundle.embedding())
+            self._embedding.setflags(write=False)
+            self._words = self._embedding.reshape(len(self._embedding), 1, -1)  # one text's rows: [length, 1, width]
+            self._unpadded = self._lazy_run("_unpadded", bundle.fast["unpadded"], FAST_FILES["unpadded"])
+            first = "_unpadded"
+            if self.short_words:
+                self._short = self._lazy_run("_short", bundle.fast["short"], FAST_FILES["short"])
+                first = "_short"
             if "forward" in bundle.fast and self.threads >= 2:
                 parts = {part: session(bundle.fast[part], "fast path") for part in ("backward", "head")}
                 parts["forward"] = session(bundle.fast["forward"], "fast path", side)
                 self._split = (parts["forward"], parts["backward"], parts["head"])
                 # mean and max of both directions, or the max alone: the head's width says which
                 self._mean_max = parts["head"].get_inputs()[0].shape[1] == 4 * parts["forward"].get_outputs()[0].shape[1]
+        self._opened(first)
+
+    def _lazy_run(self, attribute: str, model: bytes, what: str) -> Callable[..., Any]:
+        return Unopened(self, attribute, model, what)
+
+    def _opened(self, attribute: str) -> Callable[..., Any]:
+        """The run of the session behind self.<attribute>, opening the session if it is not open yet."""
+        with self._session_lock:
+            run = getattr(self, attribute)
+            if isinstance(run, Unopened):
+                run = direct_run(self._open(run.model, run.what))
+                setattr(self, attribute, run)
+            return run  # type: ignore[no-any-return]
 
     @classmethod
     def load(
@@ -198,9 +231,11 @@ class Predictor:
         return self.score_unpadded(batch, split=False)
 
     def score_unpadded(self, batch: np.ndarray, split: bool = True) -> np.ndarray:
-        """Texts of one length, no pads, through the fast path (the bundle must have one): both directions side
-        by side when long enough, else the unpadded graph."""
-        feed = {WORDS: self._embedding[batch.T]}  # [length, batch, width], as the LSTM reads them
+        """Texts of one length, no pads, through the fast path (the bundle must have one): one short text
+        through the short-text graph; both directions side by side when long enough; else the unpadded graph."""
+        if len(batch) == 1 and batch.shape[1] <= self.short_words:
+            return self._score_short(batch[0])
+        feed = {WORDS: self._embedding.take(batch.T, axis=0)}  # [length, batch, width], as the LSTM reads them
         if split and self._split is not None and batch.shape[1] >= self.split_min_words:
             forward, backward, head = self._split
             done: list[tuple[Any, str]] = []
@@ -224,6 +259,10 @@ class Predictor:
             assert self._unpadded is not None
             out = self._unpadded([OUTPUT_NAME], feed)[0]
         return self._scores(out, len(batch))
+
+    def _score_short(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """One text of 1 to short_words ids through the short-text graph."""
+        return self._scores(self._short([OUTPUT_NAME], {WORDS: self._words.take(ids, axis=0)})[0], 1)
 
     def start_scoring(self, id_lists: Sequence[Sequence[int]]) -> Callable[[], np.ndarray]:
         """Start scoring id lists (in the pool when there are several batches); returns a waiter."""
@@ -284,6 +323,8 @@ class Predictor:
         return batches
 
     def _get_pool(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor  # imported when first needed: one text needs no pool
+
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="edge-sentiment")
@@ -296,7 +337,10 @@ class Predictor:
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
         """Probability that each text is positive, shape (n,); for a bundle of k classes, (n, k)."""
         if isinstance(texts, str):  # one text: no chunks
-            return self.start_scoring([self._encode(texts)])()
+            one = self._encode(texts)
+            if 0 < len(one) <= self.short_words:  # the common call: one short text, one session call
+                return self._score_short(one)
+            return self.start_scoring([one])()
         it = iter(_as_texts(texts))
         parts = []
         pending: Callable[[], np.ndarray] | None = None
@@ -335,11 +379,14 @@ class Predictor:
         """A label and score for each text, labelled by the bundle's decision (runtime/decision.py)."""
         return self.decision.predictions(self.predict_proba(texts), self.labels)
 
-    def explain(self, text: str, **options: Any) -> Any:
-        """Each word's effect on the score, by leaving it out (runtime/explain.py)."""
+    def explain(self, text: str, *, top: int = 5, max_words: int | None = None) -> Explanation:
+        """Each word's effect on the score, by leaving it out, every variant scored in one batch (runtime/explain.py).
+
+        top: how many words to name each way; max_words: the most words examined (default the bundle's max_len).
+        """
         from .explain import explain
 
-        return explain(self, text, **options)
+        return explain(self, text, top=top, max_words=max_words)
 
     def __repr__(self) -> str:
         return f"Predictor(bundle={str(self.bundle.path)!r}, precision={self.bundle.precision!r}, threads={self.threads})"

@@ -202,8 +202,9 @@ class Tokenizer(TokenizerBase):
         self.words: list[str] = vocab
         self.max_len = int(max_len)
         self.padding, self.truncation = padding, truncation
-        self._ids: dict[str, int] = {w: i + 2 for i, w in enumerate(vocab)}
-        self._ascii_ids = _Ids((w.encode(), i) for w, i in self._ids.items() if w.isascii())
+        self._ids: dict[str, int] = dict(zip(vocab, range(2, len(vocab) + 2)))
+        # every word's UTF-8 (no word holds a newline; a non-ASCII word's bytes never equal an ASCII text's word)
+        self._ascii_ids = _Ids(zip("\n".join(vocab).encode().split(b"\n") if vocab else [], range(2, len(vocab) + 2)))
 
     @property
     def vocab_size(self) -> int:
@@ -352,11 +353,11 @@ def _check_header(data: Any) -> str:
 
 def tokenizer_from_dict(data: Any) -> TokenizerBase:
     """A tokenizer of any kind from its file's contents, validated."""
-    from .keras_tokenizers import KINDS
-
     kind = _check_header(data)
     if kind == KIND:
         return Tokenizer.from_dict(data)
+    from .keras_tokenizers import KINDS  # here: a bundle of our own kind never needs the Keras tokenizers
+
     if kind not in KINDS:
         raise TokenizerError(
             f"unknown tokenizer kind {kind!r}; this edge-sentiment reads: {', '.join([KIND, *KINDS])} "
@@ -374,10 +375,28 @@ def load_tokenizer(path: str | os.PathLike[str]) -> TokenizerBase:
 def _check_config(vocab: list[Any], max_len: Any) -> None:
     if not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= MAX_IDS_PER_TEXT:
         raise TokenizerError(f"max_len must be an integer from 1 to {MAX_IDS_PER_TEXT}, got {max_len!r}")
+    if _all_standard_words(vocab):  # every word at once: a load reads 10,000 words or more
+        return
     seen: set[str] = set()
-    for i, w in enumerate(vocab):
+    for i, w in enumerate(vocab):  # which one is not, for the message
         if not isinstance(w, str) or _WORD.fullmatch(w) is None or _normalize(w) != w:
             raise TokenizerError(f"vocabulary entry {i} ({w!r}) is not a standardised word")
         if w in seen:
             raise TokenizerError(f"vocabulary entry {i} ({w!r}) is a duplicate")
         seen.add(w)
+
+
+def _all_standard_words(vocab: list[Any]) -> bool:
+    """Whether every entry is a distinct standardised word, checked on the words joined by newlines.
+
+    A newline is in no word, starts no tag, composes with nothing under NFKC and is neither cased nor
+    case-ignorable, so _normalize of the joined text is the join of each word's; and when the words found in
+    it are exactly the entries, each entry is one whole word (the first found is a part of the first entry and
+    equal to it, and so on)."""
+    try:
+        joined = "\n".join(vocab)  # a TypeError for an entry that is no str
+    except TypeError:
+        return False
+    if len(set(vocab)) != len(vocab):
+        return False
+    return _normalize(joined) == joined and _WORD.findall(joined) == vocab
