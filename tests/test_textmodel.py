@@ -14,9 +14,10 @@ from conftest import ASSETS, make_archive, needs_tf
 
 from edge_sentiment import Predictor
 from edge_sentiment.errors import BundleError, ExportError
+from edge_sentiment.export.textmodel import build_text_model
 from edge_sentiment.runtime.bundle import default_bundle_path, load_bundle
 from edge_sentiment.runtime.conformance import ATOL, compare, load_vectors
-from edge_sentiment.runtime.onnxinfo import read_onnx_info
+from edge_sentiment.runtime.onnxinfo import read_onnx_info, strip_metadata
 from edge_sentiment.runtime.textmodel import TEXT_MODEL_FILE, TextModel, prepare
 
 TINY = ASSETS / "tiny_bundle"
@@ -26,7 +27,7 @@ WITH_TEXT_MODEL = [default_bundle_path(), TINY]
 @pytest.mark.parametrize("bundle", WITH_TEXT_MODEL, ids=lambda p: p.name)
 @pytest.mark.parametrize("batch_size", [1, 200])
 def test_the_text_model_passes_the_conformance_vectors(bundle: Path, batch_size: int) -> None:
-    model = TextModel.load(bundle)
+    model = TextModel.load(bundle, calibrated=False)  # the vectors hold the model's own scores
     vectors = load_vectors(model.bundle) or []
     ids: list[list[int]] = []
     scores = []
@@ -129,9 +130,15 @@ def test_adding_a_text_model_keeps_every_other_file(tmp_path: Path) -> None:
     (bundle / TEXT_MODEL_FILE).unlink()
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     written, lines = add_text_model(bundle, make_archive(tmp_path / "a.tar.gz"), fuzz=300)
+
+    def unstamped(path: Path) -> bytes:  # a file's bytes but for the metadata every bundle write stamps (export/writer.py)
+        data = path.read_bytes()
+        return strip_metadata(data, "edge_sentiment.") if path.suffix == ".onnx" else data
+
     for name in ("model.onnx", "tokenizer.json", "conformance.jsonl"):
-        assert (bundle / name).read_bytes() == (TINY / name).read_bytes()
-    assert (bundle / TEXT_MODEL_FILE).read_bytes() == (TINY / TEXT_MODEL_FILE).read_bytes()  # deterministic
+        assert unstamped(bundle / name) == unstamped(TINY / name)
+    again = build_text_model(unstamped(TINY / "model.onnx"), load_bundle(TINY).tokenizer, "skipped")
+    assert unstamped(bundle / TEXT_MODEL_FILE) == again  # deterministic
     assert written["text_model"]["imdb_test"]["ids_identical"] == 16 and written["text_model"]["fuzz"]["texts"] == 300
     assert any(line.startswith("text model on 300 fuzzed texts") for line in lines)
 
@@ -171,3 +178,80 @@ def test_the_default_text_model_on_100000_fuzzed_texts() -> None:
     result = measure(TextModel.load(), predictor, fuzz_texts(predictor.tokenizer, 100_000, seed=1))
     assert result["ids_identical"] == 100_000, result["first_difference"]
     assert result["max_abs_diff"] <= ATOL
+
+
+MIXED = [
+    "",
+    "Great.",
+    "<br /><br />",
+    "Don’t <BR>miss it! A wonderful, moving film.",
+    "İstanbul, ΟΔΟΣ, ＧＲＥＡＴ ﬁlm ½ — dull<i>ish</i> but fine",
+    "good " * 3 + "<p>bad</p> " * 4,
+    " ".join(["terrible", "plot", "wonderful", "acting", "zzyzx"] * 34),  # 170 words
+    " ".join(["awful"] * 420 + ["brilliant"] * 130),  # 550 words: the last 500 are read
+    "x" * 3000,
+]
+
+
+@pytest.fixture(scope="module")
+def default_text_model() -> tuple[TextModel, Predictor, bytes]:
+    """A text model built now from the shipped bundle's model.onnx (a bidirectional WordPooling LSTM: its own head)."""
+    loaded = load_bundle()
+    data = build_text_model(loaded.model_bytes, loaded.tokenizer, "skipped")
+    return TextModel(loaded, data), Predictor(loaded, threads=1), data
+
+
+def test_a_wordpooling_model_gets_a_head_without_mask_ops(default_text_model: tuple[TextModel, Predictor, bytes]) -> None:
+    """The text graph feeds the LSTM each text's words alone (sequence_lens), so model.onnx's mask ops are gone."""
+    import onnx
+
+    graph = onnx.load_from_string(default_text_model[2]).graph
+    ops = [node.op_type for node in graph.node]
+    (lstm,) = [node for node in graph.node if node.op_type == "LSTM"]
+    assert lstm.input[4] == "text/lens"  # sequence_lens: each text's word count
+    assert "Equal" not in ops and "Not" not in ops and ops.count("Mul") == 0
+    assert len(ops) < 60  # the text graph in front of model.onnx's had 85 nodes
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, len(MIXED)])
+def test_the_wordpooling_head_equals_the_python_runtime_on_batches_mixing_lengths(
+    default_text_model: tuple[TextModel, Predictor, bytes], batch_size: int
+) -> None:
+    """Texts of 0 to 550 words (tags, Unicode, one unbroken 3000-letter word) in batches that mix their lengths:
+    the ids the Python tokenizer gives and the Predictor's scores, alone or together."""
+    model, predictor, _ = default_text_model
+    want_ids = [predictor.tokenizer.encode(t) for t in MIXED]
+    want = predictor.predict_proba(MIXED)
+    for start in range(0, len(MIXED), batch_size):
+        scores, ids = model.run(MIXED[start : start + batch_size])
+        assert ids == want_ids[start : start + batch_size]
+        np.testing.assert_allclose(scores, want[start : start + batch_size], rtol=0, atol=ATOL)
+    empty_alone = float(model.run([""])[0][0])  # an empty text scores one pad, alone or beside another text
+    assert empty_alone == pytest.approx(float(model.run(["", "Great."])[0][0]), abs=ATOL)
+    assert empty_alone == pytest.approx(float(predictor.predict_proba("")[0]), abs=ATOL)
+
+
+@needs_tf
+@pytest.mark.parametrize(("bidirectional", "mode", "classes"), [(False, "max", 1), (True, "max", 3)])
+def test_the_wordpooling_head_of_other_shapes_equals_the_python_runtime(
+    tmp_path: Path, bidirectional: bool, mode: str, classes: int
+) -> None:
+    """A forward LSTM (run as ONNX "reverse" over the reversed words) and a softmax head over three classes."""
+    import keras
+    import onnx
+    from test_fastpath import export_cli, texts_of_every_length, wordpooling_model
+
+    model = wordpooling_model(keras, bidirectional, mode, classes)
+    export_cli(tmp_path, model, *(["--labels", "a,b,c"] if classes == 3 else []))
+    loaded = load_bundle(tmp_path / "bundle")
+    data = build_text_model(loaded.model_bytes, loaded.tokenizer, "skipped")
+    assert "Equal" not in {n.op_type for n in onnx.load_from_string(data).graph.node}
+    text_model, predictor = TextModel(loaded, data), Predictor(loaded, threads=1)
+    texts = texts_of_every_length()  # 0 to max_len + 5 words
+    want = predictor.predict_proba(texts)
+    assert np.ptp(want) > 0.05, "the scores must vary for the comparison to mean something"
+    for size in (1, 5, len(texts)):
+        for start in range(0, len(texts), size):
+            scores, ids = text_model.run(texts[start : start + size])
+            assert ids == [predictor.tokenizer.encode(t) for t in texts[start : start + size]]
+            np.testing.assert_allclose(scores, want[start : start + size], rtol=0, atol=ATOL)

@@ -2,8 +2,11 @@
 
 Built only from ops stock onnxruntime runs (CPU and WASM): StringNormalizer (lower-case, explicit
 locale), com.microsoft.Tokenizer (RE2 regular expressions: the HTML tags as separators, then the
-words as a token expression), ai.onnx.ml LabelEncoder (word -> id) and plain tensor ops to compact,
-truncate and pre-pad the ids, in front of model.onnx's own graph. No onnxruntime-extensions.
+words as a token expression), ai.onnx.ml LabelEncoder (word -> id) and plain tensor ops to compact
+the ids (newest first), keep the last max_len and cut the batch to its longest text's words (one text has
+no pads), then the model: for a pad-skipped WordPooling LSTM its own head (export/texthead.py: each text's
+words alone through model.onnx's weights, no mask ops), for any other model model.onnx's own graph, fed
+the ids pre-padded. No onnxruntime-extensions.
 
 It implements the `edge-sentiment` tokenizer (standardisation v1) for a pre-padded model with the pad
 skip, and for a model fed its pads (CNNs, pooling without recurrence, GRUs, post-padded models): the last
@@ -139,9 +142,13 @@ def _fixed_nodes(n: Any, p: str, padding: str, int32: int) -> list[Any]:
 
 
 def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) -> bytes:
-    """model.text.onnx: the text graph in front of model.onnx's graph (fp32), its IR version pinned."""
+    """model.text.onnx: the text graph, then model.onnx's weights (fp32), its IR version pinned. A pad-skipped
+    WordPooling LSTM gets its own head (export/texthead.py: each text's words alone, no mask ops); any
+    other model gets the text graph in front of model.onnx's graph."""
     import onnx
     from onnx import TensorProto, helper
+
+    from .texthead import lean_head
 
     refusal = text_model_refusal(tokenizer, pads)
     if refusal:
@@ -156,6 +163,10 @@ def build_text_model(model_bytes: bytes, tokenizer: TokenizerBase, pads: str) ->
     p, n = _PREFIX, helper.make_node
     inits = _text_inits(tokenizer.max_len)
     nodes = _word_nodes() + _id_nodes(keys, values)
+    head = lean_head(model, p, p + "ids_rev", p + "word_counts") if pads == "skipped" else None
+    if head is not None:
+        nodes.append(n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32))
+        return _text_with_head(model, nodes + head[0], inits + head[1])
     if pads == "skipped":
         nodes.append(n("Cast", [p + "ids_last"], [TEXT_TOKENS], to=TensorProto.INT32))
     else:
@@ -180,19 +191,16 @@ def _text_inits(max_len: int) -> list[Any]:
 
     c, p = _const, _PREFIX
     return [
-        c(p + "empty_string", np.asarray([[""]], dtype=object)),
         c(p + "pad_token", np.asarray([PAD_TOKEN], dtype=object)),
         c(p + "minus_one", np.asarray([-1], np.int64)),
         c(p + "zero", np.zeros((), np.int64)),
         c(p + "one", np.ones((), np.int64)),
         c(p + "one_1d", np.ones(1, np.int64)),
-        c(p + "axis0", np.zeros(1, np.int64)),
-        c(p + "dim2", np.asarray([2], np.int64)),
         c(p + "dim0", np.asarray([0], np.int64)),
         c(p + "dim1", np.asarray([1], np.int64)),
-        c(p + "dim3", np.asarray([3], np.int64)),
-        c(p + "last_start", np.asarray([-max_len], np.int64)),
-        c(p + "last_end", np.asarray([np.iinfo(np.int64).max], np.int64)),
+        c(p + "dim2", np.asarray([2], np.int64)),
+        c(p + "max_len_1d", np.asarray([max_len], np.int64)),
+        c(p + "first_index", np.asarray([np.iinfo(np.int64).min], np.int64)),
     ]
 
 
@@ -201,42 +209,16 @@ def _word_nodes() -> list[Any]:
     from onnx import helper
 
     n, p = helper.make_node, _PREFIX
+
+    def tokenizer(source: str, output: str, name: str, pad: str, **rule: Any) -> Any:
+        return n("Tokenizer", [source], [output], domain="com.microsoft", mark=0, mincharnum=1, pad_value=pad, name=name, **rule)
+
     return [
-        # v1 step 4: every HTML tag becomes a separator (dropped), leaving the text between tags
-        n(
-            "Tokenizer",
-            [TEXT_INPUT],
-            [p + "pieces"],
-            domain="com.microsoft",
-            mark=0,
-            mincharnum=1,
-            pad_value="",
-            separators=[tag_regex()],
-            name=p + "tags",
-        ),
-        # one empty piece more, so the next Tokenizer never sees an empty tensor (it would keep its rank)
-        n("Shape", [TEXT_INPUT], [p + "batch_1d"]),
-        n("Concat", [p + "batch_1d", p + "one_1d"], [p + "column_shape"], axis=0),
-        n("Expand", [p + "empty_string", p + "column_shape"], [p + "empty_column"]),
-        n("Concat", [p + "pieces", p + "empty_column"], [p + "pieces_1"], axis=1),
-        # v1 step 5: the words of each piece, [batch, pieces, words]
-        n(
-            "Tokenizer",
-            [p + "pieces_1"],
-            [p + "words3"],
-            domain="com.microsoft",
-            mark=0,
-            mincharnum=1,
-            pad_value=PAD_TOKEN,
-            tokenexp=word_regex(),
-            name=p + "words",
-        ),
-        n("Shape", [p + "words3"], [p + "shape3"]),
-        n("Slice", [p + "shape3", p + "dim0", p + "dim1"], [p + "batch"]),
-        n("Slice", [p + "shape3", p + "dim1", p + "dim2"], [p + "pieces_n"]),
-        n("Slice", [p + "shape3", p + "dim2", p + "dim3"], [p + "words_n"]),
-        n("Mul", [p + "pieces_n", p + "words_n"], [p + "cells"]),
-        n("Concat", [p + "batch", p + "cells"], [p + "shape2"], axis=0),
+        # v1 step 4: every HTML tag becomes a separator (dropped), leaving the text between tags, [batch, pieces]
+        tokenizer(TEXT_INPUT, p + "pieces", p + "tags", "", separators=[tag_regex()]),
+        # v1 step 5: the words of each piece, [batch, pieces, words] ([batch, 0] when no text has a piece: a
+        # Tokenizer keeps an empty input's rank; every shape below holds either way)
+        tokenizer(p + "pieces", p + "words3", p + "words", PAD_TOKEN, tokenexp=word_regex()),
         # v1 step 3, on the words: lower-case them (StringNormalizer takes one non-empty row: flatten, add a pad)
         n("Reshape", [p + "words3", p + "minus_one"], [p + "words_flat"]),
         n("Concat", [p + "words_flat", p + "pad_token"], [p + "words_flat_1"], axis=0),
@@ -250,12 +232,16 @@ def _word_nodes() -> list[Any]:
             name=p + "lower",
         ),
         n("Slice", [p + "lower_flat_1", p + "dim0", p + "minus_one"], [p + "lower_flat"]),
-        n("Reshape", [p + "lower_flat", p + "shape2"], [p + "words"], allowzero=1),
+        n("Shape", [TEXT_INPUT], [p + "batch"]),
+        n("Concat", [p + "batch", p + "minus_one"], [p + "shape2"], axis=0),
+        n("Reshape", [p + "lower_flat", p + "shape2"], [p + "words"]),  # [batch, cells]
     ]
 
 
 def _id_nodes(keys: list[str], values: list[int]) -> list[Any]:
-    """The words -> their ids, compacted in text order behind one pad, the last max_len kept ("ids_last")."""
+    """The words -> their ids: "ids_rev", each row's last max_len ids newest first, then pads, as wide as the
+    most words in a row (at least 1: an empty text is one pad, as the runtime feeds it); "ids_last", the same
+    in text order, pads first; "word_counts", the words each row reads (at most max_len, [batch])."""
     from onnx import TensorProto, helper
 
     n, p = helper.make_node, _PREFIX
@@ -270,29 +256,51 @@ def _id_nodes(keys: list[str], values: list[int]) -> list[Any]:
             default_int64=OOV_ID,
             name=p + "vocabulary",
         ),
-        # one pad in front, so every row has an id (an empty text is one pad, as the runtime feeds it)
+        # one pad in front, so every row has an id
         n("Concat", [p + "batch", p + "one_1d"], [p + "pad_shape"], axis=0),
         n("ConstantOfShape", [p + "pad_shape"], [p + "pad"], value=helper.make_tensor("v", TensorProto.INT64, [1], [0])),
         n("Concat", [p + "pad", p + "ids_sparse"], [p + "ids_padded"], axis=1),
-        # compact each row: pads first, then the ids in text order (sort on pad ? position : width + position)
+        # compact each row newest first, pads last: sort ascending on (word ? -1 - position : position)
         n("Shape", [p + "ids_padded"], [p + "shape_ids"]),
+        n("Gather", [p + "shape_ids", p + "one"], [p + "width"]),
         n("Slice", [p + "shape_ids", p + "dim1", p + "dim2"], [p + "width_1d"]),
-        n("Squeeze", [p + "width_1d", p + "axis0"], [p + "width"]),
         n("Range", [p + "zero", p + "width", p + "one"], [p + "position"]),
-        n("Add", [p + "position", p + "width"], [p + "position_late"]),
+        n("Sub", [p + "minus_one", p + "position"], [p + "position_back"]),
         n("Greater", [p + "ids_padded", p + "zero"], [p + "is_word"]),
-        n("Where", [p + "is_word", p + "position_late", p + "position"], [p + "order_key"]),
-        n("Expand", [p + "order_key", p + "shape_ids"], [p + "order_keys"]),
-        n("TopK", [p + "order_keys", p + "width_1d"], [p + "sorted_keys", p + "order"], axis=1, largest=0, sorted=1),
-        n("GatherElements", [p + "ids_padded", p + "order"], [p + "ids_compact"], axis=1),
-        # v1 keeps the last max_len words
-        n("Slice", [p + "ids_compact", p + "last_start", p + "last_end", p + "dim1"], [p + "ids_last"]),
+        n("Where", [p + "is_word", p + "position_back", p + "position"], [p + "order_key"]),
+        n("TopK", [p + "order_key", p + "width_1d"], [p + "sorted_keys", p + "order"], axis=1, largest=0, sorted=1),
+        n("GatherElements", [p + "ids_padded", p + "order"], [p + "ids_newest"], axis=1),
+        # v1 keeps the last max_len words; the rows are cut to the longest row's words (a text alone has no pads)
+        n("Cast", [p + "is_word"], [p + "word_flags"], to=TensorProto.INT64),
+        n("ReduceSum", [p + "word_flags", p + "one_1d"], [p + "words_found"], keepdims=0),  # [batch]
+        n("Min", [p + "words_found", p + "max_len_1d"], [p + "word_counts"]),  # the words read, [batch]
+        n("ReduceMax", [p + "word_counts"], [p + "most_words"], keepdims=1),  # [1]
+        n("Max", [p + "most_words", p + "one_1d"], [p + "kept"]),
+        n("Slice", [p + "ids_newest", p + "dim0", p + "kept", p + "dim1"], [p + "ids_rev"]),
+        n("Slice", [p + "ids_rev", p + "minus_one", p + "first_index", p + "dim1", p + "minus_one"], [p + "ids_last"]),
     ]
+
+
+def _text_with_head(model: Any, nodes: list[Any], inits: list[Any]) -> bytes:
+    """The text graph with its own head (export/texthead.py) as one checked model."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    new_graph = helper.make_graph(
+        nodes,
+        "edge-sentiment-text",
+        [helper.make_tensor_value_info(TEXT_INPUT, TensorProto.STRING, ["batch"])],
+        [
+            next(o for o in graph.output if o.name == OUTPUT_NAME),
+            helper.make_tensor_value_info(TEXT_TOKENS, TensorProto.INT32, ["batch", "length"]),
+        ],
+        initializer=inits,
+    )
+    return _finish(model, new_graph)
 
 
 def _text_in_front(model: Any, nodes: list[Any], inits: list[Any]) -> bytes:
     """The text graph's nodes in front of model.onnx's graph, as one checked model."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph, p = model.graph, _PREFIX
@@ -315,6 +323,14 @@ def _text_in_front(model: Any, nodes: list[Any], inits: list[Any]) -> bytes:
         ],
         initializer=inits + list(graph.initializer),
     )
+    return _finish(model, new_graph)
+
+
+def _finish(model: Any, new_graph: Any) -> bytes:
+    """new_graph as a checked model with model.onnx's opsets, the text graph's two and the pinned IR version."""
+    import onnx
+    from onnx import helper
+
     opsets = {o.domain: o.version for o in model.opset_import}
     opsets.setdefault("ai.onnx.ml", 2)
     opsets["com.microsoft"] = 1

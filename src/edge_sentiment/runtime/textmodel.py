@@ -19,6 +19,7 @@ from ..errors import BundleError, InputError
 from .decision import Decision
 from .bundle import ALLOWED_OPS, OUTPUT_NAME, Bundle, read_listed_file, BundleFolder, load_bundle
 from .onnxinfo import OnnxInfo, read_onnx_info
+from .sessions import direct_run
 from .tokenizer import KIND, text_window
 
 __all__ = [
@@ -46,6 +47,8 @@ _MAX_BYTES = 512 * 1024 * 1024
 # The most characters of one text the graph is given: a longer text is cut to the end that holds its
 # last max_len words (tokenizer.text_window), and refused when it has no place to cut.
 MAX_TEXT_CHARS = 1 << 20
+_WINDOW_FROM = MAX_TEXT_CHARS // 64  # texts longer than this are cut to their window first
+_OUTPUTS = [OUTPUT_NAME, TEXT_TOKENS]
 
 
 def prepare(text: str) -> str:
@@ -86,6 +89,7 @@ class TextModel:
             self._session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BundleError(f"onnxruntime could not load {bundle.path}/{TEXT_MODEL_FILE}: {exc}") from None
+        self._session_run = direct_run(self._session)  # without the wrapper's per-call checks (runtime/sessions.py)
         self.bundle = bundle
         self.classes = int(bundle.manifest["model"].get("classes", 1))
         self.max_len = bundle.max_len
@@ -109,7 +113,7 @@ class TextModel:
     def _window(self, k: int, text: str) -> str:
         """The end of a long text that holds its last max_len words (the graph's work and memory grow with
         the whole string: ~40 bytes a character); a longer text with nowhere to cut it is refused."""
-        if len(text) <= MAX_TEXT_CHARS // 64 or self.bundle.tokenizer.kind != KIND:  # the cuts follow edge-sentiment v1
+        if len(text) <= _WINDOW_FROM or self.bundle.tokenizer.kind != KIND:  # the cuts follow edge-sentiment v1
             return text
         window = text_window(text, self.max_len, "pre")
         if len(window) > MAX_TEXT_CHARS:
@@ -122,26 +126,34 @@ class TextModel:
 
     def run(self, texts: Iterable[str]) -> tuple[np.ndarray, list[list[int]]]:
         """Scores (n,) or (n, k) and the ids the graph fed the model, for one batch of texts."""
-        batch = list(texts)
+        scores, tokens = self._run(texts)
+        return scores, [list(filter(None, row)) for row in tokens.tolist()]  # the pads dropped (fewer numpy calls)
+
+    def _run(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (n,) or (n, k) and the graph's tokens output (the ids, pre-padded with 0), for one batch."""
+        batch = texts if isinstance(texts, list) else list(texts)
         if not batch:
-            return np.empty((0,) if self.classes == 1 else (0, self.classes), dtype=np.float32), []
+            return np.empty((0,) if self.classes == 1 else (0, self.classes), dtype=np.float32), np.empty((0, 0), np.int32)
+        feed = np.empty(len(batch), dtype=object)
         for k, text in enumerate(batch):
             if not isinstance(text, str):
                 raise InputError(f"text {k} is {type(text).__name__}, not str")
-            if not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise InputError(f"text {k} holds a lone surrogate, which UTF-8 cannot carry to the graph") from None
-        feed = np.asarray([prepare(self._window(k, t)) for k, t in enumerate(batch)], dtype=object)
+            if text.isascii():
+                feed[k] = self._window(k, text) if len(text) > _WINDOW_FROM else text
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(f"text {k} holds a lone surrogate, which UTF-8 cannot carry to the graph") from None
+            feed[k] = prepare(self._window(k, text) if len(text) > _WINDOW_FROM else text)
         scores: Any
-        scores, tokens = self._session.run([OUTPUT_NAME, TEXT_TOKENS], {TEXT_INPUT: feed})
-        ids = [[int(i) for i in row if i] for row in tokens]
+        scores, tokens = self._session_run(_OUTPUTS, {TEXT_INPUT: feed})
         scores = self.decision.calibrate(scores)
-        return (scores[:, 0] if self.classes == 1 else scores), ids
+        return (scores[:, 0] if self.classes == 1 else scores), tokens
 
     def predict_proba(self, texts: str | Iterable[str], batch_size: int = 32) -> np.ndarray:
         """Probability that each text is positive (n,), in batches of batch_size."""
         batch = [texts] if isinstance(texts, str) else list(texts)
-        parts = [self.run(batch[i : i + batch_size])[0] for i in range(0, len(batch), batch_size)]
-        return np.concatenate(parts) if parts else self.run([])[0]
+        if len(batch) <= batch_size:  # one batch: no copies
+            return self._run(batch)[0]
+        return np.concatenate([self._run(batch[i : i + batch_size])[0] for i in range(0, len(batch), batch_size)])
