@@ -21,7 +21,7 @@ all: setup train export evaluate bench predict
 $(BIN)/edge-sentiment: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,bench,dev,ray]'
+	$(BIN)/pip install --quiet -e '.[train,bench,dev,ray,litert]'
 	touch $@
 
 setup: $(BIN)/edge-sentiment

@@ -76,6 +76,7 @@ def main() -> None:
         _where_time_goes(report),
         _kernel_section(),
         _accuracy_section(),
+        _litert_section(),
     ]
     (RESULTS / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(render_text(report))
@@ -218,6 +219,12 @@ def _kernel_section() -> str:
             f"in, {med['ids'] / 6000:.0%} for the model alone."
         )
     return "\n".join(out)
+
+
+def _litert_section() -> str:
+    """The comparison with LiteRT, from results/litert.md when tools/benchmarks/litert.py has written it."""
+    path = RESULTS / "litert.md"
+    return "\n" + path.read_text(encoding="utf-8").rstrip("\n") if path.exists() else ""
 
 
 def _accuracy_section() -> str:
