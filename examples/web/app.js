@@ -143,6 +143,64 @@ function showError(error) {
   $("loading").hidden = true;
 }
 
+/** The label, the (calibrated) confidence in it, and the bundle's decision: threshold, calibration, uncertain band. */
+function showPrediction(model, prediction) {
+  const { uncertain } = model.decision;
+  const positive = model.classes === 1 ? prediction.score : null;
+  const band = uncertain !== null && prediction.label === uncertain.label;
+  // the confidence in the label shown: P(positive) for "positive", 1 - P(positive) for "negative"; in the band, the larger
+  const confidence =
+    positive === null ? prediction.score : band ? Math.max(positive, 1 - positive) : prediction.label === model.labels[1] ? positive : 1 - positive;
+  const kind = positive === null ? prediction.label : band ? "uncertain" : prediction.label === model.labels[1] ? "positive" : "negative";
+  $("label").textContent = prediction.label;
+  $("label").className = kind;
+  $("confidence").textContent = band
+    ? `${(100 * positive).toFixed(1)} % ${model.labels[1]}: too close to call`
+    : `${(100 * confidence).toFixed(1)} % confident`;
+  $("meter").value = confidence;
+  $("meter").className = kind;
+  $("band").hidden = !band;
+  $("band").textContent = band
+    ? `P(${model.labels[1]}) is in the bundle's uncertain band [${uncertain.low}, ${uncertain.high}): it labels such texts "${uncertain.label}" rather than guess.`
+    : "";
+  const calibration = model.manifest.calibration;
+  const decision = [
+    positive === null ? "" : `P(${model.labels[1]}) = ${positive.toFixed(4)}, threshold ${model.threshold}`,
+    calibration && !model.decision.identity ? `calibrated (temperature ${calibration.temperature}${calibration.bias ? `, bias ${calibration.bias}` : ""})` : "",
+    uncertain ? `uncertain in [${uncertain.low}, ${uncertain.high})` : "",
+  ];
+  $("raw").textContent = decision.filter(Boolean).join(", ");
+}
+
+/** The text with its most positive and most negative words marked: colour, a sign, a title and text for screen readers. */
+function showExplanation(explanation) {
+  const { text: shown, towards } = explanation;
+  const marks = [...explanation.topPositive.map((w) => [w, "up"]), ...explanation.topNegative.map((w) => [w, "down"])].sort((a, b) => a[0].start - b[0].start);
+  const box = $("explained");
+  box.replaceChildren();
+  let at = 0;
+  for (const [word, way] of marks) {
+    box.append(shown.slice(at, word.start)); // text nodes: the review is never parsed as HTML
+    const mark = document.createElement("mark");
+    const says = `${way === "up" ? "raised" : "lowered"} P(${towards}) by ${Math.abs(word.effect).toFixed(3)}`;
+    mark.className = way;
+    mark.title = says;
+    const sign = Object.assign(document.createElement("span"), { className: "sign", textContent: way === "up" ? "+" : "−" });
+    sign.setAttribute("aria-hidden", "true");
+    const spoken = Object.assign(document.createElement("span"), { className: "sr-only", textContent: ` (${says})` });
+    mark.append(word.word, sign, spoken);
+    box.append(mark);
+    at = word.end;
+  }
+  box.append(shown.slice(at));
+  const list = (words) => words.map((w) => `“${w.word}” (${w.effect > 0 ? "+" : "−"}${Math.abs(w.effect).toFixed(3)})`).join(", ") || "none";
+  $("explain-summary").textContent =
+    `Leaving each word out: ${list(explanation.topPositive)} raised P(${towards}) most; ${list(explanation.topNegative)} lowered it most. ` +
+    `${explanation.words.length} words, ${explanation.variants} variants scored in one batch in ${explanation.ms.toFixed(0)} ms.` +
+    (explanation.note ? ` Note: ${explanation.note}.` : "");
+  $("explained").dataset.ms = explanation.ms.toFixed(1);
+}
+
 async function start() {
   const t0 = performance.now();
   const dog = watchdog(TIMEOUT_MS);
@@ -178,24 +236,36 @@ async function start() {
     $("status").textContent = `loaded ${kb(bytes)} and verified the bundle (sha256) in ${(loadMs / 1000).toFixed(1)} s; onnxruntime-web ${ort.env.versions?.web ?? ""}, one WASM thread`;
     $("loading").hidden = true;
     $("scored").hidden = false;
+    // one model call at a time (a session runs one batch at once), and only the latest text's
     let pending = 0;
+    let queue = Promise.resolve();
+    let explaining = false;
     async function update() {
       const mine = ++pending;
-      const t = performance.now();
-      const [prediction] = await model.predict([text.value]);
-      if (mine !== pending) return;
-      // the confidence in the label shown: P(positive) for "positive", 1 - P(positive) for "negative"
-      const positive = model.classes === 1 ? prediction.score : null;
-      const confidence = positive === null ? prediction.score : prediction.label === model.labels[1] ? positive : 1 - positive;
-      $("label").textContent = prediction.label;
-      $("label").className = prediction.label;
-      $("confidence").textContent = `${(100 * confidence).toFixed(1)} % confident`;
-      $("meter").value = confidence;
-      $("meter").className = prediction.label;
-      $("raw").textContent = positive === null ? "" : `P(${model.labels[1]}) = ${positive.toFixed(4)}, threshold ${model.threshold}`;
-      $("status").dataset.lastMs = (performance.now() - t).toFixed(2);
-      document.body.dataset.state = "ready";
+      const work = async () => {
+        if (mine !== pending) return;
+        const value = text.value;
+        const t = performance.now();
+        const [prediction] = await model.predict([value]);
+        if (mine !== pending) return;
+        showPrediction(model, prediction);
+        $("status").dataset.lastMs = (performance.now() - t).toFixed(2);
+        if (explaining) {
+          const explanation = await model.explain(value, { top: 3 });
+          if (mine !== pending) return;
+          showExplanation(explanation);
+        }
+        document.body.dataset.state = "ready";
+      };
+      await (queue = queue.then(work, work));
     }
+    $("explain-toggle").addEventListener("click", () => {
+      explaining = !explaining;
+      $("explain-toggle").setAttribute("aria-pressed", String(explaining));
+      $("explanation").hidden = !explaining;
+      document.body.dataset.state = "scoring";
+      update();
+    });
     text.addEventListener("input", update);
     await update();
     document.body.dataset.firstScoreMs = (performance.now() - t0).toFixed(0);

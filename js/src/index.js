@@ -2,22 +2,25 @@
 // does before any session exists (sha256 sums, size caps, plain files from one origin, and the model's ops
 // and data: src/onnx.js), and score text through model.text.onnx on the onnxruntime module the caller
 // passes in (onnxruntime-node, or onnxruntime-web in a browser). docs/bundle-format.md is the contract.
+import { Decision, decisionProblems } from "./decision.js";
+import { BundleError, InputError } from "./errors.js";
+import { explain } from "./explain.js";
+import { capText } from "./window.js";
 import { MAX_BYTES, readOnnxInfo, textModelProblems } from "./onnx.js";
 
 export { ALLOWED_OPS, MAX_BYTES, TEXT_OPS } from "./onnx.js";
+export { CLIP, Decision, decisionProblems } from "./decision.js";
+export { BundleError, InputError } from "./errors.js";
+export { MAX_EXPLAIN_CHARS, WHITESPACE, without, wordSpans } from "./explain.js";
+export { MAX_TEXT_CHARS, textWindow } from "./window.js";
 export const FORMAT = "edge-sentiment/bundle";
 export const FORMAT_VERSION = 1;
 export const TEXT_MODEL_FILE = "model.text.onnx";
 export const CONFORMANCE_FILE = "conformance.jsonl";
 export const ATOL = 1e-5;
+/** The most ids a tokenizer gives one text (the manifest's max_len at most), as runtime/tokenizer_base.py says. */
+export const MAX_IDS_PER_TEXT = 100_000;
 
-/** A bundle that is missing, changed, or not one this package reads. */
-export class BundleError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "BundleError";
-  }
-}
 
 const isUrl = (source) =>
   source instanceof URL || /^[a-z][a-z0-9+.-]*:\/\//i.test(String(source)) || typeof process === "undefined";
@@ -179,10 +182,20 @@ function checkManifest(manifest, source) {
   if (!["sigmoid", "softmax", "multi-label"].includes(head) || (head === "sigmoid") !== (classes === 1)) {
     throw new BundleError(`${source}/manifest.json has head ${JSON.stringify(head)} for ${classes} output(s): 'sigmoid' for one, 'softmax' or 'multi-label' for several`);
   }
+  // the decision layer (runtime/decision.py): every problem named at once, as runtime/bundle.py names them
+  const problems = [];
+  const maxLen = manifest.model.max_len;
+  if (!Number.isSafeInteger(maxLen) || maxLen < 1 || maxLen > MAX_IDS_PER_TEXT) {
+    problems.push(`model max_len ${JSON.stringify(maxLen)} is not a whole number from 1 to ${MAX_IDS_PER_TEXT}`);
+  }
+  problems.push(...decisionProblems(manifest, head));
+  if (problems.length) throw new BundleError(`${source}/manifest.json: ${problems.join("; ")}; re-export the bundle`);
   if (!manifest.files[TEXT_MODEL_FILE] || !manifest.text_model) {
     throw new BundleError(`bundle ${source} has no ${TEXT_MODEL_FILE}; export it with 'edge-sentiment export --text-model'`);
   }
 }
+
+const RAW = new Decision(); // temperature 1, bias 0: the model's own scores
 
 const isObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
 
@@ -194,7 +207,7 @@ export function prepare(text) {
 }
 
 export class TextModel {
-  constructor(ort, session, manifest, source) {
+  constructor(ort, session, manifest, source, calibrated = true) {
     this.ort = ort;
     this.session = session;
     this.manifest = manifest;
@@ -203,13 +216,33 @@ export class TextModel {
     this.labels = manifest.labels ?? ["negative", "positive"];
     this.threshold = manifest.threshold ?? 0.5;
     this.head = manifest.model?.head ?? (this.classes === 1 ? "sigmoid" : "softmax");
+    this.maxLen = manifest.model?.max_len;
+    // the manifest's calibration, threshold and uncertain band; calibrated = false: the model's own scores
+    this.decision = Decision.fromManifest(manifest, calibrated);
   }
 
-  /** Scores and the ids the graph fed the model, for one batch of texts. */
+  /** What the graph is given of each text: NFKC, and a long text cut to the end holding its last max_len words. */
+  feed(texts) {
+    return texts.map((text, k) => {
+      if (typeof text !== "string") throw new TypeError(`text ${k} is ${typeof text}, not a string`);
+      if (text.isWellFormed && !text.isWellFormed()) throw new InputError(`text ${k} holds a lone surrogate, which UTF-8 cannot carry to the graph`);
+      return prepare(capText(text, k, this.maxLen, (message) => new InputError(message)));
+    });
+  }
+
+  /** Calibrated scores (the manifest's calibration) and the ids the graph fed the model, for one batch of texts. */
   async run(texts) {
+    return this.runModel(texts, this.decision);
+  }
+
+  /**
+   * The model's own scores (no calibration: what conformance.jsonl holds) and the ids, for one batch of texts;
+   * `decision` (run's) calibrates them.
+   */
+  async runModel(texts, decision = RAW) {
     if (!Array.isArray(texts)) throw new TypeError("run takes an array of texts");
     if (texts.length === 0) return { scores: [], ids: [] };
-    const input = new this.ort.Tensor("string", texts.map(prepare), [texts.length]);
+    const input = new this.ort.Tensor("string", this.feed(texts), [texts.length]);
     const out = await this.session.run({ text: input });
     const dims = out.probability.dims;
     if (dims.length !== 2 || dims[0] !== texts.length || dims[1] !== this.classes) {
@@ -221,7 +254,11 @@ export class TextModel {
     const scores = [];
     const ids = [];
     for (let row = 0; row < texts.length; row++) {
-      scores.push(this.classes === 1 ? p[row] : Array.from(p.subarray(row * this.classes, (row + 1) * this.classes)));
+      scores.push(
+        this.classes === 1
+          ? decision.calibrateOne(p[row])
+          : decision.calibrateRow(Array.from(p.subarray(row * this.classes, (row + 1) * this.classes))),
+      );
       const found = [];
       for (let k = row * width; k < (row + 1) * width; k++) if (tokens[k] !== 0) found.push(Number(tokens[k]));
       ids.push(found);
@@ -237,16 +274,20 @@ export class TextModel {
     return scores;
   }
 
-  /** A label and score for each text; a multi-label bundle's also lists every label at or over the threshold. */
+  /**
+   * A label and score for each text, labelled as the manifest says: labels[1] at or over the threshold (two labels),
+   * the "uncertain" band's label between its low and high; a multi-label bundle's also lists every label at or over the threshold.
+   */
   async predict(texts) {
-    const scores = await this.predictProba(texts);
-    if (this.classes === 1) return scores.map((score) => ({ label: this.labels[score >= this.threshold ? 1 : 0], score }));
-    return scores.map((row) => {
-      const best = row.indexOf(Math.max(...row));
-      const prediction = { label: this.labels[best], score: row[best], probabilities: row };
-      if (this.head === "multi-label") prediction.labels = this.labels.filter((_, i) => row[i] >= this.threshold);
-      return prediction;
-    });
+    return this.decision.predictions(await this.predictProba(texts), this.labels);
+  }
+
+  /**
+   * Each word's effect on the score, by leaving it out (src/explain.js, the Python runtime's algorithm): the original
+   * and every variant scored as one batch. `options`: { top = 5 (words listed each way), maxWords = max_len (words examined) }.
+   */
+  async explain(text, options = {}) {
+    return explain(this, text, options);
   }
 
   async release() {
@@ -260,8 +301,9 @@ export class TextModel {
  * checked, and model.text.onnx's sha256, size, ops, inputs and outputs verified (the Python runtime's
  * checks: no external data, no functions, only the ops an exported model has) before a session is created.
  */
-export async function loadBundle(source, { ort, sessionOptions, onProgress, signal } = {}) {
+export async function loadBundle(source, { ort, sessionOptions, onProgress, signal, calibrated = true } = {}) {
   if (!ort?.InferenceSession) throw new TypeError("loadBundle needs { ort }: the onnxruntime-node or onnxruntime-web module");
+  if (typeof calibrated !== "boolean") throw new TypeError(`loadBundle's calibrated option is true or false, not ${JSON.stringify(calibrated)}`);
   let manifest;
   try {
     const raw = await readFile(source, "manifest.json", MAX_BYTES["manifest.json"], { onProgress, signal });
@@ -280,7 +322,7 @@ export async function loadBundle(source, { ort, sessionOptions, onProgress, sign
   } catch (error) {
     throw new BundleError(`onnxruntime could not load ${String(source).replace(/\/$/, "")}/${TEXT_MODEL_FILE}: ${error.message}`);
   }
-  return new TextModel(ort, session, manifest, source);
+  return new TextModel(ort, session, manifest, source, calibrated);
 }
 
 /** The bundle's conformance vectors ({text, ids, score}), checked against the manifest's sha256. */
@@ -293,14 +335,18 @@ export async function loadConformance(source, manifest, { signal } = {}) {
     .map((line) => JSON.parse(line));
 }
 
-/** Run a model on conformance vectors: how many texts have identical ids, the largest |Δp|, the first failure. */
+/**
+ * Run a model on conformance vectors: how many texts have identical ids, the largest |Δp|, the first failure. The
+ * vectors hold the model's own scores, so a TextModel is compared without its bundle's calibration (runModel).
+ */
 export async function checkConformance(model, vectors, batchSize = 1) {
   let identical = 0;
   let maxAbsDiff = 0;
   let firstFailure = null;
   for (let i = 0; i < vectors.length; i += batchSize) {
     const part = vectors.slice(i, i + batchSize);
-    const { scores, ids } = await model.run(part.map((v) => v.text));
+    const texts = part.map((v) => v.text);
+    const { scores, ids } = await (model.runModel ? model.runModel(texts) : model.run(texts));
     part.forEach((v, k) => {
       const want = [].concat(v.score);
       const got = [].concat(scores[k]);

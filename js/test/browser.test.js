@@ -9,11 +9,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, extname, normalize } from "node:path";
 import { REPO } from "./bundles.js";
-import { NO_PYTHON, TINY, bundleWith, hostileModels } from "./hostile.js";
+import { NO_PYTHON, TINY, bundleWith, hostileModels, pythonRuntime } from "./hostile.js";
 
 const ROOT = REPO ?? "/nonexistent";
 const CHROMIUM = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-headless-shell", "/usr/bin/chromium-browser"].find(
@@ -111,6 +111,99 @@ test("the web page scores the default and tiny bundles' conformance texts as the
   }
 });
 
+test("with a calibrated bundle and an uncertain band, the page shows Python's calibrated score, the band's label, and Explain marks Python's top words", { skip: NO_BROWSER || NO_PYTHON, timeout: 240_000 }, async () => {
+  const { default: puppeteer } = await import("puppeteer-core");
+  const work = await mkdtemp(join(tmpdir(), "edge-sentiment-decision-page-"));
+  // the shipped bundle with a calibration and a band in its manifest (the model file is the shipped one: its sha256 matches)
+  const copy = join(work, "default");
+  await cp(join(ROOT, "src", "edge_sentiment", "assets", "default"), copy, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(copy, "manifest.json"), "utf8"));
+  Object.assign(manifest, { calibration: { temperature: 1.5, bias: -0.3 }, uncertain: { low: 0.35, high: 0.65 } });
+  const body = JSON.stringify(manifest);
+  await writeFile(join(copy, "manifest.json"), body);
+  const unsure = "A wonderful, moving film. The plot was dull but the acting was great!";
+  const sure = "A wonderful, moving film. I loved every minute of it.";
+  const py = pythonRuntime({ job: "predict", bundle: copy, texts: [unsure, sure] });
+  const raw = pythonRuntime({ job: "predict", bundle: copy, texts: [unsure], calibrated: false });
+  const why = pythonRuntime({ job: "explain", bundle: copy, text: unsure, options: { top: 3 } });
+  assert.deepEqual(py.labels, ["uncertain", "positive"]);
+  assert.ok(Math.abs(py.predictor[0] - raw.predictor[0]) > 0.01, "the calibration moves the score shown");
+  const server = await serve((req, res) =>
+    new URL(req.url, "http://x").pathname === "/src/edge_sentiment/assets/default/manifest.json" ? (res.writeHead(200, { "content-type": "application/json" }).end(body), true) : false,
+  );
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+  const shown = () => ({
+    label: document.getElementById("label").textContent,
+    kind: document.getElementById("label").className,
+    confidence: document.getElementById("confidence").textContent,
+    band: document.getElementById("band").hidden ? null : document.getElementById("band").textContent,
+    raw: document.getElementById("raw").textContent,
+    pressed: document.getElementById("explain-toggle").getAttribute("aria-pressed"),
+    explained: document.getElementById("explanation").hidden
+      ? null
+      : (() => {
+          const seen = document.getElementById("explained").cloneNode(true); // the words as seen: no signs, no screen-reader text
+          seen.querySelectorAll(".sign, .sr-only").forEach((e) => e.remove());
+          return seen.textContent;
+        })(),
+    marks: [...document.querySelectorAll("#explained mark")].map((m) => ({ word: m.firstChild.textContent, way: m.className, title: m.title, spoken: m.querySelector(".sr-only").textContent })),
+    summary: document.getElementById("explain-summary").textContent,
+  });
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 900, height: 700 });
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${origin}/examples/web/index.html`, { waitUntil: "load" });
+    await page.evaluate(async () => void (await window.edgeSentiment.ready));
+    await page.click("#text", { clickCount: 3 });
+    await page.type("#text", unsure);
+    // the whole review scored (not a prefix typed on the way): Python's calibrated P(positive) shown
+    const wanted = `P(positive) = ${py.predictor[0].toFixed(4)}, `;
+    await page.waitForFunction((w) => document.getElementById("raw").textContent.startsWith(w), { timeout: 30_000 }, wanted);
+    const [p] = await page.evaluate(async (t) => (await window.edgeSentiment.ready).predictProba([t]), unsure);
+    assert.ok(Math.abs(p - py.text_model[0]) <= 1e-6, `Chromium ${p} vs Python's TextModel ${py.text_model[0]}`);
+    let s = await page.evaluate(shown);
+    assert.equal(s.kind, "uncertain");
+    assert.equal(s.confidence, `${(100 * p).toFixed(1)} % positive: too close to call`);
+    assert.match(s.band, /P\(positive\) is in the bundle's uncertain band \[0\.35, 0\.65\): it labels such texts "uncertain" rather than guess/);
+    assert.equal(s.raw, `P(positive) = ${py.predictor[0].toFixed(4)}, threshold 0.5, calibrated (temperature 1.5, bias -0.3), uncertain in [0.35, 0.65)`);
+    assert.equal(s.explained, null);
+    // Explain: the text, whole, with Python's top three words each way marked (colour, a sign, a title and words for screen readers)
+    await page.click("#explain-toggle");
+    await page.waitForFunction(() => document.querySelectorAll("#explained mark").length > 0, { timeout: 30_000 });
+    s = await page.evaluate(shown);
+    assert.equal(s.pressed, "true");
+    assert.equal(s.explained, unsure);
+    const expected = [...why.top_positive.map((w) => [w, "up"]), ...why.top_negative.map((w) => [w, "down"])].sort((a, b) => a[0].start - b[0].start);
+    assert.deepEqual(s.marks.map((m) => [m.word, m.way]), expected.map(([w, way]) => [w.word, way]));
+    s.marks.forEach((m, i) => {
+      const effect = expected[i][0].effect;
+      const says = `${effect > 0 ? "raised" : "lowered"} P(positive) by ${Math.abs(effect).toFixed(3)}`;
+      assert.equal(m.title, says);
+      assert.equal(m.spoken, ` (${says})`);
+    });
+    assert.match(s.summary, /^Leaving each word out: “wonderful,” \(\+0\.\d{3}\)/);
+    assert.match(s.summary, /13 words, 13 variants scored in one batch in \d+ ms\.$/);
+    await shoot(page, "web-explain.png");
+    // a clear review: its label, no band, and the marks follow the new text
+    await page.click("#text", { clickCount: 3 });
+    await page.type("#text", sure);
+    await page.waitForFunction((t) => document.getElementById("label").textContent === "positive" && document.getElementById("explained").textContent.includes("minute"), { timeout: 30_000 }, sure);
+    s = await page.evaluate(shown);
+    assert.equal(s.band, null);
+    assert.equal(s.kind, "positive");
+    assert.equal(s.confidence, `${(100 * py.text_model[1]).toFixed(1)} % confident`);
+    assert.ok(s.marks.length > 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.close();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
 test("the page shows bytes while loading, and a styled message saying what to do for missing runtime files, a server that stops answering, and a changed model", { skip: NO_BROWSER, timeout: 180_000 }, async () => {
   const { default: puppeteer } = await import("puppeteer-core");
   const model = await readFile(join(ROOT, "src", "edge_sentiment", "assets", "default", "model.text.onnx"));
@@ -181,7 +274,9 @@ test("the page shows bytes while loading, and a styled message saying what to do
     // the server sends half of model.text.onnx, then nothing: bytes shown, then the timeout's message
     {
       const { page, context, t } = await open("stall", "?timeout=1500");
-      await page.waitForFunction(() => /model\.text\.onnx 443 kB of 887 kB/.test(document.getElementById("progress-text").textContent), { timeout: 20_000 });
+      // the page's kB (examples/web/app.js): half the file received, of the whole
+      const shown = `model.text.onnx ${Math.round((model.length >> 1) / 1e3)} kB of ${Math.round(model.length / 1e3)} kB`;
+      await page.waitForFunction((text) => document.getElementById("progress-text").textContent.includes(text), { timeout: 20_000 }, shown);
       const during = await page.evaluate(state);
       assert.equal(during.state, "loading");
       assert.match(during.progress, /ort-wasm-simd-threaded\.wasm [\d.]+ MB of [\d.]+ MB/);

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { BundleError, loadBundle } from "edge-sentiment";
-import { NO_PYTHON, PYTHON } from "./hostile.js";
+import { NO_PYTHON, PYTHON, pythonRuntime } from "./hostile.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 let work;
@@ -36,6 +36,16 @@ test("a multi-label bundle gives every label over its threshold, as the Python r
   });
   const counts = new Set(predictions.map((p) => p.labels.length));
   assert.ok(counts.size > 1, "the texts must hold different numbers of labels for the check to mean something");
+  // explain on a multi-label bundle: the most probable label's probability, as Python's Predictor.explain computes it
+  const text = expected.texts[2];
+  const py = pythonRuntime({ job: "explain", bundle: join(work, "bundle"), text, options: { top: 2 } });
+  const js = await model.explain(text, { top: 2 });
+  assert.equal(js.label, py.label);
+  assert.equal(js.towards, py.towards);
+  assert.deepEqual(js.labels, py.labels);
+  assert.ok(Math.abs(js.score - py.score) <= 1e-5);
+  js.words.forEach((w, i) => assert.ok(Math.abs(w.effect - py.words[i].effect) <= 1e-5, `${w.word}: ${w.effect} vs ${py.words[i].effect}`));
+  assert.deepEqual(js.topPositive.map((w) => w.word), py.top_positive.map((w) => w.word));
   await model.release();
 
   // a head that does not fit the outputs is refused before a session

@@ -17,6 +17,13 @@ export const NO_PYTHON = !PYTHON && "no Python with onnx: set PYTHON, or run mak
 /** Run the project's Python with `args`; {status, stdout, stderr}. */
 export const python = (args) => spawnSync(PYTHON, args, { encoding: "utf8", timeout: 60_000 });
 
+/** The Python runtime's answer to one job of python_runtime.py ({job, ...}: see its docstring). */
+export function pythonRuntime(job) {
+  const run = spawnSync(PYTHON, [join(HERE, "python_runtime.py")], { input: JSON.stringify(job), encoding: "utf8", timeout: 120_000, maxBuffer: 1 << 28 });
+  if (run.status !== 0) throw new Error(`python_runtime.py ${job.job} failed: ${(run.stderr || run.error?.message || "").slice(-3000)}`);
+  return JSON.parse(run.stdout);
+}
+
 /** A copy of the tiny bundle at `dir` with `model` (bytes) as its model.text.onnx, listed with its size and sha256. */
 export async function bundleWith(dir, model, edit = (manifest) => manifest) {
   await cp(TINY, dir, { recursive: true });
