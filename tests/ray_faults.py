@@ -3,7 +3,8 @@
 The test writes plan.json into $EDGE_SENTIMENT_TEST_FAULTS: {"where": "scoring" | "written", "row": R}.
 The first worker to reach row R there (after scoring its chunk, or after writing its shard but before
 recording it done) writes its pid to "fired" and kills itself with SIGKILL, as an OOM killer or a lost
-node would; Ray then restarts the actor and retries the task. The production code has no hook for this.
+node would; Ray then restarts the actor and retries the task. With "stall": S as well, it sleeps S seconds
+there instead, as a worker stuck on a hung file system would. The production code has no hook for this.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ def setup() -> None:
             return  # once per plan: the retry must get through
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
+        if "stall" in plan:
+            time.sleep(plan["stall"])
+            return
         os.kill(os.getpid(), signal.SIGKILL)
 
     score_items, write_part = ray_engine.score_items, ray_engine.write_part

@@ -220,9 +220,11 @@ def test_a_pickle_of_the_other_kind_is_sent_to_its_option(tmp_path: Path) -> Non
 # -- pickled tokenizers, exported ------------------------------------------------------------------
 
 
+# Protocol 0 runs the export the default protocol does; test_every_class_path_of_the_keras_tokenizer_is_read reads
+# protocol 0 (and 2, and the highest) pickles of the tokenizer in the default suite, without TensorFlow.
 @needs_tf
 @needs_tf_keras
-@pytest.mark.parametrize("protocol", [0, pickle.DEFAULT_PROTOCOL])
+@pytest.mark.parametrize("protocol", [pytest.param(0, marks=pytest.mark.slow), pickle.DEFAULT_PROTOCOL])
 def test_a_pickled_keras_tokenizer_with_an_h5_model_exports(tmp_path: Path, protocol: int) -> None:
     """model.h5 next to pickle.dump(tokenizer, f), as TF 2.x tutorials save them."""
     import tf_keras

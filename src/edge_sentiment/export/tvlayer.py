@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import TokenizerError
 from ..runtime.keras_tokenizers import TextVectorizationTokenizer
+from ..runtime.tokenizer import pad_ids
 from .standardize import check_steps, fuzz_texts, trace_standardize
 
 __all__ = ["tokenizer_from_layer", "FUZZ_TEXTS"]
@@ -40,8 +41,12 @@ def _check_ids(layer: Any, tok: TextVectorizationTokenizer, texts: list[str]) ->
     import tensorflow as tf
 
     theirs = np.asarray(layer(tf.constant(texts, dtype=tf.string)), dtype=np.int64)[:, : tok.max_len]
-    theirs = np.pad(theirs, ((0, 0), (0, tok.max_len - theirs.shape[1])))
-    ours = tok.encode_batch(texts)
+    id_lists = [tok.encode(text) for text in texts]
+    # compared as wide as the longest text, not max_len: a layer with no fixed length has max_len 100,000,
+    # and 2,000 rows that wide took gigabytes; the columns left out are pads in both
+    width = max(theirs.shape[1], max(map(len, id_lists), default=0), 1)
+    theirs = np.pad(theirs, ((0, 0), (0, width - theirs.shape[1])))
+    ours = pad_ids(id_lists, width, tok.padding)
     differ = np.flatnonzero(np.any(ours != theirs, axis=1))
     if differ.size:
         k = int(differ[0])

@@ -11,8 +11,10 @@ split's rows, writes manifest.json, and renames the folder into place.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -45,6 +47,14 @@ from .output import EXTENSIONS, WINDOW, count_rows, score_items, write_part, wri
 __all__ = ["score_file_ray", "import_ray", "bundle_files", "start_ray", "WorkerPredictor"]
 
 MANIFEST_FORMAT = "edge-sentiment/scores"
+
+# A run never waits for good. Before its pool starts, one worker's CPUs must be free within START_SECONDS
+# (Ray Data would wait for them for ever: the actors of a failed run still held, another job); then some split
+# must finish within STALL_SECONDS plus a second per STALL_BYTES_PER_SECOND bytes of the largest split (Ray
+# Data's own no-progress limit, 30 minutes by default; a smaller one set on its DataContext is kept).
+START_SECONDS = 300
+STALL_SECONDS = 300
+STALL_BYTES_PER_SECOND = 50_000  # ~25x below one worker's 1.2 MB/s (docs/scoring.md): only a stuck worker hits it
 
 
 def import_ray() -> Any:
@@ -295,22 +305,67 @@ def _run(
         num_cpus=threads,
         fn_constructor_kwargs={"files": files, "precision": job.precision, "threads": threads, "job": spec},
     )
-    done = resumed
-    for result in _results(dataset):
-        if result["stopped"]:
-            stop = json.loads(next(partial.glob("strict-*.json")).read_text(encoding="utf-8"))
-            shutil.rmtree(partial, ignore_errors=True)
+    _wait_for_cpus(ray, threads, partial)
+    stall = _bound_stall(dataset.context, _largest_split(todo, job))
+    results = _results(dataset, partial, stall)
+    done, failure = resumed, None
+    try:
+        for result in results:
+            if result["stopped"]:
+                stop = json.loads(next(partial.glob("strict-*.json")).read_text(encoding="utf-8"))
+                shutil.rmtree(partial, ignore_errors=True)
+                failure = (
+                    f"row {stop['row']} of {job.input}: {stop['reason']}; stopped (--strict), nothing written. "
+                    "Without --strict bad rows go to the rejects shards"
+                )
+                break
+            done += int(result["rows"])
+            if progress is not None:
+                progress(done, done, max(total, done))
+    except ScoreError as exc:
+        failure = str(exc)
+    finally:
+        results.close()
+    if failure is not None:
+        # The stopped execution's operators hold their actors, and so the CPUs those reserve, until the executor
+        # is collected; an error that kept it (through its traceback) would leave the next run in this Ray
+        # instance (a --resume from Python, a notebook) waiting for CPUs. Drop it here and raise a fresh error.
+        del dataset, results
+        gc.collect()
+        raise ScoreError(failure)
+
+
+def _largest_split(todo: list[dict[str, int]], job: ScoreJob) -> int:
+    """The largest split's bytes (Parquet: its rows at a nominal 2 KB each), for the no-progress limit."""
+    if job.input_format == "parquet":
+        return max(split["rows"] for split in todo) * 2048
+    return max(split["end"] - split["start"] for split in todo)
+
+
+def _wait_for_cpus(ray: Any, threads: int, partial: Path) -> None:
+    """Wait, at most START_SECONDS, until one worker's CPUs are free; Ray Data itself would wait for ever."""
+    deadline = time.monotonic() + START_SECONDS
+    while (free := ray.available_resources().get("CPU", 0)) < threads:
+        if time.monotonic() > deadline:
             raise ScoreError(
-                f"row {stop['row']} of {job.input}: {stop['reason']}; stopped (--strict), nothing written. "
-                "Without --strict bad rows go to the rejects shards"
+                f"Ray has {free:g} of its {ray.cluster_resources().get('CPU', 0):g} CPUs free after {START_SECONDS} s, "
+                f"and a worker needs {threads} (--threads): another job holds them; the finished splits are kept "
+                f"in {partial}: free them and rerun with --resume"
             )
-        done += int(result["rows"])
-        if progress is not None:
-            progress(done, done, max(total, done))
+        time.sleep(0.2)
 
 
-def _results(dataset: Any) -> Any:
-    """The dataset's rows; a ScoreError raised in a worker (a full disk there) comes out as itself, one line.
+def _bound_stall(context: Any, split_bytes: int) -> int:
+    """Set the dataset's limit on waiting for a split to finish (a smaller one already set is kept); the limit."""
+    current = getattr(context, "execution_no_progress_timeout_s", -1)
+    ours = STALL_SECONDS + split_bytes / STALL_BYTES_PER_SECOND
+    context.execution_no_progress_timeout_s = math.ceil(ours if current <= 0 else min(current, ours))
+    return int(context.execution_no_progress_timeout_s)
+
+
+def _results(dataset: Any, partial: Path, stall: int) -> Any:
+    """The dataset's rows; a ScoreError raised in a worker (a full disk there) comes out as itself, one line,
+    and so does Ray Data giving up after stall seconds without a finished split.
 
     Ray Data logs a failed task with its stack trace at ERROR: that logger is quiet while the rows are read,
     and an error that is not the package's own is raised as Ray gives it.
@@ -323,6 +378,12 @@ def _results(dataset: Any) -> Any:
     except Exception as exc:
         cause: BaseException | None = exc
         while cause is not None and not isinstance(cause, ScoreError):
+            if type(cause).__name__ == "ExecutionTimeoutError":
+                raise ScoreError(
+                    f"Ray finished no split for {stall} s (a worker is stuck, or one split takes longer than that); "
+                    f"the finished splits are kept in {partial}: rerun with --resume, with a smaller --split-mb if "
+                    "splits are that slow"
+                ) from None
             cause = cause.__cause__ or getattr(cause, "cause", None)
         text = str(cause if cause is not None else exc)
         marker = "ScoreError: "  # Ray keeps the worker's exception only as text in its own
