@@ -110,11 +110,17 @@ async function importOrExplain(url, dog) {
 function modelCard(manifest) {
   const training = manifest.training ?? {};
   const imdb = /aclImdb|imdb/i.test(`${training.data?.path ?? ""} ${manifest.parity?.source ?? ""}`);
-  const accuracy = training.test_accuracy;
+  // the accuracy as the bundle labels: after its calibration where one was measured on the test reviews
+  const calibrated = manifest.calibration?.evaluated_on;
+  const accuracy = /test/i.test(calibrated?.texts?.source ?? "") ? calibrated.after?.accuracy : training.test_accuracy;
   const count = (n, otherwise) => escape(Number.isSafeInteger(n) ? n.toLocaleString("en") : otherwise);
+  const split = training.recipe?.validation_split;  // held out of training for validation (and calibration)
+  const trained = Number.isSafeInteger(training.train_reviews) && typeof split === "number" && split > 0 && split < 1
+    ? training.train_reviews - Math.round(training.train_reviews * split)
+    : training.train_reviews;
   const parts = [
     imdb
-      ? `A sentiment classifier for <b>English movie reviews</b> (IMDB): trained on ${count(training.train_reviews, "some")} of them`
+      ? `A sentiment classifier for <b>English movie reviews</b> (IMDB): trained on ${count(trained, "some")} of them`
       : "A sentiment classifier (its training data is not named in the bundle)",
     typeof accuracy === "number"
       ? `<b>${escape((100 * accuracy).toFixed(1))} % accurate</b> on ${count(training.test_reviews, "some")} held-out ${imdb ? "reviews" : "texts"}`
@@ -166,7 +172,7 @@ function showPrediction(model, prediction) {
   const calibration = model.manifest.calibration;
   const decision = [
     positive === null ? "" : `P(${model.labels[1]}) = ${positive.toFixed(4)}, threshold ${model.threshold}`,
-    calibration && !model.decision.identity ? `calibrated (temperature ${calibration.temperature}${calibration.bias ? `, bias ${calibration.bias}` : ""})` : "",
+    calibration && !model.decision.identity ? `calibrated (temperature ${Number(calibration.temperature.toPrecision(4))}${calibration.bias ? `, bias ${Number(calibration.bias.toPrecision(3))}` : ""})` : "",
     uncertain ? `uncertain in [${uncertain.low}, ${uncertain.high})` : "",
   ];
   $("raw").textContent = decision.filter(Boolean).join(", ");
