@@ -276,10 +276,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], Any] | None = None)
     """Measure every engine on the same texts in one run; returns the report as a dict."""
     say: Callable[[str], Any] = progress or (lambda _msg: None)
     bundle = load_bundle(config.bundle)
+    engines, keras_path = _engines(config, bundle, say)  # first: a precision or model it cannot run fails before the data is read
     texts, text_source = _texts(config, bundle.tokenizer)
     counts = np.asarray([len(words(t)) for t in texts])
     sample = _median_text(texts, counts)
-    engines, keras_path = _engines(config, bundle, say)
     header = _header(config, bundle, text_source, sample, engines)
     pool = [texts[i] for i in np.random.default_rng(1).permutation(len(texts))[: config.throughput_texts]]
     stages: list[tuple[str, Callable[[], dict[str, Any]]]] = [
