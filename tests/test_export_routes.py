@@ -299,6 +299,23 @@ def test_the_tensorflow_rnn_tutorial_exports_as_saved(tmp_path: Path, stacked: b
     assert np.ptp(keras_p) > 0.1
     np.testing.assert_allclose(predictor.predict_proba(texts), keras_p, rtol=0, atol=1e-5)
     assert ((predictor.predict_proba(texts) >= 0.5) == (keras_p >= 0.5)).all()
+    if stacked:
+        return
+    # the decision layer on the tutorial's bundle as a user reaches it: calibrate from the shell, then predict and explain
+    held = tmp_path / "held.jsonl"
+    rows = [json.dumps({"text": t, "label": int(p >= 0.5) ^ (i % 5 == 0)}) for i, (t, p) in enumerate(zip(texts, keras_p))]
+    held.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["calibrate", str(tmp_path / "bundle"), "--labelled", str(held), "--uncertain", "0.4,0.6"])
+    assert result.exit_code == 0, result.output
+    calibrated = Predictor.load(tmp_path / "bundle")
+    assert calibrated.decision.temperature != 1.0
+    raw = Predictor.load(tmp_path / "bundle", calibrated=False).predict_proba(texts)  # the model's own (Keras's within 1e-5)
+    expected = [calibrated.decision.calibrate_one(float(p)) for p in raw]
+    np.testing.assert_allclose(calibrated.predict_proba(texts), expected, rtol=0, atol=1e-5)
+    assert {p.label for p in calibrated.predict(texts)} <= {"negative", "positive", "uncertain"}
+    explained = calibrated.explain(texts[0])
+    assert explained.score == pytest.approx(float(calibrated.predict_proba(texts[0])[0]))
+    assert len(explained.words) == len(texts[0].split())
 
 
 @needs_tf
